@@ -308,7 +308,7 @@ def _norm_choice(p: Param, v: Any, n: int | None, shape: Any) -> str:
     if p.name == "dtype" and not isinstance(v, str):
         try:
             v = np.dtype(v).name
-        except TypeError:
+        except (TypeError, ValueError):
             raise p._fail(v) from None
     if not isinstance(v, str) or v not in (p.choices or ()):
         raise p._fail(v)
@@ -316,6 +316,8 @@ def _norm_choice(p: Param, v: Any, n: int | None, shape: Any) -> str:
 
 
 def _norm_pair(p: Param, v: Any, n: int | None, shape: Any) -> tuple[float, float]:
+    if isinstance(v, np.ndarray) and v.ndim == 1:
+        v = v.tolist()
     if is_number(v):
         v = (v, v)
     if (
@@ -361,6 +363,8 @@ def _norm_flux(p: Param, v: Any, n: int | None, shape: Any) -> Any:
         return None if n is None else (1.0,) * n
     if isinstance(v, str) and v.strip() == "auto":
         return "auto"
+    if isinstance(v, np.ndarray) and v.ndim == 1:
+        v = v.tolist()
     if is_number(v):
         if float(v) <= 0:
             raise p._fail(v)
@@ -1081,6 +1085,13 @@ def _yaml(value: Any) -> str:
     return str(value)
 
 
+_DOC_RULES = {
+    "bool": "true, false",
+    "regions": "inside the image",
+    "pixels": "inside the image",
+}
+
+
 def parameters_markdown() -> str:
     """Markdown reference of every parameter, grouped, generated from :data:`PARAMETERS`.
 
@@ -1117,7 +1128,7 @@ def parameters_markdown() -> str:
                 f"`{p.name}`",
                 p.type_label,
                 f"`{_yaml(p.default)}`",
-                p.rule or "any",
+                p.rule or _DOC_RULES.get(p.kind, "any finite number"),
                 p.unit or "-",
                 p.description,
             ]
