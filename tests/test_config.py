@@ -659,3 +659,14 @@ def test_regions_against_a_real_frame_shape():
         "mm_crosscorr_region: expected a region inside the image "
         "(xmax <= NAXIS1 = 1024, ymax <= NAXIS2 = 254), got [1000, 1025, 1, 10]"
     )
+
+
+def test_configuration_md_example_is_valid():
+    """The YAML example of docs/configuration.md validates."""
+    text = (REPO / "docs" / "configuration.md").read_text()
+    block = text.split("```yaml\n")[-1].split("```")[0]
+    requirements = yaml.safe_load(block)["requirements"]
+    cfg = validate_parameters(requirements, n_images=3, shape=(1596, 2016))
+    assert cfg.mm_crosscorr_region == Region(214, 320, 651, 733)
+    assert cfg.mm_fixed_points_in_boundary[1] == (200.0, 450.0, 1000.0)
+    assert cfg.pc_rlim == (1.2, 1.2) and cfg.regions_to_be_skipped == ()
