@@ -609,7 +609,7 @@ def _uniform(value: Any) -> bool:
     return not isinstance(value, np.ndarray) or bool(np.all(value == value.flat[0]))
 
 
-def _cross_checks(v: dict[str, Any], n_images: int | None) -> list[str]:  # noqa: PLR0915
+def _cross_checks(v: dict[str, Any], n_images: int | None) -> list[str]:
     """Rules involving several parameters (only on values that passed their own check)."""
     out: list[str] = []
 
@@ -972,9 +972,17 @@ class CRConfig:
         ConfigError
             If a change is invalid or an unknown key is given.
         """
-        current = {name: getattr(self, name) for name in PARAMETERS}
+        current = self.as_params()
         current.update(changes)
         return validate_parameters(current, n_images=self._n_images, shape=self._shape)
+
+    def as_params(self) -> dict[str, Any]:
+        """Return the normalised values as a mapping accepted by :func:`validate_parameters`.
+
+        Unlike :meth:`as_dict`, arrays and tuples are kept as they are (no
+        copies), so re-validating with a known ``n_images``/``shape`` is cheap.
+        """
+        return {name: getattr(self, name) for name in PARAMETERS}
 
     def as_dict(self) -> dict[str, Any]:
         """All parameters as plain YAML-safe values (lists, not tuples; arrays as lists)."""

@@ -573,6 +573,16 @@ class TestCRConfig:
         again = validate_parameters(yaml.safe_load(text), n_images=3, shape=(6, 5))
         assert again == cfg
 
+    def test_as_params_revalidates_with_context(self):
+        gain = np.full((6, 5), 1.5)
+        cfg = validate_parameters({"gain": gain, "flux_factor": 1.2})
+        params = cfg.as_params()
+        assert params["gain"] is cfg.gain  # no copy, no list conversion
+        again = validate_parameters(params, n_images=4, shape=(6, 5))
+        assert again.flux_factor == (1.2,) * 4 and again.shape == (6, 5)
+        with pytest.raises(ConfigError, match=r"^gain: expected an array of the image shape"):
+            validate_parameters(params, shape=(5, 6))
+
     def test_equality_with_arrays(self):
         a = validate_parameters({"bias": np.zeros((2, 2))})
         b = validate_parameters({"bias": np.zeros((2, 2))})
