@@ -368,6 +368,7 @@ class TestFitsOutput:
         a = write_frames(sset, tmp_path / "a", prefix="raw")
         b = write_frames(sset, tmp_path / "b", prefix="raw")
         assert [fits.getheader(p)["UUID"] for p in a] == [fits.getheader(p)["UUID"] for p in b]
+        assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True))
 
     def test_write_frames_refuses_overwrite(self, sset, tmp_path):
         """An existing file is an error raised before anything is written."""
@@ -406,3 +407,10 @@ class TestFitsOutput:
             write_truth(sset, path)
         with pytest.raises(FileNotFoundError, match=r"does not exist"):
             write_truth(sset, tmp_path / "missing" / "t.fits")
+
+    def test_write_truth_without_events(self, tmp_path):
+        """A set without cosmic rays gives an empty EVENTS table and an all-zero TRUTH."""
+        s = make_megara_like_frames((32, 32), seed=0, cr_fraction=0, n_double_hits=0)
+        path = write_truth(s, tmp_path / "t.fits")
+        assert len(fits.getdata(path, "EVENTS")) == 0
+        assert not fits.getdata(path, "TRUTH").any()
