@@ -9,12 +9,12 @@ matplotlib/terminal reviewer.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
 
     from .boundary import Boundary
     from .result import CRMaskResult, Feature, SimulatedHistogram, StackStatistics
@@ -103,5 +103,3 @@ class NullReviewer:
     def verify_features(self, result, features) -> set[int]:
         """Reject nothing."""
         return set()
-
-

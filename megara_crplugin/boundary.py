@@ -1,0 +1,238 @@
+"""Detection boundary of the MM diagram: boundary points and monotone fits.
+
+The boundary points ("red crosses") are, for each x column of the simulated
+histogram, the ordinate above which one simulated pixel is expected over all
+the simulations.  A monotonically non-decreasing cubic spline is fitted through
+them, iteratively pulled upwards (boundary extension), optionally forced
+through fixed points; or a piecewise-linear curve joins the fixed points.
+
+Outside the fitted x range the boundary is extended with the constant values
+reached at its ends (documented behaviour; the reference extrapolated the
+cubic when flagging, defect 17).  Units: ADU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.interpolate import BSpline
+from scipy.optimize import lsq_linear
+
+__all__ = ["Boundary", "boundary_points", "fit_boundary", "monotone_spline"]
+
+
+def boundary_points(
+    counts: np.ndarray, xedges: np.ndarray, yedges: np.ndarray, *, scale=None, floor=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ordinate above which one simulated pixel is expected, per x column.
+
+    Parameters
+    ----------
+    counts : ndarray (nby, nbx)
+        Simulated pixels per bin, summed over all simulations (rows = y).
+    xedges, yedges : ndarray
+        Bin edges (ADU).
+    scale : NoiseScale, optional
+        Abscissa transform of the columns; the column centre is taken in the
+        transformed coordinate.  Default: linear.
+    floor : callable, optional
+        ``floor(x)``: lowest allowed point ordinate (ADU).  The pipeline passes
+        the level above which one simulated pixel is expected over the *whole*
+        simulated image at the noise of ``x``, so sparsely populated columns
+        (bright sky lines) cannot pull the boundary into the noise.
+
+    Returns
+    -------
+    x, y : ndarray
+        One point per non-empty column: x = column centre; y such that the
+        number of simulated pixels above y is 1, assuming the pixels of the
+        crossing bin are spread uniformly inside it (linear interpolation
+        between bin edges, no rounding to bin centres).  Columns holding at most
+        one simulated pixel give y = lower edge.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if scale is None:
+        xc = 0.5 * (xedges[:-1] + xedges[1:])
+    else:
+        te = scale.forward(xedges)
+        xc = scale.inverse(0.5 * (te[:-1] + te[1:]))
+    col_tot = counts.sum(axis=0)
+    cols = np.flatnonzero(col_tot > 0)
+    ys = np.empty(len(cols))
+    for k, i in enumerate(cols):
+        col = counts[:, i]
+        if col_tot[i] <= 1.0:
+            ys[k] = yedges[0]
+            continue
+        above = np.cumsum(col[::-1])[::-1]  # above[j] = pixels in bins >= j
+        # first bin j (from the top) with above[j] >= 1
+        j = int(np.flatnonzero(above >= 1.0)[-1])
+        above_next = above[j + 1] if j + 1 < len(col) else 0.0
+        frac = (1.0 - above_next) / col[j]
+        ys[k] = yedges[j + 1] - frac * (yedges[j + 1] - yedges[j])
+    if floor is not None:
+        ys = np.maximum(ys, floor(xc[cols]))
+    return xc[cols], ys
+
+
+def _design_matrix(x, t, k=3):
+    n_coef = len(t) - k - 1
+    return BSpline.design_matrix(np.clip(x, t[k], t[-k - 1]), t, k).toarray()[:, :n_coef]
+
+
+def monotone_spline(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, *, n_knots: int
+) -> tuple[BSpline, np.ndarray]:
+    """Weighted least-squares cubic spline, non-decreasing on the fitted range.
+
+    Monotonicity is imposed through non-decreasing B-spline coefficients
+    (a sufficient condition for a non-decreasing cubic spline), solved exactly
+    as a bounded linear least-squares problem.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Points (ADU), any order.
+    w : ndarray
+        Weights (>= 0) of the squared residuals.
+    n_knots : int
+        Total number of knots, both ends included (>= 2), equally spaced.
+
+    Returns
+    -------
+    spline : scipy.interpolate.BSpline
+        The fit (evaluate only inside the knot range; see :class:`Boundary`).
+    knots : ndarray
+        The ``n_knots`` knot positions.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    w = np.asarray(w, dtype=float)
+    lo, hi = float(x.min()), float(x.max())
+    if hi <= lo:
+        hi = lo + 1.0
+    knots = np.linspace(lo, hi, max(2, n_knots))
+    t = np.concatenate([[lo] * 3, knots, [hi] * 3])
+    b = _design_matrix(x, t)
+    n_coef = b.shape[1]
+    # c = T d with T lower-triangular ones: c_j = d_0 + ... + d_j, d_1.. >= 0
+    tri = np.tril(np.ones((n_coef, n_coef)))
+    sw = np.sqrt(w)[:, None]
+    a = (b @ tri) * sw
+    lower = np.r_[-np.inf, np.zeros(n_coef - 1)]
+    sol = lsq_linear(a, y * sw[:, 0], bounds=(lower, np.inf), method="bvls")
+    return BSpline(t, tri @ sol.x, 3, extrapolate=False), knots
+
+
+@dataclass
+class Boundary:
+    """The detection boundary y = f(x) of the MM diagram (ADU).
+
+    Calling it evaluates the final fit, extended outside ``[xmin, xmax]`` with
+    the constant values reached at the ends.
+    """
+
+    kind: str
+    points_x: np.ndarray
+    points_y: np.ndarray
+    fixed_points: np.ndarray
+    knots: np.ndarray
+    xmin: float
+    xmax: float
+    iterations: list[Callable[[np.ndarray], np.ndarray]] = field(default_factory=list)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Evaluate the boundary at ``x`` (constant extension outside the range)."""
+        final = self.iterations[-1]
+        xc = np.clip(np.asarray(x, dtype=float), self.xmin, self.xmax)
+        return final(xc)
+
+
+def _identity(x):
+    return np.asarray(x, dtype=float)
+
+
+def _spline_callable(spl: BSpline, lo: float, hi: float, fwd):
+    def f(x):
+        return spl(np.clip(fwd(x), lo, hi))
+
+    return f
+
+
+def fit_boundary(
+    points_x: np.ndarray,
+    points_y: np.ndarray,
+    *,
+    kind: str = "spline",
+    n_knots: int = 3,
+    niter: int = 3,
+    weight: float = 10.0,
+    fixed_points: np.ndarray | None = None,
+    scale=None,
+) -> Boundary:
+    """Fit the detection boundary through the boundary points (spec 3.7, 3.8).
+
+    Parameters
+    ----------
+    points_x, points_y : ndarray
+        Boundary points (ADU).
+    kind : {'spline', 'piecewise'}
+        ``spline``: monotone cubic spline, refitted ``niter`` times with the
+        points above the previous fit weighted by ``weight**iteration``;
+        ``piecewise``: straight lines through the fixed points (>= 2).
+    n_knots : int
+        Total number of spline knots (>= 2).
+    niter : int
+        Boundary-extension iterations (>= 0).
+    weight : float
+        Extension weight (>= 1).
+    fixed_points : ndarray (k, 3), optional
+        ``(x, y, weight)`` points forced into the fit; their weight is
+        multiplied by the largest weight of the current iteration.
+    scale : NoiseScale, optional
+        The spline is fitted in ``scale.forward(x)`` (knots equally spaced in
+        it); default linear in x.
+
+    Returns
+    -------
+    Boundary
+    """
+    fp = np.zeros((0, 3)) if fixed_points is None else np.asarray(fixed_points, float)
+    px = np.asarray(points_x, dtype=float)
+    py = np.asarray(points_y, dtype=float)
+    if kind == "piecewise":
+        if len(fp) < 2:
+            raise ValueError("mm_boundary_fit 'piecewise' needs at least 2 fixed points")
+        order = np.argsort(fp[:, 0])
+        xf, yf = fp[order, 0], fp[order, 1]
+
+        def f(x):
+            return np.interp(np.asarray(x, dtype=float), xf, yf)
+
+        return Boundary("piecewise", px, py, fp, xf, float(xf[0]), float(xf[-1]), [f])
+    if len(px) + len(fp) == 0:
+        raise ValueError("no boundary points: the simulated MM histogram is empty")
+    fwd = _identity if scale is None else scale.forward
+    inv = _identity if scale is None else scale.inverse
+    iterations = []
+    prev = None
+    knots = np.array([])
+    for it in range(niter + 1):
+        w = np.ones_like(px)
+        if it >= 1 and prev is not None:
+            w[py > prev(px)] = weight**it
+        xs, ys, ws = px, py, w
+        if len(fp):
+            wmax = float(w.max()) if len(w) else 1.0
+            xs = np.r_[px, fp[:, 0]]
+            ys = np.r_[py, fp[:, 1]]
+            ws = np.r_[w, fp[:, 2] * wmax]
+        spl, knots = monotone_spline(fwd(xs), ys, ws, n_knots=n_knots)
+        prev = _spline_callable(spl, float(knots[0]), float(knots[-1]), fwd)
+        iterations.append(prev)
+    knots_x = inv(knots)
+    return Boundary(
+        "spline", px, py, fp, knots_x, float(knots_x[0]), float(knots_x[-1]), iterations
+    )

@@ -1,0 +1,241 @@
+"""Combination of the exposures with the cosmic-ray masks (spec 6).
+
+Methods: ``mean``, ``median``, ``min``, ``mediancr``, ``meancrt``, ``meancr``,
+``meancr2``.  Arrays in, arrays out; the masks come as a
+:class:`~megara_crplugin.crmasks_file.CRMasks` (or anything with the same
+attributes).
+
+VARIANCE and MAP (documented in ``docs/combination.md``):
+
+* VARIANCE is numina's convention: the sample variance (``ddof=1``) of the
+  values that entered each pixel's combination -- the scatter of one exposure,
+  not the variance of the combined value.  It is 0 where a single value was
+  used (a substituted minimum / AUXCLEAN value, or one unmasked exposure).
+* MAP is the number of exposures whose values entered each pixel: N for
+  plain combinations, the number of unmasked exposures for ``meancr``, and 1
+  wherever a single value was substituted (including ``meancr`` pixels masked
+  in every exposure, which the reference left at 0: defect 23).
+
+Units: ADU, bias-subtracted, divided by the flux factors when they are applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .stacking import build_stack, low_mean
+
+__all__ = ["CR_METHODS", "METHODS", "Combination", "combine", "combine_stack"]
+
+METHODS = ("mean", "median", "min", "mediancr", "meancrt", "meancr", "meancr2")
+CR_METHODS = ("mediancr", "meancrt", "meancr", "meancr2")
+
+
+@dataclass
+class Combination:
+    """A combined image with its VARIANCE and MAP (see module docstring)."""
+
+    data: np.ndarray
+    variance: np.ndarray
+    map: np.ndarray
+    method: str
+
+
+def _sample_variance(stack: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Sample variance (ddof=1) along axis 0 of the valid values; 0 where < 2."""
+    if valid is None:
+        return stack.var(axis=0, ddof=1, dtype=np.float64).astype(stack.dtype)
+    n = valid.sum(axis=0)
+    s = np.where(valid, stack, 0).sum(axis=0, dtype=np.float64)
+    mean = np.divide(s, n, out=np.zeros_like(s), where=n > 0)
+    dev = np.where(valid, stack - mean.astype(stack.dtype), 0)
+    ss = np.einsum("ijk,ijk->jk", dev, dev, dtype=np.float64)
+    var = np.divide(ss, n - 1, out=np.zeros_like(ss), where=n > 1)
+    return var.astype(stack.dtype)
+
+
+def _local_median(image: np.ndarray, rows) -> np.ndarray:
+    """Replace each listed pixel by the median of its box, excluding the centre (spec 6.3)."""
+    out = image
+    ny, nx = image.shape
+    for x, y, xw, yw in rows:
+        i, j = y - 1, x - 1
+        y0, y1 = max(0, i - yw // 2), min(ny, i + yw // 2 + 1)
+        x0, x1 = max(0, j - xw // 2), min(nx, j + xw // 2 + 1)
+        box = out[y0:y1, x0:x1].copy()
+        keep = np.ones(box.shape, dtype=bool)
+        keep[i - y0, j - x0] = False
+        if keep.any():
+            out[i, j] = np.median(box[keep])
+    return out
+
+
+def combine_stack(
+    stack: np.ndarray,
+    method: str,
+    *,
+    masks=None,
+    use_auxmedian: bool = False,
+    cr_coincidences: int = 2,
+) -> Combination:
+    """Combine a prepared stack (bias-subtracted, rescaled) with the masks.
+
+    Parameters
+    ----------
+    stack : ndarray (N, ny, nx)
+        Exposures in ADU.
+    method : str
+        One of :data:`METHODS`.
+    masks : CRMasks-like, optional
+        Needed by the CR methods: ``masks.masks`` (dict of bool arrays, True =
+        cosmic ray), ``masks.auxclean``, ``masks.rpmedian``.
+    use_auxmedian : bool, optional
+        Replace by AUXCLEAN instead of min2d.
+    cr_coincidences : int, optional
+        Highest values excluded from min2d (as in the mask computation).
+
+    Returns
+    -------
+    Combination
+    """
+    if method not in METHODS:
+        raise ValueError(
+            f"combination method: expected one of {', '.join(METHODS)}, got {method!r}"
+        )
+    n = stack.shape[0]
+    dtype = stack.dtype
+    full_map = np.full(stack.shape[1:], n, dtype=np.int16)
+    if method == "mean":
+        return Combination(
+            stack.mean(axis=0, dtype=np.float64).astype(dtype),
+            _sample_variance(stack),
+            full_map,
+            method,
+        )
+    if method == "median":
+        return Combination(
+            np.median(stack, axis=0).astype(dtype), _sample_variance(stack), full_map, method
+        )
+    min2d = low_mean(stack, cr_coincidences) if n - cr_coincidences >= 1 else stack.min(axis=0)
+    if method == "min":
+        return Combination(stack.min(axis=0), _sample_variance(stack), full_map, method)
+    if masks is None:
+        raise ValueError(f"combination method {method!r} needs the cosmic-ray masks (crmasks)")
+    if use_auxmedian and getattr(masks, "auxclean", None) is None:
+        raise ValueError(
+            "use_auxmedian: the masks file has no AUXCLEAN extension "
+            "(the detector used does not clean images)"
+        )
+    repl = np.asarray(masks.auxclean, dtype=dtype) if use_auxmedian else min2d
+    m = masks.masks
+    if method in ("mediancr", "meancrt"):
+        out = _mediancr(stack, m["MEDIANCR"], repl, full_map)
+        if method == "meancrt":
+            med = out
+            t = m["MEANCRT"]
+            data = stack.mean(axis=0, dtype=np.float64).astype(dtype)
+            data[t] = med.data[t]
+            var = _sample_variance(stack)
+            var[t] = med.variance[t]
+            mp = full_map.copy()
+            mp[t] = med.map[t]
+            out = Combination(data, var, mp, method)
+    else:
+        out = _meancr(stack, [m[f"CRMASK{i + 1}"] for i in range(n)], repl)
+        if method == "meancr2":
+            mc = m["MEANCR"]
+            out.data[mc] = repl[mc]
+            out.variance[mc] = 0
+            out.map[mc] = 1
+    out.method = method
+    rows = getattr(masks, "rpmedian", ()) or ()
+    if len(rows):
+        _local_median(out.data, rows)
+    return out
+
+
+def _mediancr(stack, mask, repl, full_map):
+    data = np.median(stack, axis=0).astype(stack.dtype)
+    data[mask] = repl[mask]
+    var = _sample_variance(stack)
+    var[mask] = 0
+    mp = full_map.copy()
+    mp[mask] = 1
+    return Combination(data, var, mp, "mediancr")
+
+
+def _meancr(stack, crmasks, repl):
+    valid = ~np.stack(crmasks)
+    nvalid = valid.sum(axis=0)
+    s = np.where(valid, stack, 0).sum(axis=0, dtype=np.float64)
+    data = np.divide(s, nvalid, out=np.zeros_like(s), where=nvalid > 0).astype(stack.dtype)
+    var = _sample_variance(stack, valid)
+    none = nvalid == 0
+    data[none] = repl[none]
+    mp = nvalid.astype(np.int16)
+    mp[none] = 1
+    return Combination(data, var, mp, "meancr")
+
+
+def combine(
+    frames: Sequence[np.ndarray],
+    method: str,
+    *,
+    masks=None,
+    bias: float | np.ndarray = 0.0,
+    use_auxmedian: bool = False,
+    apply_flux_factor: bool | None = None,
+    dtype: str = "float32",
+) -> Combination:
+    """Combine N exposures with one of the seven methods.
+
+    Parameters
+    ----------
+    frames : sequence of ndarray (ny, nx)
+        Exposures in ADU (never modified).
+    method : str
+        ``mean``, ``median``, ``min``, ``mediancr``, ``meancrt``, ``meancr`` or
+        ``meancr2``.
+    masks : CRMasks, optional
+        Masks read from ``crmasks.fits``; required by the CR methods.
+    bias : float or ndarray, optional
+        Bias (ADU) subtracted from every frame.
+    use_auxmedian : bool, optional
+        Replace flagged pixels by AUXCLEAN instead of min2d.
+    apply_flux_factor : bool or None, optional
+        Divide each frame by its flux factor.  ``None`` (default) follows the
+        masks: True when they were computed with ``apply_flux_factor_to:
+        original``, False otherwise (the reference always applied them from
+        the command line: defect 18).
+    dtype : str, optional
+        Floating dtype of the result.
+
+    Returns
+    -------
+    Combination
+    """
+    if method not in METHODS:
+        raise ValueError(
+            f"combination method: expected one of {', '.join(METHODS)}, got {method!r}"
+        )
+    if method in CR_METHODS and masks is None:
+        raise ValueError(f"combination method {method!r} needs the cosmic-ray masks (crmasks)")
+    ff = None
+    coinc = 2
+    if masks is not None:
+        if apply_flux_factor is None:
+            apply_flux_factor = getattr(masks, "apply_flux_factor_to", "simulated") == "original"
+        if apply_flux_factor:
+            ff = np.asarray(masks.flux_factors, dtype=float)
+        coinc = getattr(masks, "cr_coincidences", 2)
+    stack = build_stack(frames, bias=bias, flux_factors=ff, dtype=dtype)
+    return combine_stack(
+        stack,
+        method,
+        masks=masks,
+        use_auxmedian=use_auxmedian,
+        cr_coincidences=min(coinc, len(frames) - 1),
+    )

@@ -1,0 +1,108 @@
+"""Stacking and per-pixel statistics along the exposure axis.
+
+Units: ADU, bias-subtracted.  No plotting, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .result import StackStatistics
+
+__all__ = ["build_stack", "low_mean", "stack_statistics"]
+
+
+def build_stack(
+    frames: Sequence[np.ndarray],
+    *,
+    bias: float | np.ndarray = 0.0,
+    flux_factors: np.ndarray | None = None,
+    dtype: str | np.dtype = "float32",
+) -> np.ndarray:
+    """Stack N frames into one (N, ny, nx) array, subtract the bias and rescale.
+
+    Parameters
+    ----------
+    frames : sequence of ndarray, each (ny, nx)
+        Exposures in ADU.  They are copied, never modified.
+    bias : float or ndarray (ny, nx), optional
+        Bias level in ADU, subtracted from every frame.
+    flux_factors : ndarray (N,), optional
+        Each frame is divided by its factor (``apply_flux_factor_to='original'``).
+    dtype : str or dtype, optional
+        Floating dtype of the stack.
+
+    Returns
+    -------
+    ndarray, shape (N, ny, nx)
+        ``(frame_i - bias) / flux_factor_i``.
+    """
+    n = len(frames)
+    ny, nx = np.shape(frames[0])
+    stack = np.empty((n, ny, nx), dtype=dtype)
+    bias_arr = np.asarray(bias, dtype=dtype)
+    for i, frame in enumerate(frames):
+        np.subtract(frame, bias_arr, out=stack[i], casting="unsafe")
+        if flux_factors is not None and flux_factors[i] != 1.0:
+            stack[i] /= stack.dtype.type(flux_factors[i])
+    return stack
+
+
+def low_mean(values: np.ndarray, n_excluded: int, *, axis: int = 0) -> np.ndarray:
+    """Mean of the lowest values along ``axis``, excluding the ``n_excluded`` highest.
+
+    For N = 3 and ``n_excluded = 2`` this is the minimum.
+
+    Parameters
+    ----------
+    values : ndarray
+        Values (ADU).
+    n_excluded : int
+        Number of highest values left out (``mm_cr_coincidences``).
+    axis : int, optional
+        Axis of the exposures.
+
+    Returns
+    -------
+    ndarray
+        Mean of the ``N - n_excluded`` lowest values.
+    """
+    n = values.shape[axis]
+    keep = n - n_excluded
+    if keep < 1:
+        raise ValueError(f"cannot exclude {n_excluded} of {n} values")
+    if keep == 1:
+        return values.min(axis=axis)
+    part = np.partition(values, keep - 1, axis=axis)
+    return np.take(part, np.arange(keep), axis=axis).mean(axis=axis, dtype=values.dtype)
+
+
+def stack_statistics(stack: np.ndarray, *, cr_coincidences: int = 2) -> StackStatistics:
+    """Per-pixel min2d, max2d, median2d and mean2d of a stack.
+
+    Parameters
+    ----------
+    stack : ndarray, shape (N, ny, nx)
+        Bias-subtracted (and possibly rescaled) exposures in ADU.
+    cr_coincidences : int, optional
+        Number of highest values excluded from ``min2d`` (spec 2.4).
+
+    Returns
+    -------
+    StackStatistics
+        The statistics, in the dtype of the stack.
+    """
+    n = stack.shape[0]
+    if n == 3 and cr_coincidences == 2:
+        # One partition gives min, median and max at once.
+        srt = np.sort(stack, axis=0)
+        min2d, median2d, max2d = srt[0], srt[1], srt[2]
+        del srt
+    else:
+        min2d = low_mean(stack, cr_coincidences)
+        median2d = np.median(stack, axis=0).astype(stack.dtype, copy=False)
+        max2d = stack.max(axis=0)
+    mean2d = stack.mean(axis=0, dtype=np.float64).astype(stack.dtype, copy=False)
+    return StackStatistics(stack=stack, min2d=min2d, max2d=max2d, median2d=median2d, mean2d=mean2d)
