@@ -1,0 +1,615 @@
+"""Plug megara_crplugin into numina and the MEGARA DRP.
+
+numina calls :func:`register` (entry point group ``numina.plugins.1``) once per
+``numina`` process, after all the DRPs are loaded and before any subcommand
+runs.  It applies the YAML overlay files of ``megara_crplugin.drp_config`` to
+the MEGARA :class:`numina.core.pipeline.InstrumentDRP` *in place* (no second
+``MEGARA`` DRP is registered) and adds the ``numina crmasks`` subcommand.
+:func:`install` applies the same overlay from Python (tests, notebooks) and is
+idempotent.
+
+Overlay file format (``overlay_version: 1``; every key is checked and an
+unknown key is an error naming the file and the key)::
+
+    overlay_version: 1
+    instrument: MEGARA                  # DRP to edit (must be loaded)
+    mode_loader: pkg.mod.Loader         # optional, its mode_loader(node) is applied
+    modes:                              # optional list
+      - key: MegaraCrDetection          # required
+        name: CR detection              # required
+        summary: ...                    # optional strings: summary, description,
+        rawimage: IMAGE_TARGET          #   rawimage, validator (FQN), builder (FQN)
+        policy: add_if_missing          # or 'replace'
+    pipelines:                          # required, at least one
+      crplugin:
+        base: default                   # pipeline copied first (required)
+        version: 1                      # optional, default: the base's
+        recipes: {MODE: pkg.mod.Recipe} # required, replace/extend the copied recipes
+        products: {NAME: pkg.mod.Type}  # optional
+        provides: [{name: N, mode: M, field: F}]   # optional
+        default_requirements: default   # optional: copy the DRP defaults of this pipeline
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.resources
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "OVERLAY_PACKAGE",
+    "OverlayError",
+    "Overlay",
+    "PipelineSpec",
+    "apply_overlay",
+    "install",
+    "load_overlay",
+    "overlay_files",
+    "overlay_root",
+    "register",
+]
+
+_logger = logging.getLogger(__name__)
+
+#: Package holding the overlay files (the repository folder ``drp_config/``).
+OVERLAY_PACKAGE = "megara_crplugin.drp_config"
+
+#: Attribute set on the pipelines created by an overlay (value: overlay source).
+_MARK = "_megara_crplugin_overlay"
+
+_FQN = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+_TOP_KEYS = {"overlay_version", "instrument", "mode_loader", "modes", "pipelines"}
+_MODE_KEYS = {"key", "name", "summary", "description", "rawimage", "validator", "builder", "policy"}
+_PIPE_KEYS = {"base", "version", "recipes", "products", "provides", "default_requirements"}
+_PROVIDES_KEYS = {"name", "mode", "field"}
+_POLICIES = ("add_if_missing", "replace")
+
+
+class OverlayError(ValueError):
+    """An overlay file is malformed or cannot be applied; the message names the file."""
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """One pipeline of an overlay file (see the module docstring)."""
+
+    name: str
+    base: str
+    version: Any
+    recipes: dict[str, str]
+    products: dict[str, str]
+    provides: tuple[tuple[str, str, str], ...]
+    default_requirements: str | None
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A validated overlay file.
+
+    Attributes
+    ----------
+    source : str
+        Where it was read from (used in every error message).
+    instrument : str
+        Name of the DRP it edits.
+    mode_loader : str or None
+        FQN of a class whose ``mode_loader(node)`` converts a mode node.
+    modes : tuple of (dict, str)
+        Mode nodes with their policy.
+    pipelines : tuple of PipelineSpec
+    """
+
+    source: str
+    instrument: str
+    mode_loader: str | None
+    modes: tuple[tuple[dict[str, Any], str], ...]
+    pipelines: tuple[PipelineSpec, ...]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def overlay_root() -> Any:
+    """Folder of the overlay files: the package :data:`OVERLAY_PACKAGE`.
+
+    From a source checkout whose installation does not map that package
+    (an editable install made before ``drp_config/`` existed), the
+    repository folder ``drp_config/`` is used instead.
+
+    Returns
+    -------
+    importlib.resources.abc.Traversable or pathlib.Path
+
+    Raises
+    ------
+    OverlayError
+        If neither is available.
+    """
+    try:
+        return importlib.resources.files(OVERLAY_PACKAGE)
+    except ModuleNotFoundError:
+        repo = Path(__file__).resolve().parents[2] / "drp_config"
+        if repo.is_dir():
+            return repo
+        raise OverlayError(
+            f"the overlay files of megara_crplugin (package {OVERLAY_PACKAGE}) are not installed; "
+            "reinstall megara-crplugin"
+        ) from None
+
+
+def overlay_files() -> list[Any]:
+    """Overlay files shipped with the plugin, sorted by name.
+
+    Returns
+    -------
+    list of importlib.resources.abc.Traversable
+        The ``*.yaml`` files at the top of :data:`OVERLAY_PACKAGE` (the
+        ``examples/`` and ``profiles/`` sub-folders are not overlays).
+    """
+    root = overlay_root()
+    return sorted(
+        (p for p in root.iterdir() if p.is_file() and p.name.endswith(".yaml")),
+        key=lambda p: p.name,
+    )
+
+
+def load_overlay(source: Any, *, text: str | None = None) -> Overlay:
+    """Read and validate one overlay file.
+
+    Parameters
+    ----------
+    source : path-like or Traversable
+        The file; when `text` is given it is only used to name the source in
+        error messages.
+    text : str, optional
+        YAML content to parse instead of reading `source`.
+
+    Returns
+    -------
+    Overlay
+
+    Raises
+    ------
+    OverlayError
+        If the YAML is invalid or a key is missing, unknown or of the wrong
+        type; the message names the file and the key.
+    """
+    name = str(source)
+    if text is None:
+        try:
+            if hasattr(source, "read_text"):
+                text = source.read_text(encoding="utf-8")
+            else:
+                with open(source, encoding="utf-8") as fd:
+                    text = fd.read()
+        except OSError as exc:
+            raise OverlayError(f"overlay file {name}: cannot be read ({exc})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise OverlayError(f"overlay file {name}: invalid YAML ({exc})") from exc
+    return validate_overlay(data, source=name)
+
+
+def _err(source: str, where: str, msg: str) -> OverlayError:
+    return OverlayError(f"overlay file {source}: {where}: {msg}")
+
+
+def _check_keys(node: Any, allowed: set[str], required: Iterable[str], source: str, where: str):
+    if not isinstance(node, Mapping):
+        raise _err(source, where, f"expected a mapping, got {type(node).__name__}")
+    unknown = sorted(set(map(str, node)) - allowed)
+    if unknown:
+        raise _err(
+            source,
+            where,
+            f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
+        )
+    missing = [k for k in required if k not in node]
+    if missing:
+        raise _err(source, where, f"missing required key(s) {', '.join(missing)}")
+
+
+def _check_str(value: Any, source: str, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _err(source, where, f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _check_fqn(value: Any, source: str, where: str) -> str:
+    _check_str(value, source, where)
+    if not _FQN.match(value):
+        raise _err(
+            source,
+            where,
+            f"expected a dotted Python name such as 'pkg.module.Class', got {value!r}",
+        )
+    return value
+
+
+def validate_overlay(data: Any, *, source: str = "<overlay>") -> Overlay:
+    """Validate the parsed content of an overlay file.
+
+    Parameters
+    ----------
+    data : object
+        Result of ``yaml.safe_load`` of the file.
+    source : str, optional
+        Name of the file, used in the error messages.
+
+    Returns
+    -------
+    Overlay
+
+    Raises
+    ------
+    OverlayError
+        On the first problem found, naming `source` and the key.
+    """
+    _check_keys(
+        data, _TOP_KEYS, ("overlay_version", "instrument", "pipelines"), source, "top level"
+    )
+    if data["overlay_version"] != 1:
+        raise _err(
+            source,
+            "overlay_version",
+            f"only version 1 is supported, got {data['overlay_version']!r}",
+        )
+    instrument = _check_str(data["instrument"], source, "instrument")
+    mode_loader = data.get("mode_loader")
+    if mode_loader is not None:
+        _check_fqn(mode_loader, source, "mode_loader")
+
+    modes = []
+    mode_nodes = data.get("modes") or []
+    if not isinstance(mode_nodes, list):
+        raise _err(source, "modes", f"expected a list, got {type(mode_nodes).__name__}")
+    for i, node in enumerate(mode_nodes):
+        where = f"modes[{i}]"
+        _check_keys(node, _MODE_KEYS, ("key", "name"), source, where)
+        for key in ("key", "name", "summary", "description", "rawimage"):
+            if key in node:
+                _check_str(node[key], source, f"{where}.{key}")
+        for key in ("validator", "builder"):
+            if key in node:
+                _check_fqn(node[key], source, f"{where}.{key}")
+        policy = node.get("policy", "add_if_missing")
+        if policy not in _POLICIES:
+            raise _err(
+                source, f"{where}.policy", f"expected one of {', '.join(_POLICIES)}, got {policy!r}"
+            )
+        modes.append(({k: v for k, v in node.items() if k != "policy"}, policy))
+
+    pipes = data["pipelines"]
+    if not isinstance(pipes, Mapping) or not pipes:
+        raise _err(
+            source, "pipelines", "expected a non-empty mapping of pipeline name -> definition"
+        )
+    specs = []
+    for pname, node in pipes.items():
+        where = f"pipelines.{pname}"
+        _check_str(pname, source, where)
+        if pname == "default":
+            raise _err(
+                source, where, "an overlay cannot redefine the 'default' pipeline; use another name"
+            )
+        _check_keys(node, _PIPE_KEYS, ("base", "recipes"), source, where)
+        base = _check_str(node["base"], source, f"{where}.base")
+        recipes = node["recipes"]
+        if not isinstance(recipes, Mapping) or not recipes:
+            raise _err(
+                source,
+                f"{where}.recipes",
+                "expected a non-empty mapping of mode key -> recipe class",
+            )
+        for mode, fqn in recipes.items():
+            _check_fqn(fqn, source, f"{where}.recipes.{mode}")
+        products = node.get("products") or {}
+        if not isinstance(products, Mapping):
+            raise _err(
+                source, f"{where}.products", "expected a mapping of product name -> type class"
+            )
+        for prod, fqn in products.items():
+            _check_fqn(fqn, source, f"{where}.products.{prod}")
+        provides_nodes = node.get("provides") or []
+        if not isinstance(provides_nodes, list):
+            raise _err(source, f"{where}.provides", "expected a list of {name, mode, field}")
+        provides = []
+        for j, entry in enumerate(provides_nodes):
+            w = f"{where}.provides[{j}]"
+            _check_keys(entry, _PROVIDES_KEYS, sorted(_PROVIDES_KEYS), source, w)
+            provides.append(
+                tuple(_check_str(entry[k], source, f"{w}.{k}") for k in ("name", "mode", "field"))
+            )
+        defreq = node.get("default_requirements")
+        if defreq is not None:
+            _check_str(defreq, source, f"{where}.default_requirements")
+        version = node.get("version")
+        if version is not None and not isinstance(version, (int, str)):
+            raise _err(
+                source, f"{where}.version", f"expected an integer or a string, got {version!r}"
+            )
+        specs.append(
+            PipelineSpec(
+                name=pname,
+                base=base,
+                version=version,
+                recipes={str(k): v for k, v in recipes.items()},
+                products={str(k): v for k, v in products.items()},
+                provides=tuple(provides),
+                default_requirements=defreq,
+            )
+        )
+    return Overlay(
+        source=source,
+        instrument=instrument,
+        mode_loader=mode_loader,
+        modes=tuple(modes),
+        pipelines=tuple(specs),
+    )
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def _base_provides(pipeline) -> list:
+    """ProductEntry objects of `pipeline`, through its public ``who_provides``."""
+    from numina.core.pipeline import ProductEntry
+
+    entries = []
+    for name in pipeline.products:
+        try:
+            entry = pipeline.who_provides(name)
+        except KeyError:
+            continue
+        entries.append(ProductEntry(entry.name, entry.mode, entry.field))
+    return entries
+
+
+def _copy_default_requirements(drp, spec: PipelineSpec, overlay: Overlay) -> int:
+    """Copy the DRP default requirements of ``spec.default_requirements`` to ``spec.name``."""
+    if not hasattr(drp, "_def_reqs"):
+        _logger.warning(
+            "%s: numina's InstrumentDRP has no default requirements table; "
+            "pipeline %r gets no default requirements",
+            overlay.source,
+            spec.name,
+        )
+        return 0
+    values = drp.default_requirements()  # a deep copy
+    per_profile = values.get("requirements", {}).get(drp.name, {})
+    copied = 0
+    for node in per_profile.values():
+        if spec.default_requirements in node and spec.name not in node:
+            node[spec.name] = copy.deepcopy(node[spec.default_requirements])
+            copied += 1
+    if copied:
+        drp._def_reqs = values
+    return copied
+
+
+def _apply_pipeline(drp, spec: PipelineSpec, overlay: Overlay) -> str:
+    from numina.core.pipeline import Pipeline, ProductEntry
+    from numina.core.pipelineload import load_base
+
+    existing = drp.pipelines.get(spec.name)
+    if existing is not None:
+        if getattr(existing, _MARK, None) is not None:
+            return f"pipeline {spec.name!r} already installed"
+        raise _err(
+            overlay.source,
+            f"pipelines.{spec.name}",
+            f"DRP {drp.name} already has a pipeline {spec.name!r} that this plugin did not create",
+        )
+    try:
+        base = drp.pipelines[spec.base]
+    except KeyError:
+        raise _err(
+            overlay.source,
+            f"pipelines.{spec.name}.base",
+            f"DRP {drp.name} has no pipeline {spec.base!r}; available: {', '.join(drp.pipelines)}",
+        ) from None
+    for mode in spec.recipes:
+        if mode not in drp.modes:
+            raise _err(
+                overlay.source,
+                f"pipelines.{spec.name}.recipes.{mode}",
+                f"DRP {drp.name} has no observing mode {mode!r}",
+            )
+    recipes = copy.deepcopy(base.recipes)
+    recipes.update(load_base("recipes", dict(spec.recipes)))
+    products = copy.deepcopy(base.products)
+    products.update(load_base("products", dict(spec.products)))
+    provides = {entry.name: entry for entry in _base_provides(base)}
+    for name, mode, field in spec.provides:
+        if mode not in recipes:
+            raise _err(
+                overlay.source,
+                f"pipelines.{spec.name}.provides",
+                f"product {name!r} is provided by mode {mode!r}, "
+                "which has no recipe in the pipeline",
+            )
+        provides[name] = ProductEntry(name, mode, field)
+    version = spec.version if spec.version is not None else base.version
+    pipeline = Pipeline(
+        drp.name,
+        spec.name,
+        recipes,
+        version=version,
+        products=products,
+        provides=list(provides.values()),
+    )
+    pipeline.drp = drp
+    setattr(pipeline, _MARK, overlay.source)
+    drp.pipelines[spec.name] = pipeline
+    msg = f"pipeline {spec.name!r} created from {spec.base!r}"
+    if spec.default_requirements:
+        n = _copy_default_requirements(drp, spec, overlay)
+        msg += f", default requirements of {spec.default_requirements!r} copied for {n} profile(s)"
+    return msg
+
+
+def apply_overlay(drp, overlay: Overlay) -> list[str]:
+    """Apply one overlay to an InstrumentDRP, in place.
+
+    Parameters
+    ----------
+    drp : numina.core.pipeline.InstrumentDRP
+        The DRP named ``overlay.instrument``.
+    overlay : Overlay
+        A validated overlay.
+
+    Returns
+    -------
+    list of str
+        One line per change (or per item found already installed).
+
+    Raises
+    ------
+    OverlayError
+        If the overlay does not fit the DRP (unknown base pipeline or mode,
+        a foreign pipeline with the same name, an unloadable mode loader).
+    """
+    from numina.core.pipelineload import load_mode
+    from numina.util.objimport import import_object
+
+    if drp.name != overlay.instrument:
+        raise _err(
+            overlay.source,
+            "instrument",
+            f"overlay is for {overlay.instrument!r}, DRP is {drp.name!r}",
+        )
+    changes = []
+    confclass = None
+    if overlay.mode_loader:
+        try:
+            confclass = import_object(overlay.mode_loader)
+        except (ImportError, AttributeError) as exc:
+            raise _err(
+                overlay.source, "mode_loader", f"cannot import {overlay.mode_loader!r} ({exc})"
+            ) from exc
+    for node, policy in overlay.modes:
+        key = node["key"]
+        if key in drp.modes and policy == "add_if_missing":
+            changes.append(f"mode {key!r} kept (already defined by {drp.name})")
+            continue
+        try:
+            drp.modes[key] = load_mode(copy.deepcopy(node), confclass, instrument=drp.name)
+        except (KeyError, TypeError, ValueError, ImportError, AttributeError) as exc:
+            raise _err(overlay.source, f"modes.{key}", f"cannot load the mode ({exc!r})") from exc
+        changes.append(f"mode {key!r} {'replaced' if policy == 'replace' else 'added'}")
+    for spec in overlay.pipelines:
+        changes.append(_apply_pipeline(drp, spec, overlay))
+    return changes
+
+
+def install(system=None, *, overlays: Iterable[Any] | None = None) -> dict[str, list[str]]:
+    """Apply the plugin's overlay files to the loaded DRPs (idempotent).
+
+    Parameters
+    ----------
+    system : numina.drps.drpsystem.DrpSystem, optional
+        The DRP system to edit; default: numina's cached system DRPs
+        (``numina.drps.get_system_drps()``), the ones every ``numina``
+        command and :func:`numina.user.helpers.create_datamanager` use.
+    overlays : iterable, optional
+        Overlay files (paths, Traversables or :class:`Overlay` objects);
+        default: :func:`overlay_files`.
+
+    Returns
+    -------
+    dict
+        ``{source: [change, ...]}`` for every overlay applied.
+
+    Raises
+    ------
+    OverlayError
+        If an overlay is invalid or its instrument is not loaded (for
+        MEGARA: megaradrp is not installed).
+    """
+    if system is None:
+        import numina.drps
+
+        system = numina.drps.get_system_drps()
+    loaded = [
+        o if isinstance(o, Overlay) else load_overlay(o) for o in (overlays or overlay_files())
+    ]
+    report = {}
+    for overlay in loaded:
+        try:
+            drp = system.query_by_name(overlay.instrument)
+        except KeyError:
+            raise _err(
+                overlay.source,
+                "instrument",
+                f"no numina DRP named {overlay.instrument!r} is loaded "
+                f"(loaded: {', '.join(system.query_all()) or 'none'}); is megaradrp installed?",
+            ) from None
+        report[overlay.source] = apply_overlay(drp, overlay)
+        for line in report[overlay.source]:
+            _logger.debug("%s: %s", overlay.source, line)
+    return report
+
+
+# --------------------------------------------------------------------------- numina hook
+
+
+def _run_crmasks(args, extra_args, config) -> int:
+    """Run ``megara_crplugin.cli.main`` with the arguments after ``numina crmasks``."""
+    from megara_crplugin.cli import main
+
+    status = main(list(args.crmasks_arguments))
+    return 0 if status is None else int(status)
+
+
+def add_crmasks_command(subparsers) -> argparse.ArgumentParser:
+    """Add the ``numina crmasks`` subcommand (it runs ``megara_crplugin.cli:main``).
+
+    Every argument after ``crmasks`` is passed unchanged to the plugin's
+    command-line interface (``numina crmasks --help`` shows its help).
+    """
+    parser = subparsers.add_parser(
+        "crmasks",
+        help="cosmic-ray masks of N >= 3 exposures (megara_crplugin; 'numina crmasks --help')",
+        add_help=False,
+        prefix_chars="+",  # every argument, '--help' included, goes to the plugin's CLI
+    )
+    parser.add_argument("crmasks_arguments", nargs="*", metavar="ARG")
+    parser.set_defaults(command=_run_crmasks)
+    return parser
+
+
+def register(subparsers, config) -> None:
+    """Numina plugin hook (entry point group ``numina.plugins.1``).
+
+    Adds the ``numina crmasks`` subcommand and applies the overlay files to
+    the system DRPs (:func:`install`).  numina calls it after loading the
+    DRPs and before running any subcommand; ``numina --disable-plugins``
+    skips it, leaving megaradrp's DRP untouched.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        numina's subcommand registry.
+    config : configparser.ConfigParser
+        numina's configuration (not used).
+
+    Raises
+    ------
+    OverlayError
+        If the overlay cannot be applied (numina prints the message and goes on
+        without the ``crplugin`` pipeline).
+    """
+    add_crmasks_command(subparsers)
+    try:
+        install()
+    except OverlayError as exc:
+        raise OverlayError(f"megara_crplugin: the DRP overlay was not applied: {exc}") from exc
