@@ -619,3 +619,89 @@ def test_import_leaves_matplotlib_alone():
         "assert before == after and 'c' in after['keymap.back']\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def scripted_show(*per_call):
+    """``show`` replacement pressing ``per_call[k]`` keys on the k-th figure (none after)."""
+    calls = iter(per_call)
+
+    def show(fig):
+        for key in next(calls, ()):
+            press(fig, key)
+
+    return show
+
+
+@pytest.fixture(scope="module")
+def triplet():
+    """Small MEGARA-like triplet with six designed double hits (seeded)."""
+    synthetic = pytest.importorskip("megara_crplugin.synthetic")
+    pipeline = pytest.importorskip("megara_crplugin.pipeline")
+    sset = synthetic.make_megara_like_frames((120, 160), seed=3, n_double_hits=6)
+    params = {
+        "gain": 1.0,
+        "rnoise": 3.4,
+        "bias": 0.0,
+        "crmethod": "mmcosmic",
+        "apply_flux_factor_to": "simulated",
+        "mm_seed": 1234,
+        "dilation": 1,
+        "interactive": False,
+    }
+    return pipeline.compute_crmasks, list(sset.frames), params
+
+
+class TestEndToEnd:
+    def test_refit_with_fixed_point_equals_batch_run(self, triplet):
+        """'r' + fixed point (100, 300): the boundary goes through it, as in a batch run."""
+        compute, frames, params = triplet
+        first = compute(frames, params)
+        answers = Script("", "", "", "", "", "y", "a", "100", "300", "", "n")
+        reviewer = InteractiveReviewer(ask=answers, echo=lambda s: None, show=scripted_show("r"))
+        result = compute(frames, {**params, "interactive": True}, reviewer=reviewer)
+        batch = compute(frames, {**params, "mm_fixed_points_in_boundary": [[100, 300]]})
+        at = np.array([100.0])
+        assert float(first.boundary(at)[0]) < 150.0
+        assert float(result.boundary(at)[0]) == pytest.approx(300.0, abs=10.0)
+        assert np.array_equal(result.boundary.fixed_points, [[100.0, 300.0, 10000.0]])
+        xs = np.linspace(0.0, 5000.0, 50)
+        np.testing.assert_allclose(result.boundary(xs), batch.boundary(xs))
+        assert np.array_equal(result.targets["MEDIANCR"].mask, batch.targets["MEDIANCR"].mask)
+        assert answers.answers == []
+
+    def test_resimulate_with_nbinom_shape(self, triplet):
+        """'m' + nbinom shape 5: new simulations, wider noise, higher boundary."""
+        compute, frames, params = triplet
+        first = compute(frames, params)
+        answers = Script("nbinom", "5", "", "", "", "")
+        reviewer = InteractiveReviewer(ask=answers, echo=lambda s: None, show=scripted_show("m"))
+        result = compute(frames, {**params, "interactive": True}, reviewer=reviewer)
+        hist = result.histogram
+        assert (hist.distribution, hist.nbinom_shape) == ("nbinom", 5.0)
+        assert first.histogram.distribution == "poisson"
+        np.testing.assert_allclose(hist.xedges[[0, -1]], first.histogram.xedges[[0, -1]])
+        at = np.array([500.0])
+        assert float(result.boundary(at)[0]) > 1.5 * float(first.boundary(at)[0])
+
+    def test_verify_cr_rejection_removes_exactly_the_feature(self, triplet):
+        """Rejecting feature #1 removes its pixels from MEDIANCR and nothing else."""
+        compute, frames, params = triplet
+        batch = compute(frames, params)
+        assert len(batch.features) >= 2
+        reviewer = InteractiveReviewer(ask=Script("n", "a"), echo=lambda s: None, show=key_show())
+        verified = {**params, "interactive": True, "verify_cr": True}
+        result = compute(frames, verified, reviewer=reviewer)
+        expected = batch.targets["MEDIANCR"].mask.copy()
+        gone = batch.features[0]
+        expected[gone.ys, gone.xs] = False
+        assert np.array_equal(result.targets["MEDIANCR"].mask, expected)
+        assert [f.number for f in result.features] == [f.number for f in batch.features[1:]]
+
+    def test_stop_from_the_mm_diagram(self, triplet):
+        compute, frames, params = triplet
+        reviewer = InteractiveReviewer(ask=Script(), echo=lambda s: None, show=scripted_show("x"))
+        with pytest.raises(UserStop, match="MM diagram"):
+            compute(frames, {**params, "interactive": True}, reviewer=reviewer)
