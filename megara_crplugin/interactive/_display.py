@@ -39,10 +39,16 @@ def _configured_backend() -> str | None:
     possibly switch) the backend as a side effect.
     """
     import matplotlib
-    from matplotlib import rcsetup
 
-    value = dict.__getitem__(matplotlib.rcParams, "backend")
-    if value is rcsetup._auto_backend_sentinel:
+    getter = getattr(matplotlib.rcParams, "_get_backend_or_none", None)
+    if getter is not None:
+        value = getter()
+    else:  # pragma: no cover - older matplotlib
+        from matplotlib import rcsetup
+
+        value = dict.__getitem__(matplotlib.rcParams, "backend")
+        value = None if value is rcsetup._auto_backend_sentinel else value
+    if value is None:
         env = os.environ.get("MPLBACKEND")
         return env.lower() if env else None
     return str(value).lower()
