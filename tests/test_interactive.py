@@ -705,3 +705,21 @@ class TestEndToEnd:
         reviewer = InteractiveReviewer(ask=Script(), echo=lambda s: None, show=scripted_show("x"))
         with pytest.raises(UserStop, match="MM diagram"):
             compute(frames, {**params, "interactive": True}, reviewer=reviewer)
+
+
+def test_pyplot_figure_keeps_standard_keys_except_ours():
+    """On a pyplot-managed figure, unused keys still reach matplotlib ('l' = log y)."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    fig = figs.new_figure((4, 3), managed=True)
+    try:
+        ax = fig.add_subplot()
+        ax.plot([1, 2, 3], [1, 10, 100])
+        ax.set(xlim=(0, 4), ylim=(0.5, 200))
+        used = []
+        figs.route_keys(fig, lambda event: used.append(event.key) or event.key == "c")
+        press(fig, "l", ax=ax, xy=(2, 10))
+        press(fig, "c", ax=ax, xy=(2, 10))
+        assert ax.get_yscale() == "log"
+        assert used == ["l", "c"]
+    finally:
+        plt.close(fig)
