@@ -274,3 +274,62 @@ def write_lcb_calibrations(datadir: Path, *, vph: str = "LR-R") -> dict[str, str
         "master_wlcalib": "master_wlcalib.json",
         "master_fiberflat": "master_fiberflat.fits",
     }
+
+
+def observation_result(datadir: Path, names: list[str], mode: str):
+    """In-process numina ObservationResult of raw frames with the narrow test profile."""
+    from numina.core import DataFrame, ObservationResult
+    from numina.instrument import assembly as asb
+
+    store = asb.load_paths_store(["megaradrp.instrument.configs"], [PROFILE_DIR])
+    ins = asb.assembly_instrument(store, PROFILE_UUID, DATE_OBS, by_key="uuid")
+    ins.configure_with_header(fits.getheader(datadir / names[0]))
+    ob = ObservationResult()
+    ob.instrument = "MEGARA"
+    ob.mode = mode
+    ob.configuration = ins
+    ob.frames = [DataFrame(filename=str(datadir / n)) for n in names]
+    return ob
+
+
+def load_requirement(recipe_cls, name: str, path: Path):
+    """Load a calibration file as numina does for requirement `name` of `recipe_cls`."""
+    import numina.store
+
+    return numina.store.load(recipe_cls.requirements()[name].type, str(path))
+
+
+def truth_crmasks_file(
+    path: Path,
+    sset: SyntheticSet,
+    frame_uuids,
+    *,
+    apply_flux_factor_to: str = "simulated",
+    flux_factors=(1.0, 1.0, 1.0),
+) -> Path:
+    """Write a crmasks.fits (file contract of megara_crplugin) from the injected hits.
+
+    MEDIANCR = pixels hit in two or more exposures, MEANCRT = any hit,
+    CRMASKi = hits of exposure i, MEANCR = empty (uint8, 1 = cosmic ray).
+    """
+    prim = fits.PrimaryHDU()
+    hdr = prim.header
+    hdr["UUID"] = str(uuidlib.UUID(int=99))
+    for i, ff in enumerate(flux_factors, start=1):
+        hdr[f"FLUXF{i}"] = float(ff)
+    hdr["FFAPPLY"] = apply_flux_factor_to
+    hdr["CRCOINC"] = 2
+    for i, fid in enumerate(frame_uuids, start=1):
+        if fid:
+            hdr[f"FUUID{i}"] = fid
+    hits = np.array(sset.crmasks)
+    exts = {"MEDIANCR": hits.sum(axis=0) >= 2, "MEANCRT": hits.any(axis=0)}
+    exts.update({f"CRMASK{i}": m for i, m in enumerate(hits, start=1)})
+    exts["MEANCR"] = np.zeros(TRIM_SHAPE, dtype=bool)
+    hdul = fits.HDUList([prim])
+    for name, mask in exts.items():
+        hdu = fits.ImageHDU(mask.astype(np.uint8), name=name)
+        hdu.header["NPMASKED"] = int(mask.sum())
+        hdul.append(hdu)
+    hdul.writeto(path, overwrite=True)
+    return path

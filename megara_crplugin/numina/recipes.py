@@ -139,9 +139,13 @@ def _preprocess(
     flow_ot, flow_1im = flows
     reduced = []
     with contextlib.ExitStack() as stack:
-        for frame in rinput.obresult.frames:
-            hdul = stack.enter_context(frame.open())
-            reduced.append(copy_img(flow_1im(flow_ot(hdul))))
+        for i, frame in enumerate(rinput.obresult.frames):
+            hdul = flow_1im(flow_ot(stack.enter_context(frame.open())))
+            # detached copy: primary of every frame, the other extensions (FIBERS,
+            # thousands of cards) only of the first one, whose header the products use
+            prim = fits.PrimaryHDU(np.array(hdul[0].data), header=hdul[0].header.copy())
+            extra = [ext.copy() for ext in hdul[1:]] if i == 0 else []
+            reduced.append(fits.HDUList([prim, *extra]))
     arrays = [np.asarray(h[0].data, dtype=np.float32) for h in reduced]
     return arrays, reduced
 
