@@ -132,12 +132,16 @@ def make_fake_result(
     seed: int = 1,
     n_random_features: int = 0,
     maxplots: int = -1,
+    flux: bool = True,
+    offsets: bool = True,
 ) -> CRMaskResult:
     """Build a fake mask-computation result with known detections.
 
     ``mm=False`` mimics an Aux-only crmethod (no boundary, no histogram; MM
     codes become Aux codes).  ``n_random_features`` adds that many extra
-    two-exposure hits at random positions (benchmarks).
+    two-exposure hits at random positions (benchmarks).  ``flux`` and
+    ``offsets`` add the 'auto' flux-factor diagnostics and cross-correlation
+    offsets (with their region) to ``extras``.
     """
     rng = np.random.default_rng(seed)
     ny, nx = shape
@@ -201,7 +205,14 @@ def make_fake_result(
         flux_factor="auto",
         flux_factor_regions=[[10, 50, 10, 40]],
     )
-    region = SimpleNamespace(xmin=5, xmax=min(nx, 70), ymin=5, ymax=min(ny, 50))
+    extras = {}
+    if flux:
+        extras["flux_factor"] = _flux_extras(n_frames, rng)
+    shifts = np.column_stack([np.linspace(-0.5, 0.5, n_frames), np.zeros(n_frames)])
+    if offsets:
+        extras["crosscorr_region"] = SimpleNamespace(
+            xmin=5, xmax=min(nx, 70), ymin=5, ymax=min(ny, 50)
+        )
     return CRMaskResult(
         config=config,
         uuid="00000000-0000-4000-8000-000000000000",
@@ -213,7 +224,7 @@ def make_fake_result(
         problematic=problematic,
         histogram=histogram,
         boundary=boundary,
-        offsets=np.column_stack([np.linspace(-0.5, 0.5, n_frames), np.zeros(n_frames)]),
+        offsets=shifts if offsets else None,
         timings={"simulations": 1.5, "detectors": 3.0},
-        extras={"flux_factor": _flux_extras(n_frames, rng), "crosscorr_region": region},
+        extras=extras,
     )

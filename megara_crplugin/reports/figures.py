@@ -43,6 +43,7 @@ __all__ = [
     "plot_mm_histograms",
     "plot_target_diagnostic",
     "plot_xyoffset_crosscorr",
+    "target_boundary",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -282,6 +283,24 @@ class TargetPanels:
 _TARGET_LABELS = {"MEDIANCR": "median2d", "MEANCRT": "mean2d", "MEANCR": "meancr"}
 
 
+def target_boundary(result: Any, name: str) -> Any:
+    """Boundary used to flag target ``name`` (None where M.M.Cosmic was not used).
+
+    MEDIANCR uses ``result.boundary``; MEANCRT and CRMASK<i> use the
+    secondary boundaries of ``result.extras['boundaries']`` (``'mean'``,
+    ``'frame'``) when the pipeline fitted them, else the median one; MEANCR
+    has no M.M.Cosmic detection.
+    """
+    if result.boundary is None or name == "MEANCR":
+        return None
+    secondary = result.extras.get("boundaries") or {}
+    if name == "MEANCRT":
+        return secondary.get("mean") or result.boundary
+    if name.startswith("CRMASK"):
+        return secondary.get("frame") or result.boundary
+    return result.boundary
+
+
 def _target_labels(name: str) -> tuple[str, str]:
     """Labels of the target image and of the reference image for mask ``name``."""
     if name.startswith("CRMASK"):
@@ -364,19 +383,22 @@ def _scatter_codes(ax: Any, sus: SuspectedPixels, xs: np.ndarray, ys: np.ndarray
 
 def _draw_diagram(panels: TargetPanels, result: Any, xdiag: np.ndarray, ydiag: np.ndarray):
     """Panel (a): density of clean pixels, suspected symbols, boundary, threshold."""
-    from matplotlib.colors import LogNorm
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap, LogNorm
     from matplotlib.lines import Line2D
 
     ax, sus = panels.diagram, panels.suspected
     xlim, ylim = _padded_range(xdiag), _padded_range(ydiag)
     counts = np.ma.masked_less_equal(_density(xdiag, ydiag, sus, xlim, ylim), 0)
     norm = LogNorm(vmin=1, vmax=max(2, int(counts.max()) if counts.count() else 2))
+    # Blues without its near-white start, so bins holding a single pixel stay visible
+    cmap = ListedColormap(colormaps["Blues"](np.linspace(0.35, 1.0, 256)))
     panels.artists["density"] = ax.imshow(
         counts,
         origin="lower",
         extent=(*xlim, *ylim),
         aspect="auto",
-        cmap="Blues",
+        cmap=cmap,
         norm=norm,
         interpolation="nearest",
     )
@@ -392,9 +414,10 @@ def _draw_diagram(panels: TargetPanels, result: Any, xdiag: np.ndarray, ydiag: n
         )
     ]
     handles += _scatter_codes(ax, sus, sus.x, sus.y, aux_label(result))
-    if result.boundary is not None:
+    boundary = target_boundary(result, panels.name)
+    if boundary is not None:
         xgrid = np.linspace(xlim[0], xlim[1], 1000)
-        (line,) = ax.plot(xgrid, result.boundary(xgrid), "-", color="orange", label="boundary")
+        (line,) = ax.plot(xgrid, boundary(xgrid), "-", color="orange", label="boundary")
         panels.artists["boundary"] = line
         handles.append(line)
         if result.mm_threshold is not None and np.isfinite(result.mm_threshold):
@@ -407,7 +430,7 @@ def _draw_diagram(panels: TargetPanels, result: Any, xdiag: np.ndarray, ydiag: n
         title=f"Total: {n_flagged} suspected pixels",
         fontsize=7,
         title_fontsize=8,
-        loc="upper left",
+        loc="upper right",
     )
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
@@ -595,6 +618,13 @@ def _centre_extent(xc: np.ndarray, yc: np.ndarray) -> tuple[float, float, float,
     return (xc[0] - dx / 2, xc[-1] + dx / 2, yc[0] - dy / 2, yc[-1] + dy / 2)
 
 
+def _side_item(items: Any, side: int) -> Any:
+    """Item ``side`` of a per-side list of flux-factor diagnostics, or None."""
+    if items is None or side >= len(items):
+        return None
+    return items[side]
+
+
 def plot_flux_factor(result: Any, exposure: int, *, fig: Any = None) -> Any:
     """Draw ``flux_factor{exposure}.png``: ratio-versus-signal histograms and the fit.
 
@@ -644,13 +674,14 @@ def plot_flux_factor(result: Any, exposure: int, *, fig: Any = None) -> Any:
         ax.set_xlabel("median2d signal (ADU)")
         ax.set_ylabel(f"exposure {exposure} / median2d")
     for side, colour in ((0, "tab:red"), (1, "tab:orange")):
-        px, py = d["points"][side]
-        ax_clean.plot(px, py, ".", color=colour, ms=4, label=f"side {side} points")
-        curve = d["curves"][side] if d.get("curves") else None
-        if curve is not None:
+        points = _side_item(d.get("points"), side)
+        if points is not None and len(points) == 2 and np.size(points[0]):
+            ax_clean.plot(points[0], points[1], ".", color=colour, ms=4, label=f"side {side}")
+        curve = _side_item(d.get("curves"), side)
+        if curve is not None and len(curve) == 2:
             ax_clean.plot(curve[1], curve[0], "-", color=colour, lw=1.2)
-        mode = d["modes"][side] if d.get("modes") else None
-        if mode is not None:
+        mode = _side_item(d.get("modes"), side)
+        if mode is not None and len(mode) == 2:
             ax_clean.plot(mode[0], mode[1], "*", color=colour, mec="k", ms=12)
     ax_clean.axhline(d["factor"], color="w", ls="--", lw=1, label=f"factor {d['factor']:.3f}")
     ax_clean.legend(loc="lower right", fontsize=7)
