@@ -227,23 +227,33 @@ def _lcb_input(ws, names, **kwargs):
 
 
 @pytest.mark.slow
-def test_frames_without_uuid_do_not_crash(tmp_path):
+def test_frames_without_uuid_do_not_crash(tmp_path, monkeypatch, caplog):
+    """Also: interactive (the default) without a display runs unattended, with a warning."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("megara_crplugin.numina.recipes._display_available", lambda: False)
     data = tmp_path / "data"
     sset = nh.synthetic_set(3, n_single=20, n_double=3)
     names, uuids = nh.write_raw_set(data, sset, uuids=False)
     assert uuids == [None, None, None]
     nh.master_bias().writeto(data / "master_bias.fits")
     recipe = CrDetectionRecipe()
+    params = {k: v for k, v in CR_PARAMS.items() if k != "interactive"}
     rinput = recipe.create_input(
         obresult=nh.observation_result(data, names, "MegaraCrDetection"),
         master_bias=DataFrame(filename=str(data / "master_bias.fits")),
-        **{**CR_PARAMS, "mm_nsimulations": 2},
+        **{**params, "mm_nsimulations": 2},
     )
-    result = recipe.run(rinput)
+    assert rinput.interactive is True
+    with caplog.at_level("WARNING", logger="numina.recipes.megara"):
+        result = recipe.run(rinput)
     hdr = result.crmasks.frame[0].header
     assert "FUUID1" not in hdr
     history = [str(h) for h in hdr["HISTORY"]]
     assert "Image (no UUID) raw_1.fits" in history
+    assert "interactive = False" in history
+    assert "interactive: no display is available, running without interaction" in caplog.text
+    assert "frames without UUID (raw_1.fits, raw_2.fits, raw_3.fits)" in caplog.text
+    assert all(result.crmasks.frame["MEDIANCR"].data[y, x] for y, x in sset.double_hits)
     assert list(tmp_path.iterdir()) == [data]  # no intermediate files outside numina run
 
 
