@@ -476,3 +476,16 @@ def test_reports_of_a_real_compute_crmasks_run(tmp_path):
         pdf_pages(p) for p in written if p.name.startswith("mediancr") and p.suffix == ".pdf"
     )
     assert pages == 2 * min(2, len(result.features))
+
+
+def test_progress_import_does_not_load_matplotlib():
+    """The CLI can set up logging and progress without importing matplotlib."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from megara_crplugin.reports import setup_logging, RichProgress, "
+        "write_reports; print('matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
