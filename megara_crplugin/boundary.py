@@ -23,10 +23,50 @@ from scipy.optimize import lsq_linear
 __all__ = ["Boundary", "boundary_points", "fit_boundary", "monotone_spline"]
 
 
+def _hist_level(col: np.ndarray, yedges: np.ndarray) -> float:
+    """Ordinate above which one simulated pixel of a histogram column lies.
+
+    The pixels of the crossing bin are taken as spread uniformly inside it.
+    """
+    above = np.cumsum(col[::-1])[::-1]  # above[j] = pixels in bins >= j
+    if above[0] <= 1.0:
+        return float(yedges[0])
+    j = int(np.flatnonzero(above >= 1.0)[-1])
+    above_next = above[j + 1] if j + 1 < len(col) else 0.0
+    frac = (1.0 - above_next) / col[j]
+    return float(yedges[j + 1] - frac * (yedges[j + 1] - yedges[j]))
+
+
+def _order_level(top: np.ndarray, target: float) -> float | None:
+    """Ordinate above which ``target`` simulated pixels lie, from the largest values.
+
+    ``top`` holds a column's largest simulated ordinates in decreasing order; the
+    k-th largest has ``k - 1/2`` pixels above it.  Targets below one pixel are
+    reached by extrapolating ``log(k - 1/2)`` linearly in y (an exponential tail,
+    which over-estimates a Gaussian one: it errs on the safe side).
+    """
+    vals = top[np.isfinite(top)]
+    if len(vals) < 8:
+        return None
+    rank = np.arange(1, len(vals) + 1) - 0.5
+    if target >= rank[0]:
+        return float(np.interp(target, rank, vals))
+    slope, icpt = np.polyfit(vals, np.log(rank), 1)
+    if not slope < 0:
+        return float(vals[0])
+    return float(max((np.log(target) - icpt) / slope, vals[0]))
+
+
 def boundary_points(
-    counts: np.ndarray, xedges: np.ndarray, yedges: np.ndarray, *, scale=None, floor=None
+    counts: np.ndarray,
+    xedges: np.ndarray,
+    yedges: np.ndarray,
+    *,
+    scale=None,
+    tails: np.ndarray | None = None,
+    tail: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ordinate above which one simulated pixel is expected, per x column.
+    """Boundary points ("red crosses") of the simulated MM diagram, one per column.
 
     Parameters
     ----------
@@ -37,20 +77,22 @@ def boundary_points(
     scale : NoiseScale, optional
         Abscissa transform of the columns; the column centre is taken in the
         transformed coordinate.  Default: linear.
-    floor : callable, optional
-        ``floor(x)``: lowest allowed point ordinate (ADU).  The pipeline passes
-        the level above which one simulated pixel is expected over the *whole*
-        simulated image at the noise of ``x``, so sparsely populated columns
-        (bright sky lines) cannot pull the boundary into the noise.
+    tails : ndarray (nbx, K), optional
+        The largest simulated ordinates of each column (decreasing).  When
+        given, the points are measured on them at full resolution (no bin
+        rounding); otherwise on the histogram, one simulated pixel per column
+        (the reference rule).
+    tail : float, optional
+        With ``tails``: number of simulated pixels (over all the simulations)
+        expected above each column's point (``mm_boundary_tail``).  1 is the
+        reference rule, which lets about ``ncolumns / nsimulations`` noise
+        pixels per image through; values below 1 are reached by extrapolating
+        the column's tail.
 
     Returns
     -------
     x, y : ndarray
-        One point per non-empty column: x = column centre; y such that the
-        number of simulated pixels above y is 1, assuming the pixels of the
-        crossing bin are spread uniformly inside it (linear interpolation
-        between bin edges, no rounding to bin centres).  Columns holding at most
-        one simulated pixel give y = lower edge.
+        Column centre and ordinate (ADU) of each usable column.
     """
     counts = np.asarray(counts, dtype=np.float64)
     if scale is None:
@@ -59,22 +101,16 @@ def boundary_points(
         te = scale.forward(xedges)
         xc = scale.inverse(0.5 * (te[:-1] + te[1:]))
     col_tot = counts.sum(axis=0)
-    cols = np.flatnonzero(col_tot > 0)
-    ys = np.empty(len(cols))
-    for k, i in enumerate(cols):
-        col = counts[:, i]
-        if col_tot[i] <= 1.0:
-            ys[k] = yedges[0]
-            continue
-        above = np.cumsum(col[::-1])[::-1]  # above[j] = pixels in bins >= j
-        # first bin j (from the top) with above[j] >= 1
-        j = int(np.flatnonzero(above >= 1.0)[-1])
-        above_next = above[j + 1] if j + 1 < len(col) else 0.0
-        frac = (1.0 - above_next) / col[j]
-        ys[k] = yedges[j + 1] - frac * (yedges[j + 1] - yedges[j])
-    if floor is not None:
-        ys = np.maximum(ys, floor(xc[cols]))
-    return xc[cols], ys
+    px, py = [], []
+    for i in np.flatnonzero(col_tot > 0):
+        if tails is None:
+            y = _hist_level(counts[:, i], yedges)
+        else:
+            y = _order_level(tails[i], tail)
+        if y is not None:
+            px.append(xc[i])
+            py.append(y)
+    return np.asarray(px, dtype=float), np.asarray(py, dtype=float)
 
 
 def _design_matrix(x, t, k=3):

@@ -554,6 +554,12 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "Region used to measure the offsets by cross-correlation."),
     ("mm", "mm_boundary_fit", "choice", "spline", "", {"choices": ("spline", "piecewise")},
      "Shape of the detection boundary."),
+    ("mm", "mm_secondary_boundary", "choice", "simulated", "",
+     {"choices": ("simulated", "median")},
+     "Boundary of the MEANCRT/CRMASKi diagrams: simulated for their own ordinate, or the "
+     "median one (reference)."),
+    ("mm", "mm_boundary_tail", "float", 0.1, "pixel", {"minimum": 0, "min_exclusive": True},
+     "Simulated pixels (all simulations) expected above each boundary point; 1 = reference."),
     ("mm", "mm_knots_splfit", "int", 3, "", {"minimum": 2},
      "Total number of spline knots (both ends included)."),
     ("mm", "mm_fixed_points_in_boundary", "fixed_points", None, "ADU",
@@ -838,6 +844,8 @@ class CRConfig:
     mm_xy_offsets: tuple[tuple[float, float], ...] | None
     mm_crosscorr_region: Region | None
     mm_boundary_fit: str
+    mm_secondary_boundary: str
+    mm_boundary_tail: float
     mm_knots_splfit: int
     mm_fixed_points_in_boundary: tuple[tuple[float, float, float], ...]
     mm_nsimulations: int

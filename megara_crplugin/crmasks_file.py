@@ -248,7 +248,9 @@ def _read_hdul(hdul, name, n_frames, shape, frame_uuids) -> CRMasks:
         t = hdul["RPMEDIAN"].data
         rpmedian = tuple(
             (int(a), int(b), int(c), int(d))
-            for a, b, c, d in zip(t["X_pixel"], t["Y_pixel"], t["X_width"], t["Y_width"], strict=True)
+            for a, b, c, d in zip(
+                t["X_pixel"], t["Y_pixel"], t["X_width"], t["Y_width"], strict=True
+            )
         )
     return CRMasks(
         uuid=str(hdr["UUID"]),

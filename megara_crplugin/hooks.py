@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
-
     from .boundary import Boundary
     from .result import CRMaskResult, Feature, SimulatedHistogram, StackStatistics
 

@@ -184,12 +184,16 @@ def compute_crmasks(
 
     offsets = _offsets(ctx, stats, cleaned_frames, extras)
     boundary = histogram = None
+    secondary = {"mean": None, "frame": None}
     if cfg.uses_mm:
         model = _synthetic_model(cfg, stats, aux_med, cleaned_frames, offsets, ff)
         exclude = aux_med.copy()
         for m in aux_frames:
             exclude |= m
-        histogram, boundary = _mm_boundary(ctx, stats, model, exclude, shifted=offsets is not None)
+        histogram, boundary, secondary = _mm_boundary(
+            ctx, stats, model, exclude, shifted=offsets is not None
+        )
+        extras["boundaries"] = secondary
 
     y_med = stats.median2d - stats.min2d
     min_max2d = cfg.mm_minimum_max2d_rnoise * np.asarray(noise.rnoise, dtype=np.float32)
@@ -203,10 +207,10 @@ def compute_crmasks(
     )
     all_aux = np.logical_and.reduce(aux_frames) if ctx.detector is not None else None
 
-    def detections(y, aux, *, per_frame=False):
+    def detections(y, aux, *, per_frame=False, bnd=boundary):
         if not cfg.uses_mm:
             return aux & allowed, np.zeros(shape, dtype=bool)
-        flag_mm = mm_flags(stats.min2d, y, **mm_kwargs)
+        flag_mm = mm_flags(stats.min2d, y, **{**mm_kwargs, "boundary": bnd})
         support = y > threshold
         if per_frame and all_aux is not None:
             support |= all_aux  # pixels hit in every exposure stay masked (defect 24)
@@ -248,14 +252,26 @@ def compute_crmasks(
         _reject_features(result, rejected)
     ctx.reviewer.review_mediancr(result)
 
+    with ctx.phase("exposures", n) as advance:
+        per_frame = []
+        for i in range(n):
+            per_frame.append(
+                detections(
+                    stack[i] - stats.min2d, aux_frames[i], per_frame=True, bnd=secondary["frame"]
+                )
+            )
+            advance(1)
+        # a cosmic ray M.M.Cosmic finds in one exposure is a cosmic ray of the mean
+        frames_mm = np.logical_or.reduce([fm for _, fm in per_frame])
+
     with ctx.phase("MEANCRT"):
         aux_mean, _ = ctx.detect(stats.mean2d)
-        flag_aux, flag_mm = detections(stats.mean2d - stats.min2d, aux_mean)
+        flag_aux, flag_mm = detections(stats.mean2d - stats.min2d, aux_mean, bnd=secondary["mean"])
         meancrt = target_detection(
             "MEANCRT",
             stats.mean2d,
             flag_aux=flag_aux,
-            flag_mm=flag_mm,
+            flag_mm=flag_mm | frames_mm,
             forced=forced & allowed,
             dilation=cfg.dilation,
             include=result.targets["MEDIANCR"].mask,
@@ -263,11 +279,9 @@ def compute_crmasks(
         )
         result.targets["MEANCRT"] = meancrt
 
-    with ctx.phase("CRMASKi", n) as advance:
+    with ctx.phase("CRMASKi"):
         order = np.argsort(stack, axis=0)
-        for i in range(n):
-            y_i = stack[i] - stats.min2d
-            flag_aux, flag_mm = detections(y_i, aux_frames[i], per_frame=True)
+        for i, (flag_aux, flag_mm) in enumerate(per_frame):
             # forced pixels: masked in the mm_cr_coincidences brightest exposures
             top = (order[n - cfg.mm_cr_coincidences :] == i).any(axis=0)
             result.targets[f"CRMASK{i + 1}"] = target_detection(
@@ -280,7 +294,6 @@ def compute_crmasks(
                 within=meancrt.mask,
                 allowed=allowed | forced,
             )
-            advance(1)
         del order
 
     with ctx.phase("MEANCR"):
@@ -456,7 +469,6 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
                     advance=advance,
                 )
             counts = sims.counts
-            zlevel = sims.z_level(1.0)
             real = histogram2d(stats.min2d, y_med, xedges, yedges, scale=scale)
         with ctx.phase("boundary"):
             clean = remove_isolated_bins(counts, cfg.mm_hist2d_min_neighbors)
@@ -465,7 +477,8 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
                 xedges,
                 yedges,
                 scale=scale,
-                floor=lambda x, z=zlevel, sc=scale: z * sc.sigma(x),
+                tails=sims.tails["median"],
+                tail=cfg.mm_boundary_tail,
             )
             boundary = fit_boundary(
                 px,
@@ -489,7 +502,11 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
         )
         decision = ctx.reviewer.review_boundary(histogram, boundary, stats, cfg)
         if decision.action == "continue":
-            return histogram, boundary
+            return (
+                histogram,
+                boundary,
+                _secondary_boundaries(cfg, sims, scale, boundary, xedges, yedges),
+            )
         changes = dict(decision.changes)
         for key in ("xdiag_min", "xdiag_max", "ydiag_max"):
             if key in changes:
@@ -499,6 +516,36 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
         fixed = np.asarray(cfg.mm_fixed_points_in_boundary, dtype=float).reshape(-1, 3)
         if decision.action == "resimulate":
             counts = None  # the RNG restarts from mm_seed (reproducible reruns: defect 28)
+
+
+def _secondary_boundaries(cfg, sims, scale, median_boundary, xedges, yedges):
+    """Boundaries of the MEANCRT (mean - min) and CRMASKi (exposure - min) diagrams.
+
+    With ``mm_secondary_boundary: simulated`` (default) each is fitted, like the
+    median one but without its fixed points, to the simulations of its own
+    ordinate: the mean of N values scatters less than their median and one
+    exposure more, so reusing the median boundary (the reference, and the
+    ``median`` option) misses faint single hits in the mean.
+    """
+    if cfg.mm_secondary_boundary == "median" or cfg.mm_boundary_fit == "piecewise":
+        return {"mean": median_boundary, "frame": median_boundary}
+    out = {}
+    for name in ("mean", "frame"):
+        counts = sims.hists[name]
+        clean = remove_isolated_bins(counts, cfg.mm_hist2d_min_neighbors)
+        px, py = boundary_points(
+            clean, xedges, yedges, scale=scale, tails=sims.tails[name], tail=cfg.mm_boundary_tail
+        )
+        out[name] = fit_boundary(
+            px,
+            py,
+            kind="spline",
+            n_knots=cfg.mm_knots_splfit,
+            niter=cfg.mm_niter_boundary_extension,
+            weight=cfg.mm_weight_boundary_extension,
+            scale=scale,
+        )
+    return out
 
 
 def _log_summary(result: CRMaskResult) -> None:

@@ -24,6 +24,7 @@ from scipy import ndimage
 from .stacking import low_mean
 
 __all__ = [
+    "STATISTICS",
     "SimulationCounts",
     "DiagramLimits",
     "NoiseScale",
@@ -142,7 +143,7 @@ def _rows_of(value, sl):
 
 
 def _simulate_rows(model, sl, *, gain, rnoise, distribution, nbinom_shape, n_excl, rng):
-    """Simulate the rows ``sl`` of the N exposures; return (x, y) in ADU."""
+    """Simulate the rows ``sl`` of the N exposures; return x and the ordinates (ADU)."""
     g = _rows_of(gain, sl)
     r = _rows_of(rnoise, sl)
     n = model.n_frames
@@ -155,68 +156,112 @@ def _simulate_rows(model, sl, *, gain, rnoise, distribution, nbinom_shape, n_exc
         noise = rng.standard_normal(size=(nrows, nx), dtype=np.float32)
         noise *= np.float32(r) if np.ndim(r) == 0 else r.astype(np.float32)
         sim[i] += noise
+    mean = sim.mean(axis=0)
     if n == 3 and n_excl == 2:
         sim.sort(axis=0)
         xmin, med = sim[0], sim[1]
     else:
         xmin = low_mean(sim, n_excl)
         med = np.median(sim, axis=0)
-    return xmin, med - xmin
+    # the frame order is irrelevant for the pooled exposure statistic
+    return xmin, {"median": med - xmin, "mean": mean - xmin, "frame": sim - xmin}
 
 
-#: Edges of the pooled histogram of y / sigma(x) (see :class:`SimulationCounts`).
-ZEDGES = np.linspace(0.0, 40.0, 4001)
+#: Ordinates simulated for each diagram: median2d, mean2d and one exposure, minus min2d.
+STATISTICS = ("median", "mean", "frame")
 
 
 @dataclass
 class SimulationCounts:
-    """Accumulated simulation histograms.
+    """Accumulated simulation histograms, one per statistic.
 
     Attributes
     ----------
-    counts : ndarray of int64 (nby, nbx)
-        Simulated pixels per diagram bin, summed over the simulations.
-    zcounts : ndarray of int64
-        Pooled histogram of ``y / sigma(x)`` of every simulated pixel on
-        :data:`ZEDGES` (the noise-normalised ordinate), used to place the
-        boundary where one simulated pixel is expected over the whole image.
+    hists : dict
+        ``{statistic: counts}`` for the ordinates of :data:`STATISTICS`:
+        ``median - min`` (the MEDIANCR diagram), ``mean - min`` (MEANCRT) and
+        ``exposure_i - min`` (CRMASKi, pooled over the N exposures).  ``counts``
+        (int64, nby x nbx) are simulated pixels per diagram bin, summed over
+        the simulations; pixels above the diagram are counted in its top row.
+    tails : dict
+        ``{statistic: top}``: the :data:`TOP_K` largest simulated ordinates of
+        every column (float32, ncol x TOP_K, decreasing, ``-inf`` padded), at
+        full resolution, from which the boundary points are measured.
     """
 
-    counts: np.ndarray
-    zcounts: np.ndarray
+    hists: dict
+    tails: dict
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Diagram counts of the median statistic."""
+        return self.hists["median"]
 
     def __iadd__(self, other):
-        self.counts += other.counts
-        self.zcounts += other.zcounts
+        for name, c in other.hists.items():
+            self.hists[name] += c
+            ncol = self.tails[name].shape[0]
+            cols = np.repeat(np.arange(ncol), other.tails[name].shape[1])
+            self.tails[name] = _merge_top(self.tails[name], cols, other.tails[name].ravel())
         return self
 
-    def z_level(self, expected: float = 1.0) -> float:
-        """Normalised ordinate above which ``expected`` simulated pixels lie (all columns)."""
-        above = np.cumsum(self.zcounts[::-1])[::-1]
-        idx = np.flatnonzero(above >= expected)
-        if len(idx) == 0:
-            return 0.0
-        j = int(idx[-1])
-        nxt = above[j + 1] if j + 1 < len(above) else 0
-        frac = (expected - nxt) / self.zcounts[j]
-        return float(ZEDGES[j + 1] - frac * (ZEDGES[j + 1] - ZEDGES[j]))
+
+#: Number of largest simulated ordinates kept per diagram column.
+TOP_K = 64
 
 
-def _z_counts(x, y, keep, scale):
-    z = y / scale.sigma(x)
-    if keep is not None:
-        z = z[np.ravel(keep)] if z.ndim == 1 else z[keep]
-    idx = (np.ravel(z) * ((len(ZEDGES) - 1) / ZEDGES[-1])).astype(np.int64)
-    idx = idx[(idx >= 0) & (idx < len(ZEDGES) - 1)]
-    return np.bincount(idx, minlength=len(ZEDGES) - 1)
+def _merge_top(top: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Merge candidate ``values`` (in columns ``cols``) into the per-column top-K table."""
+    ncol, k = top.shape
+    cand = values > top[cols, k - 1]
+    if not cand.any():
+        return top
+    cols = np.concatenate([np.repeat(np.arange(ncol), k), cols[cand]])
+    vals = np.concatenate([top.ravel(), values[cand]])
+    order = np.lexsort((-vals, cols))
+    cols, vals = cols[order], vals[order]
+    start = np.searchsorted(cols, np.arange(ncol))
+    rank = np.arange(len(cols)) - start[cols]
+    keep = rank < k
+    out = np.full((ncol, k), -np.inf, dtype=top.dtype)
+    out[cols[keep], rank[keep]] = vals[keep]
+    return out
 
 
-def _bin_counts(x, y, xedges, yedges, keep, scale):
-    """Integer 2-D histogram (rows = y); columns uniform in ``scale.forward(x)``."""
+def _accumulate(total, name, tx, y, keep, xedges, yedges, scale):
+    """Add one chunk of simulated ordinates to the histogram and the column tails."""
     nbx, nby = len(xedges) - 1, len(yedges) - 1
     t0, t1 = scale.forward([xedges[0], xedges[-1]])
-    fx = (scale.forward(x) - t0) * (nbx / (t1 - t0))
+    fx = (tx - t0) * (nbx / (t1 - t0))
     fy = (y - yedges[0]) * (nby / (yedges[-1] - yedges[0]))
+    np.minimum(fy, nby - 0.5, out=fy)  # the tail above the diagram stays in the top row
+    ok = (fx >= 0) & (fx < nbx) & (fy >= 0)
+    if keep is not None:
+        ok &= keep
+    col = fx[ok].astype(np.int64)
+    row = fy[ok].astype(np.int64)
+    chunk = np.bincount(row * nbx + col, minlength=nbx * nby).reshape(nby, nbx)
+    total.hists[name] += chunk
+    # Only the values in the rows holding a column's TOP_K largest can enter its tail
+    # table: pre-select them with the chunk histogram before the exact merge.
+    above = np.cumsum(chunk[::-1], axis=0)[::-1]
+    first = np.where(above[0] >= TOP_K, (above >= TOP_K).sum(axis=0) - 1, 0)
+    cand = row >= first[col]
+    total.tails[name] = _merge_top(total.tails[name], col[cand], y[ok][cand].astype(np.float32))
+
+
+def _bin_counts(x, y, xedges, yedges, keep, scale, *, clip_top=False, tx=None):
+    """Integer 2-D histogram (rows = y); columns uniform in ``scale.forward(x)``.
+
+    With ``clip_top`` samples above the last edge are counted in the top row, so
+    the tail above any ordinate inside the diagram is complete.
+    """
+    nbx, nby = len(xedges) - 1, len(yedges) - 1
+    t0, t1 = scale.forward([xedges[0], xedges[-1]])
+    fx = ((scale.forward(x) if tx is None else tx) - t0) * (nbx / (t1 - t0))
+    fy = (y - yedges[0]) * (nby / (yedges[-1] - yedges[0]))
+    if clip_top:
+        np.minimum(fy, nby - 0.5, out=fy)
     ok = (fx >= 0) & (fx < nbx) & (fy >= 0) & (fy < nby)
     if keep is not None:
         ok &= keep
@@ -247,7 +292,7 @@ class _SimulationJob:
             # one independent stream per (simulation, chunk): reproducible whatever
             # the number of workers
             rng = np.random.default_rng(np.random.SeedSequence(self.entropy, spawn_key=(k, j)))
-            x, y = _simulate_rows(
+            x, ys = _simulate_rows(
                 self.model,
                 sl,
                 gain=self.gain,
@@ -258,15 +303,21 @@ class _SimulationJob:
                 rng=rng,
             )
             keep = None if self.keep is None else self.keep[sl]
-            total.counts += _bin_counts(x, y, self.xedges, self.yedges, keep, self.scale)
-            total.zcounts += _z_counts(x, y, keep, self.scale)
+            tx = self.scale.forward(x)
+            for name, y in ys.items():
+                txs, ks = tx, keep
+                if y.ndim == 3:  # pooled exposures
+                    txs = np.broadcast_to(tx, y.shape)
+                    ks = None if keep is None else np.broadcast_to(keep, y.shape)
+                _accumulate(total, name, txs, y, ks, self.xedges, self.yedges, self.scale)
         return total
 
 
 def _empty_counts(xedges, yedges) -> SimulationCounts:
+    shape = (len(yedges) - 1, len(xedges) - 1)
     return SimulationCounts(
-        np.zeros((len(yedges) - 1, len(xedges) - 1), dtype=np.int64),
-        np.zeros(len(ZEDGES) - 1, dtype=np.int64),
+        {name: np.zeros(shape, dtype=np.int64) for name in STATISTICS},
+        {name: np.full((shape[1], TOP_K), -np.inf, dtype=np.float32) for name in STATISTICS},
     )
 
 
