@@ -1,0 +1,135 @@
+"""Aux.Cosmic single-image detectors and their registry.
+
+Detectors are classes registered in the entry-point group
+``megara_crplugin.detectors`` (the four built-ins are registered by the
+package metadata; a third-party package can add more).  When the package
+metadata is missing (running from a source tree) the built-in map is used.
+Entry points are loaded lazily: asking for ``lacosmic`` never imports torch.
+
+Mask polarity: ``True`` = cosmic ray.  Units: images in ADU, gain in e-/ADU,
+read noise in ADU (see :mod:`megara_crplugin.detectors.base`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from .base import Detection, Detector, MissingOptionalDependency, merge_peak_tail
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Detection",
+    "Detector",
+    "MissingOptionalDependency",
+    "available_detectors",
+    "get_detector",
+    "merge_peak_tail",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Entry-point group where detector classes are registered.
+ENTRY_POINT_GROUP = "megara_crplugin.detectors"
+
+_BUILTIN = {
+    "lacosmic": "megara_crplugin.detectors.lacosmic:LACosmicDetector",
+    "pycosmic": "megara_crplugin.detectors.pycosmic:PyCosmicDetector",
+    "deepcr": "megara_crplugin.detectors.deepcr:DeepCRDetector",
+    "conn": "megara_crplugin.detectors.conn:CosmicConnDetector",
+}
+
+
+def _registry() -> dict[str, str | EntryPoint]:
+    """Name -> entry point (or "module:Class" for built-ins), without loading anything."""
+    found: dict[str, str | EntryPoint] = dict(_BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _BUILTIN and ep.value != _BUILTIN[ep.name]:
+            _log.warning(
+                "ignoring entry point %s = %s: the name is reserved for %s",
+                ep.name,
+                ep.value,
+                _BUILTIN[ep.name],
+            )
+            continue
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def _load(target: str | EntryPoint) -> type:
+    if isinstance(target, EntryPoint):
+        return target.load()
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def available_detectors() -> dict[str, type]:
+    """Return the registered detector classes.
+
+    Loads every entry point (the built-in modules import their heavy back-ends
+    only when a detector is constructed).  Third-party entry points that fail
+    to load are skipped with a warning.
+
+    Returns
+    -------
+    dict
+        ``{name: class}`` sorted by name.
+    """
+    classes: dict[str, type] = {}
+    for name, target in sorted(_registry().items()):
+        try:
+            classes[name] = _load(target)
+        except Exception as exc:  # a broken third-party plug-in must not break the others
+            _log.warning("cannot load detector %r: %s", name, exc)
+    return classes
+
+
+def _normalise(name: str) -> str:
+    if not isinstance(name, str):
+        raise ValueError(f"detector name must be a string, got {name!r}")
+    key = name.strip().lower()
+    return key[3:] if key.startswith("mm_") else key
+
+
+def get_detector(name: str, params: Mapping[str, Any]) -> Detector:
+    """Build the detector ``name`` once for a run.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (``lacosmic``, ``pycosmic``, ``deepcr``, ``conn``) or the
+        crmethod that uses it (``mm_lacosmic`` ...).
+    params : mapping
+        Validated parameters of the detector's prefix (``la_*`` ...).
+
+    Returns
+    -------
+    Detector
+        A ready detector; models are loaded here, not per call.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown (the message lists the available names) or a
+        parameter is invalid.
+    MissingOptionalDependency
+        If the detector's optional package is not installed; the message names
+        the crmethod and the ``pip install 'megara-crplugin[EXTRA]'`` command.
+    """
+    key = _normalise(name)
+    registry = _registry()
+    if key not in registry:
+        raise ValueError(
+            f"unknown Aux.Cosmic detector {name!r}; available: {', '.join(sorted(registry))}"
+        )
+    cls = _load(registry[key])
+    try:
+        return cls(params)
+    except MissingOptionalDependency as exc:
+        make = getattr(cls, "missing_dependency", None)
+        if make is None:
+            raise
+        raise make(crmethod=name) from exc.__cause__
