@@ -1,0 +1,494 @@
+"""Wall time, CPU time and peak memory of ``megara-crmasks`` against ``numina-crmasks``.
+
+Not a test: at the full MEGARA size (3 x 4112 x 4096) the reference alone takes
+about ten minutes.  Usage::
+
+    python benchmarks/bench_crmasks.py                         # full size, both programs
+    python benchmarks/bench_crmasks.py --size 1024             # quick run (1024 x 1024)
+    python benchmarks/bench_crmasks.py --methods mmcosmic --skip-reference
+    python benchmarks/bench_crmasks.py --size 2048x1024 --keep --json out.json
+
+What it does:
+
+1. generates a synthetic MEGARA-like triplet with
+   :func:`megara_crplugin.synthetic.make_megara_like_frames` (seed ``--seed``,
+   20 designed double hits) and writes it with ``write_frames``;
+2. writes one parameter YAML per method, with every key the reference
+   requires spelled out (megaradrp recipe defaults, ``interactive: False``,
+   ``dilation: 1``, ``mm_seed: 1234``, ``mm_nsimulations`` and ``maxplots``
+   from the options) and absolute image paths, so both programs read the same
+   file;
+3. runs each program as a subprocess under GNU ``/usr/bin/time -v`` (falls back
+   to ``resource.getrusage(RUSAGE_CHILDREN)`` when GNU time is missing) and
+   prints wall time, CPU time (user + system) and peak resident set size
+   (``ru_maxrss`` of the largest process of the run), and the ratios;
+4. runs ours once more in-process (``megara_crplugin.pipeline.compute_crmasks``
+   with reports) and prints the per-phase timings it records
+   (``CRMaskResult.timings``); ``--profile N`` runs that call under cProfile.
+   Both timed subprocesses run at ``--log-level INFO`` (the reference's DEBUG
+   level writes extra plots, and ours at DEBUG logs every matplotlib font
+   lookup, which slows the reports);
+5. reports, for each program, how many designed double-hit events (median
+   raised > 5 sigma) fall in MEDIANCR.
+
+The reference rejects ``crmethod: mmcosmic`` (spec defect 5): our ``mmcosmic``
+is compared with the reference's ``mm_lacosmic``, which is what a reference
+user has to run, and the rejection itself is checked once (it costs only the
+reference's start-up).  Both programs are given the same number of threads
+(whatever the machine has); the load average before and after each run is
+printed because the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+#: Full MEGARA detector (ny, nx) after trimming.
+MEGARA_SHAPE = (4112, 4096)
+#: Targets for ``mmcosmic`` on 3 x 4112 x 4096 (2 cores).
+TARGET_WALL_S = 60.0
+TARGET_RSS_GB = 4.0
+#: Reference figures quoted in the task for the same size (mm_lacosmic).
+REFERENCE_QUOTED = "about 10 min and 6.4 GB"
+
+#: Parameters every run gets (megaradrp recipe defaults where the reference has no default).
+BASE_REQUIREMENTS = {
+    "use_auxmedian": False,
+    "flux_factor": "none",
+    "apply_flux_factor_to": "simulated",
+    "interactive": False,
+    "dilation": 1,
+    "la_gain_apply": True,
+    "la_sigclip": [5.0, 3.0],
+    "la_sigfrac": [0.3, 0.3],
+    "la_objlim": [5.0, 5.0],
+    "la_satlevel": 65535.0,
+    "la_niter": 4,
+    "la_sepmed": True,
+    "la_cleantype": "meanmask",
+    "la_fsmode": "convolve",
+    "la_psfmodel": "gaussxy",
+    "la_psffwhm_x": 2.5,
+    "la_psffwhm_y": 2.5,
+    "la_psfsize": 11,
+    "la_psfbeta": 4.765,
+    "la_padwidth": 10,
+    "mm_cr_coincidences": 2,
+    "mm_photon_distribution": "poisson",
+    "mm_nbinom_shape": 1000,
+    "mm_synthetic": "median",
+    "mm_hist2d_min_neighbors": 0,
+    "mm_dilation": 0,
+    "mm_boundary_fit": "spline",
+    "mm_knots_splfit": 3,
+    "mm_niter_boundary_extension": 3,
+    "mm_weight_boundary_extension": 10.0,
+    "mm_threshold_rnoise": 0.0,
+    "mm_minimum_max2d_rnoise": 5.0,
+    "mm_seed": 1234,
+}
+
+_TIME_FIELDS = {
+    "User time (seconds)": "user_s",
+    "System time (seconds)": "sys_s",
+    "Maximum resident set size (kbytes)": "maxrss_kb",
+    "Elapsed (wall clock) time (h:mm:ss or m:ss)": "elapsed",
+}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``'1024'`` -> (1024, 1024); ``'4112x4096'`` -> (4112, 4096) (ny x nx, pixels)."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 64:
+        raise argparse.ArgumentTypeError(
+            f"--size: expected N or NYxNX with N >= 64 pixels, got {text!r}"
+        )
+    return values[0], values[1]
+
+
+def _program(name: str) -> str:
+    """Console script ``name`` next to this interpreter, else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(
+            f"bench_crmasks: console script {name!r} not found beside {sys.executable} nor on PATH"
+        )
+    return found
+
+
+def _gnu_time() -> str | None:
+    path = shutil.which("time") or "/usr/bin/time"
+    if not Path(path).is_file():
+        return None
+    probe = subprocess.run([path, "-v", "true"], capture_output=True, text=True)
+    return path if "Maximum resident set size" in probe.stderr else None
+
+
+def _parse_gnu_time(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        key, _, value = line.strip().rpartition(": ")
+        if key in _TIME_FIELDS and _TIME_FIELDS[key] != "elapsed":
+            out[_TIME_FIELDS[key]] = float(value)
+    return out
+
+
+def run_measured(cmd: list[str], *, cwd: Path, log_path: Path, env: dict[str, str]) -> dict:
+    """Run ``cmd``; return rc, wall_s, cpu_s, user_s, sys_s, maxrss_gb, load and method."""
+    gnu = _gnu_time()
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log:
+        if gnu is not None:
+            tfile = log_path.with_suffix(".time")
+            proc = subprocess.run(
+                [gnu, "-v", "-o", str(tfile), *cmd], cwd=cwd, env=env, stdout=log, stderr=log
+            )
+            wall = time.perf_counter() - t0
+            usage = _parse_gnu_time(tfile.read_text())
+            how = "GNU time -v"
+        else:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=log, stderr=log)
+            wall = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            usage = {
+                "user_s": after.ru_utime - before.ru_utime,
+                "sys_s": after.ru_stime - before.ru_stime,
+                # maximum over all children so far: exact only for the first large run
+                "maxrss_kb": float(after.ru_maxrss),
+            }
+            how = "getrusage(RUSAGE_CHILDREN)"
+    user, system = usage.get("user_s", float("nan")), usage.get("sys_s", float("nan"))
+    return {
+        "rc": proc.returncode,
+        "wall_s": wall,
+        "user_s": user,
+        "sys_s": system,
+        "cpu_s": user + system,
+        "maxrss_gb": usage.get("maxrss_kb", float("nan")) * 1024 / 1e9,
+        "load_before": round(load0[0], 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        "measured_with": how,
+        "log": str(log_path),
+    }
+
+
+def inprocess_phases(params_file: Path, out: Path, *, profile: int = 0) -> dict:
+    """Run ``compute_crmasks`` in this process on the YAML's inputs; return its phase timings.
+
+    The timings are ``CRMaskResult.timings`` (seconds per phase, ``total`` =
+    mask computation without the reports, ``reports`` = figures, tables and
+    PDFs).  ``read`` is the time to read the FITS frames.  With ``profile``
+    > 0, the call runs under cProfile and the ``profile`` functions with the
+    largest cumulative time are returned under ``hot_spots``.
+    """
+    from megara_crplugin.inputs import read_frames
+    from megara_crplugin.pipeline import compute_crmasks
+
+    doc = yaml.safe_load(params_file.read_text())
+    params = {**doc["requirements"], **{k: doc[k] for k in ("gain", "rnoise", "bias")}}
+    t0 = time.perf_counter()
+    frames = read_frames(doc["images"], extnum=doc.get("extnum"))
+    read_s = time.perf_counter() - t0
+    hot: list[str] = []
+    if profile > 0:
+        import cProfile
+        import io
+        import pstats
+
+        prof = cProfile.Profile()
+        result = prof.runcall(compute_crmasks, frames, params, output_dir=out)
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(profile)
+        hot = [ln for ln in buf.getvalue().splitlines() if ln.strip()]
+    else:
+        result = compute_crmasks(frames, params, output_dir=out)
+    timings = {"read": read_s, **{k: float(v) for k, v in result.timings.items()}}
+    return {"timings": timings, "hot_spots": hot}
+
+
+def caught_events(crmasks_file: Path, events) -> tuple[int, int] | None:
+    """(events with a MEDIANCR pixel, MEDIANCR pixels), or None without the file."""
+    from astropy.io import fits
+
+    if not crmasks_file.is_file():
+        return None
+    with fits.open(crmasks_file) as hdul:
+        med = np.asarray(hdul["MEDIANCR"].data).astype(bool)
+    caught = sum(bool(med[ys, xs].any()) for ys, xs in events)
+    return caught, int(med.sum())
+
+
+def write_inputs(folder: Path, shape, seed: int):
+    """Frames on disk plus the double-hit events [(ys, xs), ...]; the set is not kept."""
+    from megara_crplugin.synthetic import make_megara_like_frames, write_frames
+
+    t0 = time.perf_counter()
+    sset = make_megara_like_frames(shape, n_frames=3, seed=seed, n_double_hits=20)
+    paths = write_frames(sset, folder / "frames", prefix="frame")
+    events = [(np.asarray(e.ys), np.asarray(e.xs)) for e in sset.double_hit_events(min_sigma=5.0)]
+    noise = {"gain": float(sset.gain), "rnoise": float(sset.rnoise), "bias": float(sset.bias)}
+    n_cr = int(sset.truth.sum())
+    del sset
+    return paths, events, noise, n_cr, time.perf_counter() - t0
+
+
+def write_params(folder: Path, method: str, paths, noise, *, nsim: int, maxplots: int) -> Path:
+    """One YAML valid for ``megara-crmasks`` and ``numina-crmasks`` (absolute image paths)."""
+    req = {"crmethod": method, **BASE_REQUIREMENTS}
+    req["mm_nsimulations"] = nsim
+    req["maxplots"] = maxplots
+    doc = {"images": [str(p.resolve()) for p in paths], "extnum": 0, **noise, "requirements": req}
+    path = folder / f"params_{method}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _fmt_run(label: str, r: dict) -> str:
+    return (
+        f"{label:34s} {r['wall_s']:8.1f} {r['cpu_s']:8.1f} {r['maxrss_gb']:7.2f} "
+        f"{r['rc']:3d}  {r['load_before']:5.2f}/{r['load_after']:5.2f}"
+    )
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:6.2f}" if b else "   n/a"
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in (
+        "megara-crplugin",
+        "numina",
+        "megaradrp",
+        "numpy",
+        "scipy",
+        "astropy",
+        "astroscrappy",
+        "ccdproc",
+        "matplotlib",
+    ):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--size",
+        type=parse_size,
+        default=MEGARA_SHAPE,
+        help="N (N x N) or NYxNX in pixels (default 4112x4096)",
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["mmcosmic", "mm_lacosmic"],
+        choices=["mmcosmic", "mm_lacosmic"],
+    )
+    parser.add_argument("--skip-reference", action="store_true", help="run only megara-crmasks")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--nsimulations", type=int, default=10, help="mm_nsimulations (>= 1)")
+    parser.add_argument("--maxplots", type=int, default=10, help="maxplots for both programs")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic frames")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="parent of the temporary folder (default: system temp)",
+    )
+    parser.add_argument(
+        "--no-phases",
+        action="store_true",
+        help="skip the in-process run of ours that measures the per-phase timings",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the in-process run under cProfile and print the N top cumulative entries",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    if args.nsimulations < 1:
+        parser.error(f"--nsimulations: expected an integer >= 1, got {args.nsimulations}")
+
+    ours_cmd = _program("megara-crmasks")
+    ref_cmd = None if args.skip_reference else _program("numina-crmasks")
+    env = {**os.environ, "MPLBACKEND": "Agg", "COLUMNS": "250", "PYTHONUNBUFFERED": "1"}
+    ny, nx = args.size
+    folder = Path(tempfile.mkdtemp(prefix="bench_crmasks_", dir=args.workdir))
+    report: dict = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "versions": versions(),
+        "shape": [ny, nx],
+        "nsimulations": args.nsimulations,
+        "maxplots": args.maxplots,
+        "runs": {},
+    }
+    print(f"bench_crmasks {report['date']}  {report['machine']}  folder {folder}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
+    try:
+        paths, events, noise, n_cr, t_gen = write_inputs(folder, (ny, nx), args.seed)
+        print(
+            f"synthetic 3 x {ny}x{nx} frames ({n_cr} CR pixels, {len(events)} double-hit "
+            f"events > 5 sigma) generated and written in {t_gen:.1f} s"
+        )
+        runs = report["runs"]
+        ref_cache: dict[str, str] = {}
+        for method in args.methods:
+            params = write_params(
+                folder, method, paths, noise, nsim=args.nsimulations, maxplots=args.maxplots
+            )
+            out = folder / f"out_ours_{method}"
+            r = run_measured(
+                [ours_cmd, str(params), "--output_dir", str(out), "--log-level", "INFO"],
+                cwd=folder,
+                log_path=folder / f"ours_{method}.log",
+                env=env,
+            )
+            r["caught"] = caught_events(out / "crmasks.fits", events)
+            runs[f"ours {method}"] = r
+            print(_fmt_run(f"ours {method}", r), flush=True)
+            if not args.keep:
+                shutil.rmtree(out, ignore_errors=True)
+            if ref_cmd is None:
+                continue
+            ref_method = "mm_lacosmic" if method == "mmcosmic" else method
+            if method == "mmcosmic":
+                probe = run_measured(
+                    [ref_cmd, str(params), "--output_dir", str(folder / "out_ref_mmcosmic")],
+                    cwd=folder,
+                    log_path=folder / "ref_mmcosmic.log",
+                    env=env,
+                )
+                text = Path(probe["log"]).read_text()
+                rejected = probe["rc"] != 0 and "Invalid crmethod" in text
+                report["reference_rejects_mmcosmic"] = rejected
+                print(
+                    f"reference with crmethod mmcosmic: exit {probe['rc']}"
+                    f"{' (Invalid crmethod: defect 5)' if rejected else ''}",
+                    flush=True,
+                )
+            if ref_method in ref_cache:
+                continue
+            ref_params = write_params(
+                folder, ref_method, paths, noise, nsim=args.nsimulations, maxplots=args.maxplots
+            )
+            out = folder / f"out_ref_{ref_method}"
+            r = run_measured(
+                [ref_cmd, str(ref_params), "--output_dir", str(out), "--log-level", "INFO"],
+                cwd=folder,
+                log_path=folder / f"ref_{ref_method}.log",
+                env=env,
+            )
+            r["caught"] = caught_events(out / "crmasks.fits", events)
+            runs[f"reference {ref_method}"] = r
+            ref_cache[ref_method] = f"reference {ref_method}"
+            print(_fmt_run(f"reference {ref_method}", r), flush=True)
+            if not args.keep:
+                shutil.rmtree(out, ignore_errors=True)
+        if not args.no_phases:
+            for method in args.methods:
+                t0 = time.perf_counter()
+                ph = inprocess_phases(
+                    folder / f"params_{method}.yaml",
+                    folder / f"phases_{method}",
+                    profile=args.profile,
+                )
+                runs[f"ours {method}"]["phases"] = ph["timings"]
+                runs[f"ours {method}"]["hot_spots"] = ph["hot_spots"]
+                print(f"in-process run of ours {method}: {time.perf_counter() - t0:.1f} s")
+        _summary(report, args.methods, len(events), ref_cache)
+        if args.json is not None:
+            args.json.write_text(json.dumps(report, indent=2, default=str))
+    finally:
+        if args.keep:
+            print(f"kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    failed = [k for k, r in report["runs"].items() if r["rc"] != 0]
+    return 1 if failed else 0
+
+
+def _summary(report: dict, methods, n_events: int, ref_cache: dict[str, str]) -> None:
+    runs = report["runs"]
+    print()
+    print(f"{'run':34s} {'wall s':>8s} {'CPU s':>8s} {'RSS GB':>7s} {'rc':>3s}  load 1min")
+    for label, r in runs.items():
+        print(_fmt_run(label, r))
+    print("\nMEDIANCR: designed double-hit events caught / MEDIANCR pixels")
+    for label, r in runs.items():
+        c = r.get("caught")
+        print(f"  {label:32s} " + (f"{c[0]}/{n_events}  {c[1]} px" if c else "no crmasks.fits"))
+    for method in methods:
+        ours = runs.get(f"ours {method}")
+        ref = runs.get(ref_cache.get("mm_lacosmic" if method == "mmcosmic" else method, ""))
+        if ours and ref:
+            ref_method = "mm_lacosmic" if method == "mmcosmic" else method
+            print(
+                f"\nratio ours {method} / reference {ref_method}: "
+                f"wall {_ratio(ours['wall_s'], ref['wall_s'])}  "
+                f"CPU {_ratio(ours['cpu_s'], ref['cpu_s'])}  "
+                f"RSS {_ratio(ours['maxrss_gb'], ref['maxrss_gb'])}   "
+                f"(speed-up x{ref['wall_s'] / ours['wall_s']:.1f})"
+            )
+        if ours and ours.get("phases"):
+            ph = ours["phases"]
+            inner = ", ".join(
+                f"{k} {v:.1f}" for k, v in ph.items() if k not in ("read", "total", "reports")
+            )
+            rest = ours["wall_s"] - ph.get("read", 0) - ph.get("total", 0) - ph.get("reports", 0)
+            print(
+                f"phases of ours {method} (in-process, s): read {ph.get('read', 0):.1f} | "
+                f"{inner} | masks total {ph.get('total', 0):.1f} | "
+                f"reports {ph.get('reports', 0):.1f} | subprocess wall minus these "
+                f"(start-up, crmasks.fits, 7 combinations; load-dependent) {rest:.1f}"
+            )
+        if ours and ours.get("hot_spots"):
+            print("\n".join(ours["hot_spots"]))
+    mm = runs.get("ours mmcosmic")
+    if mm and tuple(report["shape"]) == MEGARA_SHAPE:
+        ok_t = mm["wall_s"] <= TARGET_WALL_S
+        ok_m = mm["maxrss_gb"] <= TARGET_RSS_GB
+        print(
+            f"\ntarget mmcosmic 3 x 4112x4096: wall {mm['wall_s']:.1f} s "
+            f"(<= {TARGET_WALL_S:.0f}: {'met' if ok_t else 'MISSED'}), peak RSS "
+            f"{mm['maxrss_gb']:.2f} GB (<= {TARGET_RSS_GB:.0f}: {'met' if ok_m else 'MISSED'}); "
+            f"reference quoted at {REFERENCE_QUOTED}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
