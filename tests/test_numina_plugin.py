@@ -343,3 +343,15 @@ def test_disable_plugins_shows_only_megaradrp(tmp_path):
     out = nh.run_numina(["--disable-plugins", "show-instruments", "MEGARA"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "has pipeline 'default'" in out.stdout and "crplugin" not in out.stdout
+
+
+@pytest.mark.numina_run
+@needs_entry_point
+def test_numina_crmasks_runs_the_plugin_cli(tmp_path):
+    out = nh.run_numina(["crmasks", "--help"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage: megara-crmasks")
+    assert "--output_dir" in out.stdout
+    out = nh.run_numina(["crmasks", "missing.yaml"], cwd=tmp_path)
+    assert out.returncode == 1
+    assert "megara-crmasks: error:" in out.stderr and "missing.yaml" in out.stderr
