@@ -280,16 +280,19 @@ def compute_crmasks(
         result.targets["MEANCRT"] = meancrt
 
     with ctx.phase("CRMASKi"):
-        order = np.argsort(stack, axis=0)
+        forced_in = forced & allowed
+        # forced pixels: masked in the mm_cr_coincidences brightest exposures
+        order = np.argsort(stack[:, forced_in], axis=0) if forced_in.any() else None
         for i, (flag_aux, flag_mm) in enumerate(per_frame):
-            # forced pixels: masked in the mm_cr_coincidences brightest exposures
-            top = (order[n - cfg.mm_cr_coincidences :] == i).any(axis=0)
+            top = np.zeros(shape, dtype=bool)
+            if order is not None:
+                top[forced_in] = (order[n - cfg.mm_cr_coincidences :] == i).any(axis=0)
             result.targets[f"CRMASK{i + 1}"] = target_detection(
                 f"CRMASK{i + 1}",
                 stack[i],
                 flag_aux=flag_aux,
                 flag_mm=flag_mm,
-                forced=forced & allowed & top,
+                forced=forced_in & top,
                 dilation=cfg.dilation,
                 within=meancrt.mask,
                 allowed=allowed | forced,

@@ -68,11 +68,14 @@ class NoiseScale:
         return max(float(self.rnoise), 1e-3)
 
     def forward(self, x):
-        """t(x) for x in ADU."""
-        x = np.asarray(x, dtype=np.float64)
+        """t(x) for x in ADU (float32 in, float32 out; otherwise float64)."""
+        x = np.asarray(x)
+        if x.dtype != np.float32:
+            x = x.astype(np.float64)
+        dt = x.dtype.type
         r = self._r
-        pos = np.sqrt(np.maximum(x, 0.0) / self.gain + r * r) - r
-        return np.where(x >= 0, pos, x / (2.0 * self.gain * r))
+        pos = np.sqrt(np.maximum(x, dt(0)) * dt(1.0 / self.gain) + dt(r * r)) - dt(r)
+        return np.where(x >= 0, pos, x * dt(1.0 / (2.0 * self.gain * r)))
 
     def inverse(self, t):
         """x(t) in ADU."""
@@ -159,10 +162,11 @@ def _simulate_rows(model, sl, *, gain, rnoise, distribution, nbinom_shape, n_exc
     mean = sim.mean(axis=0)
     if n == 3 and n_excl == 2:
         sim.sort(axis=0)
-        xmin, med = sim[0], sim[1]
-    else:
-        xmin = low_mean(sim, n_excl)
-        med = np.median(sim, axis=0)
+        xmin = sim[0]
+        # the pooled exposure statistic is {0, median - min, max - min}: see _Accumulator
+        return xmin, {"median": sim[1] - xmin, "mean": mean - xmin, "max": sim[2] - xmin}
+    xmin = low_mean(sim, n_excl)
+    med = np.median(sim, axis=0)
     # the frame order is irrelevant for the pooled exposure statistic
     return xmin, {"median": med - xmin, "mean": mean - xmin, "frame": sim - xmin}
 
@@ -228,26 +232,62 @@ def _merge_top(top: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndar
     return out
 
 
-def _accumulate(total, name, tx, y, keep, xedges, yedges, scale):
-    """Add one chunk of simulated ordinates to the histogram and the column tails."""
-    nbx, nby = len(xedges) - 1, len(yedges) - 1
-    t0, t1 = scale.forward([xedges[0], xedges[-1]])
-    fx = (tx - t0) * (nbx / (t1 - t0))
-    fy = (y - yedges[0]) * (nby / (yedges[-1] - yedges[0]))
-    np.minimum(fy, nby - 0.5, out=fy)  # the tail above the diagram stays in the top row
-    ok = (fx >= 0) & (fx < nbx) & (fy >= 0)
-    if keep is not None:
-        ok &= keep
-    col = fx[ok].astype(np.int64)
-    row = fy[ok].astype(np.int64)
-    chunk = np.bincount(row * nbx + col, minlength=nbx * nby).reshape(nby, nbx)
-    total.hists[name] += chunk
-    # Only the values in the rows holding a column's TOP_K largest can enter its tail
-    # table: pre-select them with the chunk histogram before the exact merge.
-    above = np.cumsum(chunk[::-1], axis=0)[::-1]
-    first = np.where(above[0] >= TOP_K, (above >= TOP_K).sum(axis=0) - 1, 0)
-    cand = row >= first[col]
-    total.tails[name] = _merge_top(total.tails[name], col[cand], y[ok][cand].astype(np.float32))
+class _Accumulator:
+    """Bins the simulated ordinates of one chunk (the columns are computed once)."""
+
+    def __init__(self, x, keep, xedges, yedges, scale):
+        self.nbx, self.nby = len(xedges) - 1, len(yedges) - 1
+        t0, t1 = scale.forward(np.array([xedges[0], xedges[-1]]))
+        fx = (scale.forward(x) - np.float32(t0)) * np.float32(self.nbx / (t1 - t0))
+        ok = (fx >= 0) & (fx < self.nbx)
+        if keep is not None:
+            ok &= keep
+        self.ok = ok
+        self.col = np.where(ok, fx, 0).astype(np.intp)
+        self.y0 = np.float32(yedges[0])
+        self.yscale = np.float32(self.nby / (yedges[-1] - yedges[0]))
+
+    def bin(self, y):
+        """Histogram chunk and tail candidates (columns, values) of the ordinates ``y``."""
+        col, ok = self.col, self.ok
+        if y.ndim == 3:  # pooled exposures
+            col = np.broadcast_to(col, y.shape)
+            ok = np.broadcast_to(ok, y.shape)
+        fy = (y - self.y0) * self.yscale
+        np.minimum(fy, np.float32(self.nby - 0.5), out=fy)  # the tail stays in the top row
+        ok = ok & (fy >= 0)
+        col = col[ok]
+        row = fy[ok].astype(np.intp)
+        chunk = np.bincount(row * self.nbx + col, minlength=self.nbx * self.nby)
+        chunk = chunk.reshape(self.nby, self.nbx)
+        # Only the values in the rows holding a column's TOP_K largest can enter its tail
+        # table: pre-select them with the chunk histogram before the exact merge.
+        above = np.cumsum(chunk[::-1], axis=0)[::-1]
+        first = np.where(above[0] >= TOP_K, (above >= TOP_K).sum(axis=0) - 1, 0)
+        cand = row >= first[col]
+        return chunk, col[cand], y[ok][cand].astype(np.float32)
+
+    def zero_row(self):
+        """Histogram chunk of ordinates all equal to 0 (the minimum itself)."""
+        chunk = np.zeros((self.nby, self.nbx), dtype=np.int64)
+        chunk[0] = np.bincount(self.col[self.ok], minlength=self.nbx)
+        return chunk
+
+
+def _accumulate(total, x, ys, keep, xedges, yedges, scale):
+    """Add one chunk of simulated ordinates to the histograms and the column tails."""
+    acc = _Accumulator(x, keep, xedges, yedges, scale)
+    binned = {name: acc.bin(y) for name, y in ys.items()}
+    if "max" in binned:  # N = 3: exposure - min takes the values 0, median - min, max - min
+        med, mx = binned["median"], binned.pop("max")
+        binned["frame"] = (
+            med[0] + mx[0] + acc.zero_row(),
+            np.concatenate([med[1], mx[1]]),
+            np.concatenate([med[2], mx[2]]),
+        )
+    for name, (chunk, cols, vals) in binned.items():
+        total.hists[name] += chunk
+        total.tails[name] = _merge_top(total.tails[name], cols, vals)
 
 
 def _bin_counts(x, y, xedges, yedges, keep, scale, *, clip_top=False, tx=None):
@@ -303,13 +343,7 @@ class _SimulationJob:
                 rng=rng,
             )
             keep = None if self.keep is None else self.keep[sl]
-            tx = self.scale.forward(x)
-            for name, y in ys.items():
-                txs, ks = tx, keep
-                if y.ndim == 3:  # pooled exposures
-                    txs = np.broadcast_to(tx, y.shape)
-                    ks = None if keep is None else np.broadcast_to(keep, y.shape)
-                _accumulate(total, name, txs, y, ks, self.xedges, self.yedges, self.scale)
+            _accumulate(total, x, ys, keep, self.xedges, self.yedges, self.scale)
         return total
 
 

@@ -1,0 +1,1 @@
+"""YAML overlays, test instrument profiles and example files of the numina integration."""
