@@ -8,10 +8,8 @@ result.  Real data live beside the repository in ``../shared/data``.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from megara_crplugin.crmasks_file import crmasks_hdulist, write_crmasks
@@ -27,7 +25,7 @@ SMALL_SHAPE = (256, 256)
 SMALL_BIAS = 100.0
 
 
-def mm_params(sset, **extra) -> dict:
+def _mm_params(sset, **extra) -> dict:
     """Parameters of a fast, reproducible, non-interactive M.M.Cosmic run on ``sset``."""
     params = {
         "crmethod": "mmcosmic",
@@ -43,14 +41,10 @@ def mm_params(sset, **extra) -> dict:
     return params
 
 
-def sha256(path: Path) -> str:
-    """Hex digest of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def caught_events(mask: np.ndarray, events) -> int:
-    """Number of events with at least one pixel in ``mask`` (True = cosmic ray)."""
-    return sum(bool(mask[e.ys, e.xs].any()) for e in events)
+@pytest.fixture(scope="session")
+def mm_params():
+    """``mm_params(sset, **extra)``: parameters of a fast, reproducible M.M.Cosmic run."""
+    return _mm_params
 
 
 @pytest.fixture(scope="session")
@@ -76,13 +70,13 @@ def small_frames_copy(small_set):
 @pytest.fixture(scope="session")
 def small_result(small_set, small_frames_copy):
     """``compute_crmasks`` of :func:`small_set` (dilation 1, the default)."""
-    return compute_crmasks(list(small_set.frames), mm_params(small_set))
+    return compute_crmasks(list(small_set.frames), _mm_params(small_set))
 
 
 @pytest.fixture(scope="session")
 def small_result_dil2(small_set):
     """The same triplet with ``dilation: 2``."""
-    return compute_crmasks(list(small_set.frames), mm_params(small_set, dilation=2))
+    return compute_crmasks(list(small_set.frames), _mm_params(small_set, dilation=2))
 
 
 @pytest.fixture(scope="session")
