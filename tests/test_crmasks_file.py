@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
+import stat
 import uuid
 
 import numpy as np
@@ -195,3 +197,13 @@ def test_combined_hdulist_layout(small_set, small_crmasks_path, tmp_path):
         np.testing.assert_array_equal(h[0].data, comb.data.astype(np.float32))
         np.testing.assert_array_equal(h["MAP"].data, comb.map)
     assert "CRMUUID" not in hdr  # the caller's header is copied, not modified
+
+
+def test_written_files_follow_the_umask(small_result, tmp_path):
+    """Atomic writes used to leave 0o600 files (mkstemp), unreadable by the group."""
+    old = os.umask(0o022)
+    try:
+        path = write_crmasks(crmasks_hdulist(small_result), tmp_path / "crmasks.fits")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
