@@ -56,6 +56,8 @@ def test_masks_nest_and_catch_the_cosmic_rays(small_set, small_result):
         bright = small_set.cr_flux[i] > 5 * sig1
         found = np.count_nonzero(bright & small_result.masks[f"CRMASK{i + 1}"])
         assert found >= 0.95 * bright.sum(), f"CRMASK{i + 1}: {found}/{bright.sum()}"
+        very = small_set.cr_flux[i] > 10 * sig1
+        assert np.all(small_result.masks[f"CRMASK{i + 1}"][very]), f"CRMASK{i + 1}"
     # every CRMASKi pixel that is not a dilation ring lies on or next to a real hit
     near = ndimage.binary_dilation(small_set.truth.any(axis=0), iterations=2)
     for cm in _crmasks(small_result):
