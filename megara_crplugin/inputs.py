@@ -100,7 +100,8 @@ def check_frames(
     frames : sequence of ndarray
         Exposures.
     names : sequence of str, optional
-        Names used in messages (file names); default "frame 1", "frame 2"...
+        Names used in messages (file names), one per frame; default "frame 1",
+        "frame 2"...
     min_frames : int, optional
         Minimum number of exposures (``mm_cr_coincidences + 1``).
 
@@ -117,12 +118,14 @@ def check_frames(
         frames = list(frames)
     n = len(frames)
     names = list(names) if names is not None else [f"frame {i + 1}" for i in range(n)]
+    if len(names) != n:
+        raise InputError(f"frame names: expected {n} (one per exposure), got {len(names)}")
     if n < min_frames:
         raise InputError(
             f"images: expected at least {min_frames} exposures (mm_cr_coincidences + 1), got {n}"
         )
     shape = None
-    for name, f in zip(names, frames, strict=False):
+    for name, f in zip(names, frames, strict=True):
         if not isinstance(f, np.ndarray) or f.ndim != 2:
             raise InputError(
                 f"{name}: expected a 2-D numpy array, got "

@@ -227,3 +227,11 @@ def test_auto_flux_factors_regions_and_fallback(caplog):
         ff, _ = estimate_flux_factors(stack, region_mask=faint, gain=1.0, rnoise=3.4)
     np.testing.assert_array_equal(ff, [1.0, 1.0, 1.0])
     assert "fewer than 20 bright pixels in the regions; using 1.0" in caplog.text
+
+
+def test_frame_names_must_match_the_frames():
+    """A shorter name list used to end the checks early: frame 3's NaN went through."""
+    frames = _ok()
+    frames[2][0, 0] = np.nan
+    with pytest.raises(InputError, match=r"^frame names: expected 3 \(one per exposure\), got 2"):
+        check_frames(frames, names=["a.fits", "b.fits"])
