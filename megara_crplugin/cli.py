@@ -289,7 +289,7 @@ def _compute(args) -> int:
     return 0
 
 
-def _apply(args) -> int:
+def _apply(args, argv) -> int:
     from .combination import combine
     from .crmasks_file import combined_hdulist, read_crmasks, write_hdulist
     from .inputs import check_frames, read_frames
@@ -303,9 +303,7 @@ def _apply(args) -> int:
     shape = check_frames(frames, names=images, min_frames=3)
     masks = read_crmasks(args.input_mask, n_frames=len(frames), shape=shape)
     comb = combine(frames, args.combination, masks=masks, bias=args.bias)
-    hdul = combined_hdulist(
-        comb, masks_uuid=masks.uuid, history=_combination_history(sys.argv[1:], images)
-    )
+    hdul = combined_hdulist(comb, masks_uuid=masks.uuid, history=_combination_history(argv, images))
     write_hdulist(hdul, args.output_combined)
     return 0
 
@@ -360,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in ("compute", "apply"):
             args = _compute_apply_parser(argv[0]).parse_args(argv[1:])
             logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-            return _compute(args) if argv[0] == "compute" else _apply(args)
+            return _compute(args) if argv[0] == "compute" else _apply(args, argv)
         if argv and argv[0] == "demo":
             from .demo import main as demo_main
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from ._atomic import atomic_path
 from ._version import __version__
 from .exceptions import InputError
 
@@ -70,22 +70,6 @@ class CRMasks:
         return self.masks["MEDIANCR"].shape
 
 
-def _new_temporary(path: Path) -> Path:
-    """Create an empty, unique hidden file beside ``path``.
-
-    Created with mode 0o666 so that the process umask applies (0o644 with the
-    usual umask 022): ``tempfile.mkstemp`` would give 0o600 and, after the
-    rename, output files that other users of the data cannot read.
-    """
-    while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        return tmp
-
-
 def write_hdulist(hdul: fits.HDUList, path: str | os.PathLike) -> Path:
     """Write an HDUList atomically (temporary file in the same folder, then rename).
 
@@ -101,16 +85,9 @@ def write_hdulist(hdul: fits.HDUList, path: str | os.PathLike) -> Path:
     Path
         The destination.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_temporary(path)
-    try:
+    with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def _mask_hdu(name: str, mask: np.ndarray) -> fits.ImageHDU:

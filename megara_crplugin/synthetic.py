@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._atomic import atomic_path
 
 __all__ = [
     "CREvent",
@@ -900,14 +901,8 @@ def _strip_scene(scene: MegaraScene, *, sky_lines: bool, extended_object: bool) 
 
 def _atomic_write(hdul, path: Path) -> None:
     """Write ``hdul`` to a temporary file beside ``path``, then rename it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True, output_verify="exception")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _content_uuid(array: np.ndarray) -> str:

@@ -318,11 +318,6 @@ def test_yaml_combinations_record_the_command_line(yaml_run):
     assert "- frame_2.fits" in history
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py _apply records sys.argv[1:] in the HISTORY instead of the argv given to "
-    "main(), so an in-process call (tests, numina) records the host program's command line",
-)
 def test_apply_records_its_own_command_line(inputs, yaml_run, tmp_path):
     out = tmp_path / "c.fits"
     argv = ["apply", "--inputlist", str(inputs["list"]), "--bias", str(BIAS)]

@@ -12,14 +12,13 @@ on ``(x + 1, y + 1)``).  Units: ADU.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..reports.features import FeaturePageRenderer
 from ..reports.figures import TargetPanels, draw_target_diagnostic, plot_mm_histograms
 from ._keys import MEDIANCR_HELP, MediancrKeys
@@ -66,14 +65,8 @@ def close_figure(fig: Any) -> None:
 
 def save_png(fig: Any, path: Path, *, dpi: float = 150) -> None:
     """Save ``fig`` to ``path`` through a temporary name and an atomic rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def route_keys(fig: Any, handler: Callable[[Any], bool]) -> int:

@@ -22,7 +22,6 @@ import contextlib
 import datetime
 import logging
 import os
-import tempfile
 import time
 import uuid as uuidlib
 from collections.abc import Iterator, Sequence
@@ -47,6 +46,7 @@ from numina.exceptions import ValidationError
 from numina.frame.utils import copy_img
 
 from ..config import COMBINATIONS, ConfigError, validate_parameters
+from ..crmasks_file import write_hdulist
 from ..exceptions import InputError, UserStop
 from .parameters import recipe_parameters, schema_values
 
@@ -95,15 +95,7 @@ class _LogProgress:
 
 def _write_atomic(hdul: fits.HDUList, path: Path) -> Path:
     """Write `hdul` to a temporary file next to `path`, then rename it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        hdul.writeto(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_hdulist(hdul, path)
 
 
 def _frame_label(frame: Any, index: int) -> str:

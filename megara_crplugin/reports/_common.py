@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .._atomic import atomic_path, write_text  # noqa: F401  (re-exported)
 
 __all__: list[str] = []
 
@@ -35,31 +34,6 @@ CODE_MARKERS: dict[int, dict[str, Any]] = {
     3: {"marker": "x", "color": "tab:red"},
     4: {"marker": "o", "facecolors": "none", "edgecolors": "magenta"},
 }
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
-
-    The temporary file is removed if the block raises, so a failed write never
-    leaves a partial file under the final name.
-    """
-    final = Path(path)
-    # not mkstemp: its 0600 mode would survive the rename; this file gets the umask mode
-    tmp_path = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        yield tmp_path
-        os.replace(tmp_path, final)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) atomically to ``path`` and return the path."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
 
 
 def new_figure(figsize: tuple[float, float]) -> Any:
