@@ -74,10 +74,12 @@ class TestBuildingBlocks:
         lap = pc._laplace_plus(image)
         assert lap[7, 7] == pytest.approx(100.0) and lap[7, 8] == 0.0
 
-    def test_mirror_indices(self):
-        np.testing.assert_array_equal(
-            pc._mirror(np.array([-2, -1, 0, 4, 5, 6]), 5), [2, 1, 0, 4, 3, 2]
-        )
+    def test_median_at_pixels_matches_scipy(self):
+        rng = np.random.default_rng(3)
+        image = rng.normal(0, 1, (12, 14))
+        ys, xs = np.nonzero(np.ones(image.shape, dtype=bool))
+        expected = ndimage.median_filter(image, size=5, mode="mirror")
+        np.testing.assert_array_equal(pc._median5_at(image, ys, xs), expected.ravel())
 
 
 class TestInvariants:

@@ -352,15 +352,69 @@ def _tiles_to_pixels(tiles: np.ndarray, tile: int, shape: tuple[int, int]) -> np
     return full[: shape[0], : shape[1]]
 
 
-RunFunction = Callable[[tuple[slice, slice]], tuple[np.ndarray, np.ndarray]]
+RunFunction = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 #: The whole image, as a window.
 FULL = (slice(None), slice(None))
 
 
+def _shelf_pack(sizes: list[tuple[int, int]]) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """Place rectangles ``(h, w)`` side by side on shelves; return mosaic shape and corners."""
+    area = sum(h * w for h, w in sizes)
+    width = max(max(w for _, w in sizes), int(math.sqrt(area)))
+    corners: list[tuple[int, int]] = [(0, 0)] * len(sizes)
+    y = x = shelf = total = 0
+    for i in sorted(range(len(sizes)), key=lambda k: -sizes[k][0]):
+        h, w = sizes[i]
+        if x > 0 and x + w > width:
+            y, x, shelf = y + shelf, 0, 0
+        corners[i] = (y, x)
+        x += w
+        shelf, total = max(shelf, h), max(total, x)
+    return (y + shelf, total), corners
+
+
+def _run_windows(run: RunFunction, planes, windows, shape):
+    """Results of ``run`` on each window; interior windows share one mosaic call.
+
+    In a mosaic every interior window is surrounded by other windows or by a
+    constant filler instead of its true neighbours; both only reach its margin.
+    Windows touching the image edge keep their own call so that the back-end
+    sees the real edge, as in a full-frame run.
+    """
+    results = [None] * len(windows)
+    interior = [
+        i
+        for i, w in enumerate(windows)
+        if w[0].start > 0 and w[1].start > 0 and w[0].stop < shape[0] and w[1].stop < shape[1]
+    ]
+    for i in sorted(set(range(len(windows))) - set(interior)):
+        results[i] = run(*(plane[windows[i]] for plane in planes))
+    if len(interior) == 1:
+        i = interior[0]
+        results[i] = run(*(plane[windows[i]] for plane in planes))
+    elif interior:
+        sizes = [
+            (windows[i][0].stop - windows[i][0].start, windows[i][1].stop - windows[i][1].start)
+            for i in interior
+        ]
+        mosaic_shape, corners = _shelf_pack(sizes)
+        mosaics = []
+        for plane in planes:
+            filler = np.median(plane[:: max(1, shape[0] // 64), :: max(1, shape[1] // 64)])
+            mosaic = np.full(mosaic_shape, filler, dtype=plane.dtype)
+            for i, (y, x), (h, w) in zip(interior, corners, sizes, strict=True):
+                mosaic[y : y + h, x : x + w] = plane[windows[i]]
+            mosaics.append(mosaic)
+        mask_m, cleaned_m = run(*mosaics)
+        for i, (y, x), (h, w) in zip(interior, corners, sizes, strict=True):
+            results[i] = (mask_m[y : y + h, x : x + w], cleaned_m[y : y + h, x : x + w])
+    return results
+
+
 def second_pass_windowed(
     run: RunFunction,
-    shape: tuple[int, int],
+    planes: tuple[np.ndarray, ...],
     peaks: np.ndarray,
     *,
     margin: int,
@@ -377,17 +431,19 @@ def second_pass_windowed(
     edges (image edges excepted) gives exactly the full-frame values.  Windows
     are built from ``tile x tile`` tiles holding run-1 pixels, grown by
     ``margin``; merged features that reach the edge of the exactly-known zone
-    make the zone grow until none does.  When the windows would cover more
-    than ``max_fraction`` of the image the full frame is processed instead.
+    make the zone grow until none does.  Windows away from the image edges are
+    packed into one mosaic per round (one back-end call instead of one per
+    window).  When the windows would cover more than ``max_fraction`` of the
+    image the full frame is processed instead.
 
     Parameters
     ----------
     run : callable
-        ``run(window) -> (mask, cleaned)``: the pass applied to
-        ``image[window]`` (``window`` is a pair of slices; :data:`FULL` for
-        the whole image).
-    shape : tuple of int
-        ``(ny, nx)`` of the input of the pass (already padded when ``crop > 0``).
+        ``run(*arrays) -> (mask, cleaned)``: the pass applied to same-shape
+        sub-arrays of ``planes``.
+    planes : tuple of ndarray, each shape (ny, nx)
+        Inputs of the pass (image, optional background), already padded when
+        ``crop > 0``.
     peaks : ndarray of bool, shape (ny, nx)
         Run-1 mask on the same grid (True = cosmic ray).
     margin : int
@@ -409,7 +465,7 @@ def second_pass_windowed(
     tails_cleaned : ndarray
         Run-2 cleaned image on the input grid (exact wherever ``merged`` is set).
     """
-    shape = tuple(shape)
+    shape = peaks.shape
     inner = (slice(crop, shape[0] - crop), slice(crop, shape[1] - crop))
     need = _tile_any(peaks, tile)
     grow = max(1, -(-margin // tile))
@@ -433,10 +489,12 @@ def second_pass_windowed(
         area = sum((w[0].stop - w[0].start) * (w[1].stop - w[1].start) for w in windows)
         if spent + area > budget:
             _log.debug("second pass on the full frame (windows: %d px)", spent + area)
-            tails, cleaned = run(FULL)
+            tails, cleaned = run(*planes)
             return merge_peak_tail(peaks[inner], tails[inner]), tails, cleaned
-        for index, (box, window) in enumerate(zip(boxes, windows, strict=True), start=1):
-            mask_w, cleaned_w = run(window)
+        results = _run_windows(run, planes, windows, shape)
+        for index, (box, window, (mask_w, cleaned_w)) in enumerate(
+            zip(boxes, windows, results, strict=True), start=1
+        ):
             take = _tiles_to_pixels(todo[box] & (labels[box] == index), tile, mask_w.shape)
             tails[window][take] = mask_w[take]
             cleaned[window][take] = cleaned_w[take]

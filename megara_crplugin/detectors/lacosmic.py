@@ -25,7 +25,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .base import (
-    FULL,
     BaseDetector,
     Detection,
     _positive_scalar,
@@ -285,12 +284,13 @@ class LACosmicDetector(BaseDetector):
         inner = (slice(pad, work.shape[0] - pad), slice(pad, work.shape[1] - pad))
         readnoise_e = rnoise * gain
 
-        def run(window, which):
-            sub_bkg = None if bkg is None else bkg[window]
-            return self._run(work[window], sub_bkg, which, gain, readnoise_e)
+        planes = (work,) if bkg is None else (work, bkg)
+
+        def run(which, image, sub_bkg=None):
+            return self._run(image, sub_bkg, which, gain, readnoise_e)
 
         t0 = time.perf_counter()
-        peaks, cleaned1 = run(FULL, 0)
+        peaks, cleaned1 = run(0, *planes)
         t1 = time.perf_counter()
         _log.log(level, "L.A.Cosmic run 1: %d px in %.2f s", int(peaks[inner].sum()), t1 - t0)
         if not self.two_pass:
@@ -300,14 +300,14 @@ class LACosmicDetector(BaseDetector):
 
         if self.windowed:
             merged, tails, cleaned2 = second_pass_windowed(
-                lambda window: run(window, 1),
-                work.shape,
+                lambda *arrays: run(1, *arrays),
+                planes,
                 peaks,
                 margin=self.margin + 2,
                 crop=pad,
             )
         else:
-            tails, cleaned2 = run(FULL, 1)
+            tails, cleaned2 = run(1, *planes)
             merged = merge_peak_tail(peaks[inner], tails[inner])
         _log.log(
             level,

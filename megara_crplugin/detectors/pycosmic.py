@@ -35,7 +35,6 @@ from scipy import ndimage
 
 from .base import (
     EIGHT,
-    FULL,
     BaseDetector,
     Detection,
     _tile_any,
@@ -54,15 +53,6 @@ _log = logging.getLogger(__name__)
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 _TRUNCATE = 4.0
 _TILE = 32
-
-
-def _mirror(index: np.ndarray, n: int) -> np.ndarray:
-    """Mirror indices into ``0..n-1`` without repeating the edge (numpy 'reflect')."""
-    if n == 1:
-        return np.zeros_like(index)
-    period = 2 * (n - 1)
-    index = np.abs(index) % period
-    return np.where(index > n - 1, period - index, index)
 
 
 def _neighbours(image: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -92,11 +82,10 @@ def _laplace_fine(image: np.ndarray) -> np.ndarray:
 
 def _median5_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """5x5 median of ``image`` at the given pixels (mirror boundary)."""
-    ny, nx = image.shape
-    dy, dx = np.mgrid[-2:3, -2:3]
-    yy = _mirror(ys[:, None] + dy.ravel()[None, :], ny)
-    xx = _mirror(xs[:, None] + dx.ravel()[None, :], nx)
-    return np.median(image[yy, xx], axis=1)
+    padded = np.pad(image, 2, mode="reflect")
+    dy, dx = np.mgrid[0:5, 0:5]
+    values = padded[ys[:, None] + dy.ravel()[None, :], xs[:, None] + dx.ravel()[None, :]]
+    return np.partition(values, 12, axis=1)[:, 12]
 
 
 class _Config:
@@ -144,15 +133,10 @@ def _decide(out: np.ndarray, cfg: _Config, rdn2: float) -> np.ndarray:
     np.maximum(smooth, noise, out=smooth)
     ratio = np.divide(out, smooth, out=smooth)
     np.maximum(ratio, 0.0, out=ratio)
-    ny, nx = out.shape
-    centre = ratio[ys, xs]
-    around = (
-        ratio[ys, _mirror(xs - 1, nx)]
-        + ratio[ys, _mirror(xs + 1, nx)]
-        + ratio[_mirror(ys - 1, ny), xs]
-        + ratio[_mirror(ys + 1, ny), xs]
-    )
-    lap2 = (4.0 * centre - around) * 0.5
+    padded = np.pad(ratio, 1, mode="reflect")
+    yc, xc = ys + 1, xs + 1
+    around = padded[yc, xc - 1] + padded[yc, xc + 1] + padded[yc - 1, xc] + padded[yc + 1, xc]
+    lap2 = (4.0 * padded[yc, xc] - around) * 0.5
     result[ys[lap2 > cfg.rlim], xs[lap2 > cfg.rlim]] = True
     return result
 
@@ -351,15 +335,15 @@ class PyCosmicDetector(BaseDetector):
             cleaned = compose_cleaned(image, peaks, [(peaks, cleaned1 / np.float32(gain))])
             return Detection(mask=peaks, cleaned=cleaned)
 
-        def run2(window):
-            return _run(electrons[window], self.configs[1], rdn2)
+        def run2(array):
+            return _run(array, self.configs[1], rdn2)
 
         if self.windowed:
             merged, tails, cleaned2 = second_pass_windowed(
-                run2, electrons.shape, peaks, margin=self.configs[1].margin + 2
+                run2, (electrons,), peaks, margin=self.configs[1].margin + 2
             )
         else:
-            tails, cleaned2 = run2(FULL)
+            tails, cleaned2 = run2(electrons)
             merged = merge_peak_tail(peaks, tails)
         _log.log(
             level,
