@@ -44,6 +44,13 @@ class Combination:
     method: str
 
 
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(
+            f"combination method: expected one of {', '.join(METHODS)}, got {method!r}"
+        )
+
+
 def _sample_variance(stack: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Sample variance (ddof=1) along axis 0 of the valid values; 0 where < 2."""
     if valid is None:
@@ -101,10 +108,7 @@ def combine_stack(
     -------
     Combination
     """
-    if method not in METHODS:
-        raise ValueError(
-            f"combination method: expected one of {', '.join(METHODS)}, got {method!r}"
-        )
+    _check_method(method)
     n = stack.shape[0]
     dtype = stack.dtype
     full_map = np.full(stack.shape[1:], n, dtype=np.int16)
@@ -217,10 +221,7 @@ def combine(
     -------
     Combination
     """
-    if method not in METHODS:
-        raise ValueError(
-            f"combination method: expected one of {', '.join(METHODS)}, got {method!r}"
-        )
+    _check_method(method)
     if method in CR_METHODS and masks is None:
         raise ValueError(f"combination method {method!r} needs the cosmic-ray masks (crmasks)")
     ff = None

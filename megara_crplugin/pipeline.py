@@ -475,23 +475,15 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
             real = histogram2d(stats.min2d, y_med, xedges, yedges, scale=scale)
         with ctx.phase("boundary"):
             clean = remove_isolated_bins(counts, cfg.mm_hist2d_min_neighbors)
-            px, py = boundary_points(
+            boundary = _fit(
+                cfg,
                 clean,
+                sims.tails["median"],
                 xedges,
                 yedges,
-                scale=scale,
-                tails=sims.tails["median"],
-                tail=cfg.mm_boundary_tail,
-            )
-            boundary = fit_boundary(
-                px,
-                py,
+                scale,
                 kind=cfg.mm_boundary_fit,
-                n_knots=cfg.mm_knots_splfit,
-                niter=cfg.mm_niter_boundary_extension,
-                weight=cfg.mm_weight_boundary_extension,
-                fixed_points=fixed,
-                scale=scale,
+                fixed=fixed,
             )
         histogram = SimulatedHistogram(
             counts=clean / cfg.mm_nsimulations,
@@ -521,6 +513,23 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
             counts = None  # the RNG restarts from mm_seed (reproducible reruns: defect 28)
 
 
+def _fit(cfg, counts, tails, xedges, yedges, scale, *, kind, fixed):
+    """Boundary points of one simulated diagram and the boundary fitted through them."""
+    px, py = boundary_points(
+        counts, xedges, yedges, scale=scale, tails=tails, tail=cfg.mm_boundary_tail
+    )
+    return fit_boundary(
+        px,
+        py,
+        kind=kind,
+        n_knots=cfg.mm_knots_splfit,
+        niter=cfg.mm_niter_boundary_extension,
+        weight=cfg.mm_weight_boundary_extension,
+        fixed_points=fixed,
+        scale=scale,
+    )
+
+
 def _secondary_boundaries(cfg, sims, scale, median_boundary, xedges, yedges):
     """Boundaries of the MEANCRT (mean - min) and CRMASKi (exposure - min) diagrams.
 
@@ -534,19 +543,9 @@ def _secondary_boundaries(cfg, sims, scale, median_boundary, xedges, yedges):
         return {"mean": median_boundary, "frame": median_boundary}
     out = {}
     for name in ("mean", "frame"):
-        counts = sims.hists[name]
-        clean = remove_isolated_bins(counts, cfg.mm_hist2d_min_neighbors)
-        px, py = boundary_points(
-            clean, xedges, yedges, scale=scale, tails=sims.tails[name], tail=cfg.mm_boundary_tail
-        )
-        out[name] = fit_boundary(
-            px,
-            py,
-            kind="spline",
-            n_knots=cfg.mm_knots_splfit,
-            niter=cfg.mm_niter_boundary_extension,
-            weight=cfg.mm_weight_boundary_extension,
-            scale=scale,
+        clean = remove_isolated_bins(sims.hists[name], cfg.mm_hist2d_min_neighbors)
+        out[name] = _fit(
+            cfg, clean, sims.tails[name], xedges, yedges, scale, kind="spline", fixed=None
         )
     return out
 
