@@ -11,7 +11,7 @@ Per iteration, on the current cleaned image ``out``:
    ``S = A / N``; ``S' = S - median5x5(S)``;
 3. fine structure: ``R = out / max(G * out, N)`` with ``G`` a Gaussian of
    FWHM ``pc_fwhm_gauss_x`` x ``pc_fwhm_gauss_y``, negatives clipped, and
-   ``L2`` its (unclipped) sub-sampled Laplacian with the 1/4-normalised kernel;
+   ``L2`` its unclipped sub-sampled Laplacian (kernel / 4, 2x2 sums, as upstream);
 4. a pixel is a cosmic ray when ``S' > pc_sigma_det`` and ``L2 > pc_rlim``;
 5. every flagged pixel of the *original* image is replaced by the median of
    the unflagged pixels of a ``pc_replace_box_y x pc_replace_box_x`` box.
@@ -261,10 +261,10 @@ class PyCosmicDetector(BaseDetector):
     -----
     ``pc_replace_error`` is accepted for compatibility and unused (no error
     image is produced).  ``pc_verbose`` raises the log messages from DEBUG to
-    INFO.  ``pc_sigma_det`` is a true significance (S = A / N for an isolated
-    spike of amplitude A), as L.A.Cosmic's ``sigclip``; upstream PyCosmic 0.6
-    divides its Laplacian kernel by 4, so its thresholds are 4 times larger in
-    these units.
+    INFO.  ``pc_sigma_det`` is a significance (S = A / N for an isolated spike
+    of amplitude A), as L.A.Cosmic's ``sigclip``, and ``pc_rlim`` applies to
+    the same fine-structure Laplacian as upstream PyCosmic (kernel / 4 with
+    2x2 sums), so thresholds keep their upstream meaning.
     """
 
     name: ClassVar[str] = "pycosmic"
