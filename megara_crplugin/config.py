@@ -426,7 +426,7 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "Read-out noise; a 2-D array is accepted from Python only."),
     ("general", "bias", "noise", 0.0, "ADU", {},
      "Bias level subtracted from every exposure."),
-    ("general", "crmethod", "choice", "mm_lacosmic", "", {"choices": CRMETHODS},
+    ("general", "crmethod", "choice", "mm_pycosmic", "", {"choices": CRMETHODS},
      "Detection method: an Aux.Cosmic detector, M.M.Cosmic alone, or both (mm_*)."),
     ("general", "use_auxmedian", "bool", False, "", {"note": "not with conn, mm_conn, mmcosmic"},
      "Replace MEDIANCR pixels by the Aux-cleaned median instead of the minimum."),
@@ -465,7 +465,7 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
     ("general", "debug", "bool", False, "", {},
      "Write extra diagnostic figures."),
     ("la", "la_gain_apply", "bool", False, "", {},
-     "Return the cleaned image multiplied by the gain."),
+     "Accepted for compatibility; no effect (cleaned images are always in ADU)."),
     ("la", "la_sigclip", "pair", [5.0, 3.0], "", _POS,
      "Laplacian-to-noise limit (first and second pass)."),
     ("la", "la_sigfrac", "pair", [0.3, 0.3], "", _POS,
@@ -638,7 +638,7 @@ def _cross_checks(v: dict[str, Any], n_images: int | None) -> list[str]:
                 "flux_factor_regions: expected null unless flux_factor is 'auto', "
                 f"got {_literal(v['flux_factor_regions'])[:60]}"
             )
-    if aux in ("lacosmic", "pycosmic"):
+    if aux is not None:
         for name in ("gain", "rnoise"):
             if name in v and not _uniform(v[name]):
                 out.append(

@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--output_dir", default="demo_out", help="output directory (default demo_out)")
     p.add_argument("--size", type=int, default=1024, help="frame size in pixels (default 1024)")
     p.add_argument("--seed", type=int, default=1, help="random seed of the frames")
-    p.add_argument("--crmethod", default="mm_lacosmic", help="detection method")
+    p.add_argument("--crmethod", default="mm_pycosmic", help="detection method")
     p.add_argument("--log-level", default="INFO", type=str.upper)
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     from .cli import main as cli_main

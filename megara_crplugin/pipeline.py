@@ -115,13 +115,6 @@ def _prepare(frames, parameters, frame_names) -> tuple[CRConfig, NoiseModel, tup
     shape = check_frames(frames, names=frame_names, min_frames=min_frames)
     cfg = validate_parameters(params, n_images=n, shape=shape or shape0)
     noise = noise_model(cfg.gain, cfg.rnoise, cfg.bias, shape=shape)
-    if cfg.aux_name in ("lacosmic", "pycosmic") and (
-        noise.gain_scalar is None or noise.rnoise_scalar is None
-    ):
-        raise InputError(
-            f"crmethod {cfg.crmethod!r}: the {cfg.aux_name} detector needs a uniform "
-            "gain and read noise (got 2-D arrays with different values)"
-        )
     return cfg, noise, shape
 
 
@@ -170,7 +163,7 @@ def compute_crmasks(
     if cfg.aux_name is not None:
         from .detectors import get_detector  # optional back-ends imported lazily
 
-        ctx.detector = get_detector(cfg.aux_name, cfg.detector_params())
+        ctx.detector = get_detector(cfg.crmethod, cfg.detector_params())
     t_start = time.perf_counter()
     n = len(frames)
     extras: dict[str, Any] = {"seed": ctx.seed}

@@ -63,7 +63,7 @@ class TestSchema:
 
     def test_decided_defaults(self):
         d = {name: p.default for name, p in PARAMETERS.items()}
-        assert d["crmethod"] == "mm_lacosmic"
+        assert d["crmethod"] == "mm_pycosmic"
         assert d["interactive"] is True and d["dilation"] == 1 and d["maxplots"] == 10
         assert d["mm_seed"] == 1234 and d["dc_mask"] == "ACS-WFC"
         assert d["apply_flux_factor_to"] == "simulated" and d["flux_factor"] == "none"
@@ -103,7 +103,7 @@ class TestDefaults:
     def test_empty_mapping_gives_defaults(self):
         cfg = validate_parameters()
         assert cfg == validate_parameters({})
-        assert cfg.crmethod == "mm_lacosmic" and cfg.uses_mm and cfg.aux_name == "lacosmic"
+        assert cfg.crmethod == "mm_pycosmic" and cfg.uses_mm and cfg.aux_name == "pycosmic"
         assert cfg.la_sigclip == (5.0, 3.0)
         assert cfg.regions_to_be_skipped == () and cfg.mm_xy_offsets is None
         assert cfg.flux_factor is None  # 'none' with the number of exposures unknown
@@ -406,7 +406,7 @@ class TestContextChecks:
     def test_gain_array(self):
         gain = np.full((4, 5), 2.0)
         gain[0, 0] = 2.5
-        cfg = validate_parameters({"gain": gain, "crmethod": "mm_deepcr"}, shape=(4, 5))
+        cfg = validate_parameters({"gain": gain, "crmethod": "mmcosmic"}, shape=(4, 5))
         assert cfg.gain_scalar is None and cfg.rnoise_scalar == 3.4
         assert not cfg.gain.flags.writeable
         assert cfg.gain is not gain
@@ -416,10 +416,10 @@ class TestContextChecks:
             "gain: expected an array of the image shape (5, 4), got array of shape (4, 5)"
         )
         assert one_problem({"gain": gain}) == (
-            "gain: expected a uniform value for crmethod 'mm_lacosmic' "
-            "(the lacosmic detector needs one number), got array of shape (4, 5)"
+            "gain: expected a uniform value for crmethod 'mm_pycosmic' "
+            "(the pycosmic detector needs one number), got array of shape (4, 5)"
         )
-        assert one_problem({"gain": -gain, "crmethod": "deepcr"}) == (
+        assert one_problem({"gain": -gain, "crmethod": "mmcosmic"}) == (
             "gain: expected every array value > 0, got min = -2.5"
         )
         uniform = validate_parameters({"rnoise": np.full((3, 3), 4.0)})
@@ -615,8 +615,8 @@ class TestCRConfig:
             "regions_to_be_skipped = " + str([[i, i + 10, 1, 20] for i in range(1, 40, 3)])
         )
         names = {line.split(" = ")[0] for line in lines if not line.startswith("  ")}
-        assert "la_sigclip" in names and "mm_nsimulations" in names
-        assert not any(n.startswith(("pc_", "dc_", "nn_")) for n in names)
+        assert "pc_sigma_det" in names and "mm_nsimulations" in names
+        assert not any(n.startswith(("la_", "dc_", "nn_")) for n in names)
 
     @pytest.mark.parametrize(
         ("method", "groups"),
