@@ -14,6 +14,7 @@ they add the files (``crmasks.fits``, combinations, reports).
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ from .simulation import (
     NoiseScale,
     SyntheticModel,
     diagram_limits,
+    fork_context,
     histogram2d,
     remove_isolated_bins,
     simulate_histogram,
@@ -172,7 +174,7 @@ def compute_crmasks(
     allowed, forced = _cleaning_masks(cfg, shape)
     threshold = cfg.threshold(noise.rnoise_scalar)
 
-    aux_med, auxclean, aux_frames, cleaned_frames = _aux_pass(ctx, stats)
+    aux_med, auxclean, aux_mean, aux_frames, cleaned_frames = _aux_pass(ctx, stats)
     aux_med &= allowed
 
     offsets = _offsets(ctx, stats, cleaned_frames, extras)
@@ -258,7 +260,6 @@ def compute_crmasks(
         frames_mm = np.logical_or.reduce([fm for _, fm in per_frame])
 
     with ctx.phase("MEANCRT"):
-        aux_mean, _ = ctx.detect(stats.mean2d)
         flag_aux, flag_mm = detections(stats.mean2d - stats.min2d, aux_mean, bnd=secondary["mean"])
         meancrt = target_detection(
             "MEANCRT",
@@ -347,20 +348,50 @@ def _stack(ctx: _Context, frames, shape, extras):
     return ff, stack, stats
 
 
+#: Detectors whose calls may run in forked worker processes (pure numpy/C, no
+#: framework threads that a fork could leave in a bad state).
+_FORK_SAFE_DETECTORS = ("lacosmic", "pycosmic")
+_AUX_JOB: tuple | None = None
+
+
+def _run_aux_forked(i: int):
+    detect, images = _AUX_JOB
+    return detect(images[i])
+
+
 def _aux_pass(ctx: _Context, stats: StackStatistics):
-    """Aux.Cosmic on median2d and on every exposure (spec 2.5-2.6)."""
+    """Aux.Cosmic on median2d, mean2d and every exposure (spec 2.5-2.6, 5.2).
+
+    The N + 2 calls are independent: with a fork-safe detector they run in two
+    forked worker processes (the images are shared copy-on-write); the results
+    do not depend on it.
+    """
+    global _AUX_JOB
     n = stats.n_frames
-    stack = stats.stack
-    with ctx.phase("detector: median and exposures", n + 1) as advance:
-        aux_med, auxclean = ctx.detect(stats.median2d)
-        advance(1)
-        aux_frames, cleaned_frames = [], []
-        for i in range(n):
-            m, c = ctx.detect(stack[i])
-            aux_frames.append(m)
-            cleaned_frames.append(c if c is not None else stack[i])
-            advance(1)
-    return aux_med, auxclean, aux_frames, cleaned_frames
+    images = [stats.median2d, stats.mean2d, *stats.stack]
+    ctx_fork = None
+    if ctx.detector is not None and getattr(ctx.detector, "name", "") in _FORK_SAFE_DETECTORS:
+        ctx_fork = fork_context()
+    with ctx.phase("detector: median, mean and exposures", n + 2) as advance:
+        if ctx_fork is None:
+            out = []
+            for img in images:
+                out.append(ctx.detect(img))
+                advance(1)
+        else:
+            _AUX_JOB = (ctx.detect, images)
+            try:
+                with ctx_fork.Pool(min(2, os.cpu_count() or 1)) as pool:
+                    out = []
+                    for res in pool.imap(_run_aux_forked, range(len(images))):
+                        out.append(res)
+                        advance(1)
+            finally:
+                _AUX_JOB = None
+    (aux_med, auxclean), (aux_mean, _) = out[0], out[1]
+    aux_frames = [m for m, _ in out[2:]]
+    cleaned_frames = [c if c is not None else stats.stack[i] for i, (_, c) in enumerate(out[2:])]
+    return aux_med, auxclean, aux_mean, aux_frames, cleaned_frames
 
 
 def _reject_features(result: CRMaskResult, rejected) -> None:

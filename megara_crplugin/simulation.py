@@ -30,6 +30,7 @@ __all__ = [
     "NoiseScale",
     "SyntheticModel",
     "diagram_limits",
+    "fork_context",
     "remove_isolated_bins",
     "simulate_histogram",
 ]
@@ -362,7 +363,7 @@ def _run_forked(k: int) -> SimulationCounts:
     return _JOB.run(k)
 
 
-def _fork_context():
+def fork_context():
     """A 'fork' multiprocessing context, or None where fork is unavailable."""
     if "fork" not in mp.get_all_start_methods():
         return None
@@ -471,7 +472,7 @@ def simulate_histogram(
     )
     total = _empty_counts(xedges, yedges)
     nworkers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    ctx = _fork_context() if nworkers > 1 and nsimulations > 1 else None
+    ctx = fork_context() if nworkers > 1 and nsimulations > 1 else None
     if ctx is None:
         for k in range(nsimulations):
             total += job.run(k)

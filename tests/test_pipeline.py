@@ -455,3 +455,23 @@ def test_real_sprat_five_exposures(shared_data_dir):
     assert counts == [56, 19, 30, 12, 11]  # the README's 53/19/28/11/11 with this noise model
     for f, b in zip(frames, before, strict=True):
         np.testing.assert_array_equal(f, b)
+
+
+def test_detector_calls_in_worker_processes_give_the_serial_result(monkeypatch):
+    sset = make_megara_like_frames((128, 160), seed=21, n_double_hits=5)
+    params = {
+        "crmethod": "mm_pycosmic",
+        "interactive": False,
+        "gain": sset.gain,
+        "rnoise": sset.rnoise,
+        "bias": sset.bias,
+        "mm_nsimulations": 2,
+    }
+    forked = pipeline.compute_crmasks(list(sset.frames), params)
+    monkeypatch.setattr(pipeline, "_FORK_SAFE_DETECTORS", ())
+    serial = pipeline.compute_crmasks(list(sset.frames), params)
+    assert forked.masks.keys() == serial.masks.keys()
+    for name, mask in forked.masks.items():
+        np.testing.assert_array_equal(mask, serial.masks[name], err_msg=name)
+    np.testing.assert_array_equal(forked.auxclean, serial.auxclean)
+    assert forked.targets["MEDIANCR"].flag_aux.any() or forked.targets["MEANCRT"].flag_aux.any()
