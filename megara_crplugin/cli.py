@@ -113,20 +113,19 @@ def _combination_history(argv: Sequence[str], images: Sequence[str]) -> list[str
 
 
 def _write_combinations(stage: Path, frames, masks, params, history) -> list[Path]:
-    from .combination import combine
+    from .combination import combine_all
     from .crmasks_file import combined_hdulist, write_hdulist
 
     written = []
-    for method in COMBINATIONS:
-        comb = combine(
-            frames,
-            method,
-            masks=masks,
-            bias=params.bias,
-            use_auxmedian=params.use_auxmedian
-            and method in ("mediancr", "meancrt", "meancr", "meancr2"),
-            dtype=params.dtype,
-        )
+    combos = combine_all(
+        frames,
+        COMBINATIONS,
+        masks=masks,
+        bias=params.bias,
+        use_auxmedian=params.use_auxmedian,
+        dtype=params.dtype,
+    )
+    for method, comb in combos.items():
         hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid)
         written.append(write_hdulist(hdul, stage / f"combined_{method}.fits"))
         log.info("combined_%s.fits written", method)

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from .stacking import build_stack, low_mean
 
-__all__ = ["CR_METHODS", "METHODS", "Combination", "combine", "combine_stack"]
+__all__ = ["CR_METHODS", "METHODS", "Combination", "combine", "combine_all", "combine_stack"]
 
 METHODS = ("mean", "median", "min", "mediancr", "meancrt", "meancr", "meancr2")
 CR_METHODS = ("mediancr", "meancrt", "meancr", "meancr2")
@@ -42,6 +43,35 @@ class Combination:
     variance: np.ndarray
     map: np.ndarray
     method: str
+
+
+class _Shared:
+    """Per-pixel statistics of one stack, computed once for all the methods."""
+
+    def __init__(self, stack: np.ndarray, cr_coincidences: int):
+        self.stack = stack
+        self.coinc = cr_coincidences
+
+    @cached_property
+    def mean(self) -> np.ndarray:
+        return self.stack.mean(axis=0, dtype=np.float64).astype(self.stack.dtype)
+
+    @cached_property
+    def median(self) -> np.ndarray:
+        return np.median(self.stack, axis=0).astype(self.stack.dtype)
+
+    @cached_property
+    def minimum(self) -> np.ndarray:
+        return self.stack.min(axis=0)
+
+    @cached_property
+    def min2d(self) -> np.ndarray:
+        n = self.stack.shape[0]
+        return low_mean(self.stack, self.coinc) if n - self.coinc >= 1 else self.minimum
+
+    @cached_property
+    def var(self) -> np.ndarray:
+        return _sample_variance(self.stack)
 
 
 def _check_method(method: str) -> None:
@@ -87,6 +117,7 @@ def combine_stack(
     masks=None,
     use_auxmedian: bool = False,
     cr_coincidences: int = 2,
+    stats=None,
 ) -> Combination:
     """Combine a prepared stack (bias-subtracted, rescaled) with the masks.
 
@@ -109,23 +140,13 @@ def combine_stack(
     Combination
     """
     _check_method(method)
+    st = stats if stats is not None else _Shared(stack, cr_coincidences)
     n = stack.shape[0]
     dtype = stack.dtype
     full_map = np.full(stack.shape[1:], n, dtype=np.int16)
-    if method == "mean":
-        return Combination(
-            stack.mean(axis=0, dtype=np.float64).astype(dtype),
-            _sample_variance(stack),
-            full_map,
-            method,
-        )
-    if method == "median":
-        return Combination(
-            np.median(stack, axis=0).astype(dtype), _sample_variance(stack), full_map, method
-        )
-    min2d = low_mean(stack, cr_coincidences) if n - cr_coincidences >= 1 else stack.min(axis=0)
-    if method == "min":
-        return Combination(stack.min(axis=0), _sample_variance(stack), full_map, method)
+    plain = {"mean": st.mean, "median": st.median, "min": st.minimum}
+    if method in plain:
+        return Combination(plain[method].copy(), st.var.copy(), full_map, method)
     if masks is None:
         raise ValueError(f"combination method {method!r} needs the cosmic-ray masks (crmasks)")
     if use_auxmedian and getattr(masks, "auxclean", None) is None:
@@ -133,16 +154,16 @@ def combine_stack(
             "use_auxmedian: the masks file has no AUXCLEAN extension "
             "(the detector used does not clean images)"
         )
-    repl = np.asarray(masks.auxclean, dtype=dtype) if use_auxmedian else min2d
+    repl = np.asarray(masks.auxclean, dtype=dtype) if use_auxmedian else st.min2d
     m = masks.masks
     if method in ("mediancr", "meancrt"):
-        out = _mediancr(stack, m["MEDIANCR"], repl, full_map)
+        out = _mediancr(st, m["MEDIANCR"], repl, full_map)
         if method == "meancrt":
             med = out
             t = m["MEANCRT"]
-            data = stack.mean(axis=0, dtype=np.float64).astype(dtype)
+            data = st.mean.copy()
             data[t] = med.data[t]
-            var = _sample_variance(stack)
+            var = st.var.copy()
             var[t] = med.variance[t]
             mp = full_map.copy()
             mp[t] = med.map[t]
@@ -161,10 +182,10 @@ def combine_stack(
     return out
 
 
-def _mediancr(stack, mask, repl, full_map):
-    data = np.median(stack, axis=0).astype(stack.dtype)
+def _mediancr(st, mask, repl, full_map):
+    data = st.median.copy()
     data[mask] = repl[mask]
-    var = _sample_variance(stack)
+    var = st.var.copy()
     var[mask] = 0
     mp = full_map.copy()
     mp[mask] = 1
@@ -182,6 +203,60 @@ def _meancr(stack, crmasks, repl):
     mp = nvalid.astype(np.int16)
     mp[none] = 1
     return Combination(data, var, mp, "meancr")
+
+
+def combine_all(
+    frames: Sequence[np.ndarray],
+    methods: Sequence[str] = METHODS,
+    *,
+    masks=None,
+    bias: float | np.ndarray = 0.0,
+    use_auxmedian: bool = False,
+    apply_flux_factor: bool | None = None,
+    dtype: str = "float32",
+) -> dict[str, Combination]:
+    """Several combinations of the same exposures, sharing the stack and its statistics.
+
+    Parameters are those of :func:`combine`; ``use_auxmedian`` applies to the CR
+    methods only.
+
+    Returns
+    -------
+    dict
+        ``{method: Combination}`` in the order of ``methods``.
+    """
+    for method in methods:
+        _check_method(method)
+    stack, coinc = _prepare(frames, methods, masks, bias, apply_flux_factor, dtype)
+    shared = _Shared(stack, coinc)
+    return {
+        m: combine_stack(
+            stack,
+            m,
+            masks=masks,
+            use_auxmedian=use_auxmedian and m in CR_METHODS,
+            cr_coincidences=coinc,
+            stats=shared,
+        )
+        for m in methods
+    }
+
+
+def _prepare(frames, methods, masks, bias, apply_flux_factor, dtype):
+    """The bias-subtracted (and rescaled) stack and the min2d rule of the masks."""
+    if masks is None and any(m in CR_METHODS for m in methods):
+        bad = next(m for m in methods if m in CR_METHODS)
+        raise ValueError(f"combination method {bad!r} needs the cosmic-ray masks (crmasks)")
+    ff = None
+    coinc = 2
+    if masks is not None:
+        if apply_flux_factor is None:
+            apply_flux_factor = getattr(masks, "apply_flux_factor_to", "simulated") == "original"
+        if apply_flux_factor:
+            ff = np.asarray(masks.flux_factors, dtype=float)
+        coinc = getattr(masks, "cr_coincidences", 2)
+    stack = build_stack(frames, bias=bias, flux_factors=ff, dtype=dtype)
+    return stack, min(coinc, len(frames) - 1)
 
 
 def combine(
@@ -221,22 +296,12 @@ def combine(
     -------
     Combination
     """
-    _check_method(method)
-    if method in CR_METHODS and masks is None:
-        raise ValueError(f"combination method {method!r} needs the cosmic-ray masks (crmasks)")
-    ff = None
-    coinc = 2
-    if masks is not None:
-        if apply_flux_factor is None:
-            apply_flux_factor = getattr(masks, "apply_flux_factor_to", "simulated") == "original"
-        if apply_flux_factor:
-            ff = np.asarray(masks.flux_factors, dtype=float)
-        coinc = getattr(masks, "cr_coincidences", 2)
-    stack = build_stack(frames, bias=bias, flux_factors=ff, dtype=dtype)
-    return combine_stack(
-        stack,
-        method,
+    return combine_all(
+        frames,
+        (method,),
         masks=masks,
+        bias=bias,
         use_auxmedian=use_auxmedian,
-        cr_coincidences=min(coinc, len(frames) - 1),
-    )
+        apply_flux_factor=apply_flux_factor,
+        dtype=dtype,
+    )[method]

@@ -201,15 +201,15 @@ def test_bad_parameter_writes_nothing(inputs, tmp_path, capsys):
 
 
 def test_failure_late_in_the_run_leaves_nothing_partial(inputs, tmp_path, capsys, monkeypatch):
-    """An error after crmasks.fits and two combinations: no file, no staging folder left."""
-    real = combination.combine
+    """An error after crmasks.fits, while combining: no file, no staging folder left."""
+    real = combination.combine_stack
 
-    def failing(frames, method, **kw):
+    def failing(stack, method, **kw):
         if method == "mediancr":
             raise ValueError("simulated failure while combining")
-        return real(frames, method, **kw)
+        return real(stack, method, **kw)
 
-    monkeypatch.setattr(combination, "combine", failing)
+    monkeypatch.setattr(combination, "combine_stack", failing)
     out = tmp_path / "out"
     out.mkdir()
     (out / "crmasks.fits").write_text("previous masks")
