@@ -508,9 +508,10 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
                 scale,
                 kind=cfg.mm_boundary_fit,
                 fixed=fixed,
+                fraction=sims.fraction,
             )
         histogram = SimulatedHistogram(
-            counts=clean / cfg.mm_nsimulations,
+            counts=clean / (cfg.mm_nsimulations * sims.fraction),
             real_counts=real,
             xedges=xedges,
             yedges=yedges,
@@ -537,10 +538,10 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
             counts = None  # the RNG restarts from mm_seed (reproducible reruns: defect 28)
 
 
-def _fit(cfg, counts, tails, xedges, yedges, scale, *, kind, fixed):
+def _fit(cfg, counts, tails, xedges, yedges, scale, *, kind, fixed, fraction=1.0):
     """Boundary points of one simulated diagram and the boundary fitted through them."""
     px, py = boundary_points(
-        counts, xedges, yedges, scale=scale, tails=tails, tail=cfg.mm_boundary_tail
+        counts, xedges, yedges, scale=scale, tails=tails, tail=cfg.mm_boundary_tail * fraction
     )
     return fit_boundary(
         px,
@@ -569,7 +570,15 @@ def _secondary_boundaries(cfg, sims, scale, median_boundary, xedges, yedges):
     for name in ("mean", "frame"):
         clean = remove_isolated_bins(sims.hists[name], cfg.mm_hist2d_min_neighbors)
         out[name] = _fit(
-            cfg, clean, sims.tails[name], xedges, yedges, scale, kind="spline", fixed=None
+            cfg,
+            clean,
+            sims.tails[name],
+            xedges,
+            yedges,
+            scale,
+            kind="spline",
+            fixed=None,
+            fraction=sims.fraction,
         )
     return out
 

@@ -151,7 +151,7 @@ def _simulate_rows(model, sl, *, gain, rnoise, distribution, nbinom_shape, n_exc
     g = _rows_of(gain, sl)
     r = _rows_of(rnoise, sl)
     n = model.n_frames
-    nrows = sl.stop - sl.start
+    nrows = (sl.stop - sl.start) if isinstance(sl, slice) else len(sl)
     nx = model.shape[1]
     sim = np.empty((n, nrows, nx), dtype=np.float32)
     for i in range(n):
@@ -171,6 +171,9 @@ def _simulate_rows(model, sl, *, gain, rnoise, distribution, nbinom_shape, n_exc
     # the frame order is irrelevant for the pooled exposure statistic
     return xmin, {"median": med - xmin, "mean": mean - xmin, "frame": sim - xmin}
 
+
+#: Pixels simulated per exposure and simulation, at most (see ``simulate_histogram``).
+MAX_SIMULATED_PIXELS = 4_000_000
 
 #: Ordinates simulated for each diagram: median2d, mean2d and one exposure, minus min2d.
 STATISTICS = ("median", "mean", "frame")
@@ -192,10 +195,14 @@ class SimulationCounts:
         ``{statistic: top}``: the :data:`TOP_K` largest simulated ordinates of
         every column (float32, ncol x TOP_K, decreasing, ``-inf`` padded), at
         full resolution, from which the boundary points are measured.
+    fraction : float
+        Share of the image's pixels simulated (1 unless ``max_pixels`` applied);
+        counts per full image are ``counts / fraction``.
     """
 
     hists: dict
     tails: dict
+    fraction: float = 1.0
 
     @property
     def counts(self) -> np.ndarray:
@@ -409,6 +416,7 @@ def simulate_histogram(
     seed: int | None = None,
     advance: Callable[[int], None] | None = None,
     workers: int | None = None,
+    max_pixels: int | None = MAX_SIMULATED_PIXELS,
 ) -> SimulationCounts:
     """Accumulate the MM diagram of ``nsimulations`` synthetic exposure sets.
 
@@ -443,6 +451,12 @@ def simulate_histogram(
         Worker processes (default: up to 2; forked, so the model is shared
         copy-on-write; 1 = run in this process).  The result does not depend
         on it.
+    max_pixels : int or None, optional
+        Larger images are simulated on a fixed random subset of this many
+        pixels' rows (``SimulationCounts.fraction`` records the share): the
+        diagram's columns are sampled as well by a few million pixels per
+        simulation, at a quarter of the cost for a full MEGARA frame.  None or
+        0: every pixel.
 
     Returns
     -------
@@ -453,9 +467,14 @@ def simulate_histogram(
     if nsimulations <= 0:
         raise ValueError(f"mm_nsimulations: expected an integer > 0, got {nsimulations!r}")
     ny, nx = model.shape
-    rows_per_chunk = max(1, _CHUNK_PIXELS // nx)
-    slices = [slice(a, min(a + rows_per_chunk, ny)) for a in range(0, ny, rows_per_chunk)]
     entropy = seed if seed is not None else np.random.SeedSequence().entropy
+    rows = np.arange(ny)
+    if max_pixels and ny * nx > max_pixels:
+        # a fixed random subset of rows, the same in every simulation
+        pick = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(2**20,)))
+        rows = np.sort(pick.choice(ny, size=max(1, max_pixels // nx), replace=False))
+    rows_per_chunk = max(1, _CHUNK_PIXELS // nx)
+    slices = [rows[a : a + rows_per_chunk] for a in range(0, len(rows), rows_per_chunk)]
     job = _SimulationJob(
         model=model,
         slices=slices,
@@ -471,6 +490,7 @@ def simulate_histogram(
         scale=scale,
     )
     total = _empty_counts(xedges, yedges)
+    total.fraction = len(rows) / ny
     nworkers = workers if workers is not None else min(2, os.cpu_count() or 1)
     ctx = fork_context() if nworkers > 1 and nsimulations > 1 else None
     if ctx is None:
