@@ -113,11 +113,11 @@ def _combination_history(argv: Sequence[str], images: Sequence[str]) -> list[str
 
 
 def _write_combinations(stage: Path, frames, masks, params, history) -> list[Path]:
-    from .combination import combine_all
+    from .combination import iter_combinations
     from .crmasks_file import combined_hdulist, write_hdulist
 
     written = []
-    combos = combine_all(
+    combos = iter_combinations(
         frames,
         COMBINATIONS,
         masks=masks,
@@ -125,7 +125,7 @@ def _write_combinations(stage: Path, frames, masks, params, history) -> list[Pat
         use_auxmedian=params.use_auxmedian,
         dtype=params.dtype,
     )
-    for method, comb in combos.items():
+    for method, comb in combos:
         hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid)
         written.append(write_hdulist(hdul, stage / f"combined_{method}.fits"))
         log.info("combined_%s.fits written", method)
@@ -222,6 +222,7 @@ def run_yaml(
             hdul = crmasks_hdulist(result, history=[f"Image {Path(i).name}" for i in images])
             write_crmasks(hdul, stage / "crmasks.fits")
             masks = read_crmasks(hdul)
+            del result, hdul  # the stack, statistics and detections are no longer needed
         _write_combinations(stage, frames, masks, params, _combination_history(argv, images))
     return output_dir
 

@@ -21,7 +21,7 @@ Units: ADU, bias-subtracted, divided by the flux factors when they are applied.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -29,7 +29,15 @@ import numpy as np
 
 from .stacking import build_stack, low_mean
 
-__all__ = ["CR_METHODS", "METHODS", "Combination", "combine", "combine_all", "combine_stack"]
+__all__ = [
+    "CR_METHODS",
+    "METHODS",
+    "Combination",
+    "combine",
+    "combine_all",
+    "combine_stack",
+    "iter_combinations",
+]
 
 METHODS = ("mean", "median", "min", "mediancr", "meancrt", "meancr", "meancr2")
 CR_METHODS = ("mediancr", "meancrt", "meancr", "meancr2")
@@ -225,21 +233,51 @@ def combine_all(
     dict
         ``{method: Combination}`` in the order of ``methods``.
     """
+    return dict(
+        iter_combinations(
+            frames,
+            methods,
+            masks=masks,
+            bias=bias,
+            use_auxmedian=use_auxmedian,
+            apply_flux_factor=apply_flux_factor,
+            dtype=dtype,
+        )
+    )
+
+
+def iter_combinations(
+    frames: Sequence[np.ndarray],
+    methods: Sequence[str] = METHODS,
+    *,
+    masks=None,
+    bias: float | np.ndarray = 0.0,
+    use_auxmedian: bool = False,
+    apply_flux_factor: bool | None = None,
+    dtype: str = "float32",
+) -> Iterator[tuple[str, Combination]]:
+    """Yield ``(method, Combination)`` one at a time (see :func:`combine_all`).
+
+    Only the shared stack, its statistics and the current combination are held
+    in memory, so a caller that writes each result before asking for the next
+    keeps the peak memory of a full MEGARA triplet low.
+    """
     for method in methods:
         _check_method(method)
     stack, coinc = _prepare(frames, methods, masks, bias, apply_flux_factor, dtype)
     shared = _Shared(stack, coinc)
-    return {
-        m: combine_stack(
-            stack,
+    for m in methods:
+        yield (
             m,
-            masks=masks,
-            use_auxmedian=use_auxmedian and m in CR_METHODS,
-            cr_coincidences=coinc,
-            stats=shared,
+            combine_stack(
+                stack,
+                m,
+                masks=masks,
+                use_auxmedian=use_auxmedian and m in CR_METHODS,
+                cr_coincidences=coinc,
+                stats=shared,
+            ),
         )
-        for m in methods
-    }
 
 
 def _prepare(frames, methods, masks, bias, apply_flux_factor, dtype):
