@@ -59,6 +59,7 @@ class _Shared:
     def __init__(self, stack: np.ndarray, cr_coincidences: int):
         self.stack = stack
         self.coinc = cr_coincidences
+        self.meancr: dict = {}
 
     @cached_property
     def mean(self) -> np.ndarray:
@@ -89,15 +90,36 @@ def _check_method(method: str) -> None:
         )
 
 
-def _sample_variance(stack: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """Sample variance (ddof=1) along axis 0 of the valid values; 0 where < 2."""
+def _masked_sums(stack: np.ndarray, valid: np.ndarray | None):
+    """Number, sum (float64) of the valid values along axis 0, one frame at a time."""
+    shape = stack.shape[1:]
+    total = np.zeros(shape, dtype=np.float64)
     if valid is None:
-        return stack.var(axis=0, ddof=1, dtype=np.float64).astype(stack.dtype)
-    n = valid.sum(axis=0)
-    s = np.where(valid, stack, 0).sum(axis=0, dtype=np.float64)
+        for frame in stack:
+            total += frame
+        return np.full(shape, stack.shape[0], dtype=np.int64), total
+    n = np.zeros(shape, dtype=np.int64)
+    for frame, ok in zip(stack, valid, strict=True):
+        np.add(total, frame, out=total, where=ok)
+        n += ok
+    return n, total
+
+
+def _sample_variance(stack: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Sample variance (ddof=1) along axis 0 of the valid values; 0 where < 2.
+
+    Two passes in float64, one frame at a time (no N-cube temporaries).
+    """
+    n, s = _masked_sums(stack, valid)
     mean = np.divide(s, n, out=np.zeros_like(s), where=n > 0)
-    dev = np.where(valid, stack - mean.astype(stack.dtype), 0)
-    ss = np.einsum("ijk,ijk->jk", dev, dev, dtype=np.float64)
+    ss = np.zeros_like(s)
+    for i, frame in enumerate(stack):
+        dev = frame - mean
+        dev *= dev
+        if valid is None:
+            ss += dev
+        else:
+            np.add(ss, dev, out=ss, where=valid[i])
     var = np.divide(ss, n - 1, out=np.zeros_like(ss), where=n > 1)
     return var.astype(stack.dtype)
 
@@ -177,7 +199,11 @@ def combine_stack(
             mp[t] = med.map[t]
             out = Combination(data, var, mp, method)
     else:
-        out = _meancr(stack, [m[f"CRMASK{i + 1}"] for i in range(n)], repl)
+        key = (id(masks), use_auxmedian)
+        if key not in st.meancr:  # meancr2 starts from meancr: compute it once
+            st.meancr[key] = _meancr(stack, [m[f"CRMASK{i + 1}"] for i in range(n)], repl)
+        base = st.meancr[key]
+        out = Combination(base.data.copy(), base.variance.copy(), base.map.copy(), "meancr")
         if method == "meancr2":
             mc = m["MEANCR"]
             out.data[mc] = repl[mc]
@@ -202,8 +228,7 @@ def _mediancr(st, mask, repl, full_map):
 
 def _meancr(stack, crmasks, repl):
     valid = ~np.stack(crmasks)
-    nvalid = valid.sum(axis=0)
-    s = np.where(valid, stack, 0).sum(axis=0, dtype=np.float64)
+    nvalid, s = _masked_sums(stack, valid)
     data = np.divide(s, nvalid, out=np.zeros_like(s), where=nvalid > 0).astype(stack.dtype)
     var = _sample_variance(stack, valid)
     none = nvalid == 0

@@ -173,7 +173,7 @@ def _simulate_rows(model, sl, *, gain, rnoise, distribution, nbinom_shape, n_exc
 
 
 #: Pixels simulated per exposure and simulation, at most (see ``simulate_histogram``).
-MAX_SIMULATED_PIXELS = 4_000_000
+MAX_SIMULATED_PIXELS = 2_000_000
 
 #: Ordinates simulated for each diagram: median2d, mean2d and one exposure, minus min2d.
 STATISTICS = ("median", "mean", "frame")
@@ -455,7 +455,7 @@ def simulate_histogram(
         Larger images are simulated on a fixed random subset of this many
         pixels' rows (``SimulationCounts.fraction`` records the share): the
         diagram's columns are sampled as well by a few million pixels per
-        simulation, at a quarter of the cost for a full MEGARA frame.  None or
+        simulation, at an eighth of the cost for a full MEGARA frame.  None or
         0: every pixel.
 
     Returns
