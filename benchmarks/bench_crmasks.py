@@ -235,6 +235,7 @@ def run_measured(cmd: list[str], *, cwd: Path, log_path: Path, env: dict[str, st
     """
     gnu = _gnu_time()
     load0 = os.getloadavg()
+    code = code_state()
     tfile = log_path.with_suffix(".time")
     full = [gnu, "-v", "-o", str(tfile), *cmd] if gnu is not None else cmd
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -273,6 +274,7 @@ def run_measured(cmd: list[str], *, cwd: Path, log_path: Path, env: dict[str, st
         "load_before": round(load0[0], 2),
         "load_after": round(os.getloadavg()[0], 2),
         "measured_with": how,
+        "code": code,
         "log": str(log_path),
     }
 
@@ -313,8 +315,12 @@ def inprocess_phases(params_file: Path, out: Path, *, profile: int = 0) -> dict:
     Returns ``phases`` (name -> [wall s, CPU s], from :class:`PhaseRecorder`;
     ``read`` = reading the FITS frames, ``compute_crmasks`` = the whole call,
     reports included) and, with ``profile`` > 0, ``hot_spots``: the
-    ``profile`` entries with the largest cumulative time under cProfile (the
-    phase timings then include the profiler's overhead).
+    ``profile`` entries with the largest cumulative time, then the ``profile`` entries
+    with the largest own time, under cProfile.  For
+    that run the work ours forks out (simulations, Aux calls) runs serially in
+    this process (``fork_context`` patched to return None), so cProfile sees
+    it; the phase timings then include the profiler's overhead and lack the
+    parallelism.
     """
     from megara_crplugin.inputs import read_frames
     from megara_crplugin.pipeline import compute_crmasks
@@ -331,10 +337,25 @@ def inprocess_phases(params_file: Path, out: Path, *, profile: int = 0) -> dict:
             import io
             import pstats
 
+            import megara_crplugin.pipeline as pipeline_mod
+            import megara_crplugin.simulation as simulation_mod
+
+            # cProfile only sees this process: run the forked work (simulations,
+            # Aux calls) serially here, so that its hot spots show up
+            patched = [m for m in (pipeline_mod, simulation_mod) if hasattr(m, "fork_context")]
+            saved = [m.fork_context for m in patched]
+            for m in patched:
+                m.fork_context = lambda: None
             prof = cProfile.Profile()
-            prof.runcall(compute_crmasks, frames, params, output_dir=out, progress=rec)
+            try:
+                prof.runcall(compute_crmasks, frames, params, output_dir=out, progress=rec)
+            finally:
+                for m, f in zip(patched, saved, strict=True):
+                    m.fork_context = f
             buf = io.StringIO()
-            pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(profile)
+            stats = pstats.Stats(prof, stream=buf)
+            stats.sort_stats("cumulative").print_stats(profile)
+            stats.sort_stats("tottime").print_stats(profile)
             hot = [ln for ln in buf.getvalue().splitlines() if ln.strip()]
         else:
             compute_crmasks(frames, params, output_dir=out, progress=rec)
@@ -395,6 +416,24 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:6.2f}" if b else "   n/a"
 
 
+def code_state() -> str:
+    """Commit of the working tree and whether ``megara_crplugin/`` has uncommitted edits."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "megara_crplugin"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head or 'unknown'}{' + uncommitted edits' if dirty else ''}"
+
+
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -452,7 +491,8 @@ def main(argv=None) -> int:
         type=int,
         default=0,
         metavar="N",
-        help="run the in-process run under cProfile and print the N top cumulative entries",
+        help="run the in-process call under cProfile (serially) and print the N top "
+        "entries by cumulative and by own time",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -544,6 +584,7 @@ def main(argv=None) -> int:
                     profile=args.profile,
                 )
                 runs[f"ours {method}"]["phases"] = ph["phases"]
+                runs[f"ours {method}"]["phases_code"] = code_state()
                 runs[f"ours {method}"]["hot_spots"] = ph["hot_spots"]
                 print(f"in-process run of ours {method}: {time.perf_counter() - t0:.1f} s")
         _summary(report, args.methods, len(events), ref_cache)
@@ -572,6 +613,12 @@ def _summary(report: dict, methods, n_events: int, ref_cache: dict[str, str]) ->
     for label, r in runs.items():
         c = r.get("caught")
         print(f"  {label:26s} " + (f"{c[0]}/{n_events}  {c[1]} px" if c else "no crmasks.fits"))
+    print(
+        "code of each run (commit of the working tree): "
+        + "; ".join(
+            f"{label}: {r['code']}" for label, r in runs.items() if label.startswith("ours")
+        )
+    )
     for method in methods:
         ours = runs.get(f"ours {method}")
         ref = runs.get(ref_cache.get("mm_lacosmic" if method == "mmcosmic" else method, ""))
@@ -585,9 +632,12 @@ def _summary(report: dict, methods, n_events: int, ref_cache: dict[str, str]) ->
                 f"(speed-up x{ref['wall_s'] / ours['wall_s']:.1f})"
             )
         if ours and ours.get("phases"):
-            print(f"phases of ours {method}, in-process (wall s / CPU s):")
+            print(
+                f"phases of ours {method}, in-process (wall s / CPU s; "
+                f"code {ours.get('phases_code')}):"
+            )
             for name, (wall, cpu) in ours["phases"].items():
-                print(f"  {name:34s} {wall:7.1f} {cpu:7.1f}")
+                print(f"  {name:38s} {wall:7.1f} {cpu:7.1f}")
         if ours and ours.get("hot_spots"):
             print("\n".join(ours["hot_spots"]))
     mm = runs.get("ours mmcosmic")
