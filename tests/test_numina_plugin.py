@@ -332,7 +332,7 @@ def test_show_commands_list_plugin_pipeline(tmp_path):
     assert out.returncode == 0, out.stderr
     block = out.stdout.split("Recipe: megara_crplugin.numina.recipes.CrDetectionRecipe")[1]
     assert "pipeline: crplugin" in block.splitlines()[3]
-    assert "crmethod(optional)=mm_lacosmic type='str'" in block
+    assert "crmethod(optional)=mm_pycosmic type='str'" in block
     assert "save_preprocessed(optional)=False" in block
     assert " gain(" not in block and " bias(" not in block
 
