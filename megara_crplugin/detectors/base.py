@@ -40,6 +40,7 @@ __all__ = [
     "compose_cleaned",
     "masked_median_replace",
     "merge_peak_tail",
+    "schema_defaults",
     "second_pass_windowed",
 ]
 
@@ -513,6 +514,27 @@ def second_pass_windowed(
 
 
 # --------------------------------------------------------------------------- base class
+
+
+def schema_defaults(prefix: str) -> dict[str, Any]:
+    """Default values of one detector's parameters, from the one parameter schema.
+
+    Parameters
+    ----------
+    prefix : str
+        ``la_``, ``pc_``, ``dc_`` or ``nn_``.
+
+    Returns
+    -------
+    dict
+        ``{name: normalised default}`` (two-element parameters as tuples), taken
+        from :data:`megara_crplugin.config.PARAMETERS`, so the detectors, the
+        command, the numina recipe and the docs share one list.
+    """
+    from ..config import PARAMETERS, validate_parameters
+
+    cfg = validate_parameters({})
+    return {name: getattr(cfg, name) for name in PARAMETERS if name.startswith(prefix)}
 
 
 class BaseDetector:

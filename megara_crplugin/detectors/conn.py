@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import BaseDetector, Detection
+from .base import BaseDetector, Detection, schema_defaults
 
 __all__ = ["CosmicConnDetector"]
 
@@ -65,11 +65,7 @@ class CosmicConnDetector(BaseDetector):
     provides_cleaned: ClassVar[bool] = False
     extra: ClassVar[str | None] = "conn"
     package: ClassVar[str | None] = "cosmic-conn"
-    defaults: ClassVar[Mapping[str, Any]] = {
-        "nn_model": "ground_imaging",
-        "nn_threshold": 0.5,
-        "nn_verbose": False,
-    }
+    defaults: ClassVar[Mapping[str, Any]] = schema_defaults("nn_")
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import BaseDetector, Detection, compose_cleaned, masked_median_replace
+from .base import BaseDetector, Detection, compose_cleaned, masked_median_replace, schema_defaults
 
 __all__ = ["DeepCRDetector"]
 
@@ -53,11 +53,7 @@ class DeepCRDetector(BaseDetector):
     provides_cleaned: ClassVar[bool] = True
     extra: ClassVar[str | None] = "deepcr"
     package: ClassVar[str | None] = "deepCR"
-    defaults: ClassVar[Mapping[str, Any]] = {
-        "dc_mask": "ACS-WFC",
-        "dc_threshold": 0.5,
-        "dc_verbose": False,
-    }
+    defaults: ClassVar[Mapping[str, Any]] = schema_defaults("dc_")
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)

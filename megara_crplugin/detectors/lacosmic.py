@@ -31,6 +31,7 @@ from .base import (
     as_pair,
     compose_cleaned,
     merge_peak_tail,
+    schema_defaults,
     second_pass_windowed,
     validate_image,
 )
@@ -136,24 +137,7 @@ class LACosmicDetector(BaseDetector):
     provides_cleaned: ClassVar[bool] = True
     extra: ClassVar[str | None] = None
     package: ClassVar[str | None] = "astroscrappy"
-    defaults: ClassVar[Mapping[str, Any]] = {
-        "la_sigclip": (5.0, 3.0),
-        "la_sigfrac": (0.3, 0.3),
-        "la_objlim": (5.0, 5.0),
-        "la_satlevel": 65535.0,
-        "la_niter": 4,
-        "la_sepmed": True,
-        "la_cleantype": "meanmask",
-        "la_fsmode": "convolve",
-        "la_psfmodel": "gaussxy",
-        "la_psffwhm_x": 2.5,
-        "la_psffwhm_y": 2.5,
-        "la_psfsize": 11,
-        "la_psfbeta": 4.765,
-        "la_verbose": False,
-        "la_padwidth": 10,
-        "la_gain_apply": False,
-    }
+    defaults: ClassVar[Mapping[str, Any]] = schema_defaults("la_")
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, windowed: bool = True):
         super().__init__(params)

@@ -43,6 +43,7 @@ from .base import (
     compose_cleaned,
     masked_median_replace,
     merge_peak_tail,
+    schema_defaults,
     second_pass_windowed,
 )
 
@@ -272,18 +273,7 @@ class PyCosmicDetector(BaseDetector):
     provides_cleaned: ClassVar[bool] = True
     extra: ClassVar[str | None] = None
     package: ClassVar[str | None] = None
-    defaults: ClassVar[Mapping[str, Any]] = {
-        "pc_sigma_det": (5.0, 3.0),
-        "pc_rlim": (1.2, 1.2),
-        "pc_iterations": 4,
-        "pc_fwhm_gauss_x": 2.5,
-        "pc_fwhm_gauss_y": 2.5,
-        "pc_replace_box_x": 5,
-        "pc_replace_box_y": 5,
-        "pc_replace_error": 1.0e6,
-        "pc_increase_radius": 0,
-        "pc_verbose": False,
-    }
+    defaults: ClassVar[Mapping[str, Any]] = schema_defaults("pc_")
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, windowed: bool = True):
         super().__init__(params)
