@@ -122,9 +122,7 @@ def parse_size(text: str) -> tuple[int, int]:
     if len(values) == 1:
         values = values * 2
     if len(values) != 2 or min(values) < 64:
-        raise argparse.ArgumentTypeError(
-            f"--size: expected N or NYxNX with N >= 64 pixels, got {text!r}"
-        )
+        raise argparse.ArgumentTypeError(f"expected N or NYxNX with N >= 64 pixels, got {text!r}")
     return values[0], values[1]
 
 
