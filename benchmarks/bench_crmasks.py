@@ -1,7 +1,7 @@
 """Wall time, CPU time and peak memory of ``megara-crmasks`` against ``numina-crmasks``.
 
 Not a test: at the full MEGARA size (3 x 4112 x 4096) the reference alone takes
-about ten minutes.  Usage::
+20-30 minutes on the 2-core team machine.  Usage::
 
     python benchmarks/bench_crmasks.py                         # full size, both programs
     python benchmarks/bench_crmasks.py --size 1024             # quick run (1024 x 1024)
@@ -20,11 +20,13 @@ What it does:
    file;
 3. runs each program as a subprocess under GNU ``/usr/bin/time -v`` (falls back
    to ``resource.getrusage(RUSAGE_CHILDREN)`` when GNU time is missing) and
-   prints wall time, CPU time (user + system) and peak resident set size
-   (``ru_maxrss`` of the largest process of the run), and the ratios;
+   prints wall time, CPU time (user + system, forked workers included), the
+   peak RSS of the largest process, the peak summed PSS / RSS of the whole
+   process tree (sampled from ``/proc`` every 0.25 s), and the ratios;
 4. runs ours once more in-process (``megara_crplugin.pipeline.compute_crmasks``
-   with reports) and prints the per-phase timings it records
-   (``CRMaskResult.timings``); ``--profile N`` runs that call under cProfile.
+   with reports) with a progress hook that records wall and CPU seconds per
+   phase; ``--profile N`` runs that call under cProfile, with the forked work
+   done serially so that the profile sees it.
    Both timed subprocesses run at ``--log-level INFO`` (the reference's DEBUG
    level writes extra plots, and ours at DEBUG logs every matplotlib font
    lookup, which slows the reports);
