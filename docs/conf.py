@@ -68,6 +68,7 @@ sphinx_gallery_conf = {
     "line_numbers": False,
     "image_srcset": [],
     "write_computation_times": False,
+    "capture_repr": (),
 }
 
 html_theme = "pydata_sphinx_theme"

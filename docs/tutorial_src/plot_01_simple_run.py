@@ -118,19 +118,28 @@ print(f"MEDIANCR features without any cosmic ray: {false}/{len(result.features)}
 # The combined images
 # -------------------
 # ``combine`` builds the seven combinations from the masks file (here kept in memory).
-# The residual of each combination against the noiseless scene, in units of its noise,
-# shows what is left: the median keeps the double hits, ``mediancr`` (masked pixels of
-# the median replaced by ``min2d``) removes them and ``meancr2`` (mean without the
-# flagged values, then MEANCR) also has the lower noise of a mean.
+# Below: a cut-out around the brightest double hit in the plain median, in ``mediancr``
+# (masked pixels of the median replaced by ``min2d``) and in ``meancr2`` (mean of the
+# values not flagged in their exposure, then the residual MEANCR mask), with the number
+# of pixels of the whole frame whose residual against the noiseless scene exceeds
+# 5 sigma of that combination.
+#
+# **What to look at:** the double hit survives the median and is gone from the masked
+# combinations; ``meancr2`` also has the lower noise of a mean.
 masks = read_crmasks(crmasks_hdulist(result))
 sigma1 = np.sqrt(np.clip(sset.signal, 0, None) / sset.gain + sset.rnoise**2)
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharex=True, sharey=True)
+brightest = max(events, key=lambda e: float(e.amplitudes.min(axis=0).max()))
+yc, xc = int(brightest.ys[0]), int(brightest.xs[0])
+box = (slice(max(yc - 12, 0), yc + 13), slice(max(xc - 12, 0), xc + 13))
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), sharex=True, sharey=True)
 for ax, method in zip(axes, ("median", "mediancr", "meancr2"), strict=True):
     comb = combine(sset.frames, method, masks=masks, bias=sset.bias)
     z = (comb.data - sset.signal) / (sigma1 / np.sqrt(np.maximum(comb.map, 1)))
     n5 = int(np.count_nonzero(z > 5))
-    ax.imshow(z, origin="lower", cmap="RdBu_r", vmin=-6, vmax=6, aspect="auto")
-    ax.set_title(f"{method}: {n5} pixels > 5 sigma")
-    ax.set_xlabel("X (pixel)")
-axes[0].set_ylabel("Y (pixel)")
-fig.suptitle("(combination - scene) / noise")
+    extent = (box[1].start + 0.5, box[1].stop + 0.5, box[0].start + 0.5, box[0].stop + 0.5)
+    vmax = float(np.percentile(sset.signal[box], 99)) * 1.5 + 30
+    ax.imshow(comb.data[box], origin="lower", cmap="gray", vmin=0, vmax=vmax, extent=extent)
+    ax.set_title(f"{method}: {n5} pixels > 5 sigma in the frame", fontsize=10)
+    ax.set_xlabel("X (FITS)")
+axes[0].set_ylabel("Y (FITS)")
+_ = fig.suptitle(f"double hit at (X, Y) = ({xc + 1}, {yc + 1}), ADU")

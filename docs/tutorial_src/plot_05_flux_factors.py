@@ -75,9 +75,11 @@ score(auto, "flux_factor: auto")
 
 # %%
 # ``image_number_at_median_position.png``: which exposure provides the median at each
-# pixel. **What to look at:** with equivalent exposures the colours are mixed at random;
-# here the bright sky lines are all the colour of exposure 2, the one in the middle in
-# flux: a clear sign of a flux difference. The dashed rectangle is the region used.
+# pixel. **What to look at:** with equivalent exposures the colours are mixed at random
+# everywhere; here every bright structure (the sky lines, the band of the extended object
+# near Y = 45, the fibre cores) has the colour of exposure 2, the one in the middle in
+# flux: a clear sign of a flux difference. Only the faint gaps between fibres, where the
+# noise dominates, stay mixed. The dashed rectangle is the region used for the factors.
 figures.plot_image_number(auto, fig=plt.figure(figsize=(12, 5.5)))
 
 # %%
