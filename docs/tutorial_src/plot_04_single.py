@@ -65,7 +65,8 @@ score(median_model, "mm_synthetic: median")
 figures.plot_histogram2d(median_model, fig=plt.figure(figsize=(12, 5.5)))
 
 # %%
-# The false detections line up on the sky lines in panel (c).
+# The false detections line up on the bright structures in panel (c): the sky lines and
+# the band of the extended object.
 figures.plot_mediancr_diagnostic(median_model, fig=plt.figure(figsize=(12, 8)))
 
 # %%

@@ -52,7 +52,8 @@ score(plain, "no offsets")
 # Ignoring the offsets
 # --------------------
 # **What to look at:** the real diagram (right) spreads far above the simulated one; the
-# fibre edges and the sky lines are flagged by the hundred (panel c of the next figure).
+# brightest sky line and the edges of the extended object's band (Y = 35 to 55), where the
+# signal changes fastest, are flagged by the hundred (panel c of the next figure).
 figures.plot_histogram2d(plain, fig=plt.figure(figsize=(12, 5.5)))
 
 # %%
