@@ -191,3 +191,26 @@ def test_no_citation_of_documents_outside_the_repository():
             if OUTSIDE.search(line):
                 hits.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
     assert not hits, "cite the facts, not documents outside the repository:\n" + "\n".join(hits)
+
+
+def test_the_third_party_detector_example_follows_the_protocol():
+    import numpy as np
+
+    from megara_crplugin.detectors.base import Detection, Detector
+
+    text = (DOCS / "api.md").read_text(encoding="utf-8")
+    block = next(
+        b
+        for b in re.findall(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+        if "class MyDetector" in b
+    )
+    namespace: dict = {}
+    exec(compile(block, "docs/api.md", "exec"), namespace)
+    detector = namespace["MyDetector"]({"md_nsigma": 8.0})
+    assert isinstance(detector, Detector)
+    image = np.full((20, 30), 100.0)
+    image[5, 7] = 5000.0
+    found = detector.detect(image, gain=1.0, rnoise=3.4)
+    assert isinstance(found, Detection)
+    assert found.mask.shape == image.shape
+    assert np.argwhere(found.mask).tolist() == [[5, 7]]
