@@ -1,4 +1,4 @@
-"""Relative (x, y) offsets between the exposures and the median (spec 2.7).
+"""Relative (x, y) offsets between the exposures and the median.
 
 Offsets follow the seed-001 convention: ``(dx, dy)`` of exposure i is how much
 the median must be shifted for it to coincide with exposure i.  No plotting.

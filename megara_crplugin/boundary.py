@@ -219,7 +219,7 @@ def fit_boundary(
     fixed_points: np.ndarray | None = None,
     scale=None,
 ) -> Boundary:
-    """Fit the detection boundary through the boundary points (spec 3.7, 3.8).
+    """Fit the detection boundary through the boundary points (spline or piecewise).
 
     Parameters
     ----------

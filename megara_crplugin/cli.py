@@ -4,7 +4,7 @@ Forms (see ``docs/cli.md``)::
 
     megara-crmasks PARAMS.yaml [--output_dir DIR] [--crmasks FILE] [--log-level L]
                                [--record] [--echo] [--no-reports]
-    megara-crmasks compute --inputlist LIST --output_masks FILE [options of seed 000]
+    megara-crmasks compute --inputlist LIST --output_masks FILE [options of the MEGARA cookbook]
     megara-crmasks apply --inputlist LIST --input_mask FILE --output_combined FILE
                          [--combination METHOD]
     megara-crmasks demo [--output_dir DIR] [--size N] [--seed S] [--crmethod M]
@@ -39,7 +39,7 @@ __all__ = ["main", "run_yaml"]
 
 log = logging.getLogger("megara_crplugin.cli")
 
-#: Top-level keys of the parameter YAML file (seed 001).
+#: Top-level keys of the parameter YAML file (the numina-crmasks layout).
 YAML_KEYS = ("images", "extnum", "extname", "gain", "rnoise", "bias", "requirements")
 
 

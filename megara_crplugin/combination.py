@@ -1,4 +1,4 @@
-"""Combination of the exposures with the cosmic-ray masks (spec 6).
+"""Combination of the exposures with the cosmic-ray masks.
 
 Methods: ``mean``, ``median``, ``min``, ``mediancr``, ``meancrt``, ``meancr``,
 ``meancr2``.  Arrays in, arrays out; the masks come as a
@@ -125,7 +125,7 @@ def _sample_variance(stack: np.ndarray, valid: np.ndarray | None = None) -> np.n
 
 
 def _local_median(image: np.ndarray, rows) -> np.ndarray:
-    """Replace each listed pixel by the median of its box, excluding the centre (spec 6.3)."""
+    """Replace each listed pixel by the median of its box, excluding the centre (table RPMEDIAN)."""
     out = image
     ny, nx = image.shape
     for x, y, xw, yw in rows:

@@ -43,7 +43,7 @@ __all__ = [
     "validate_parameters",
 ]
 
-#: Valid values of ``crmethod`` ('mmcosmic' is accepted: spec defect 5).
+#: Valid values of ``crmethod`` ('mmcosmic' is accepted: defect 5).
 CRMETHODS: tuple[str, ...] = (
     "lacosmic",
     "pycosmic",
@@ -55,7 +55,7 @@ CRMETHODS: tuple[str, ...] = (
     "mm_deepcr",
     "mm_conn",
 )
-#: Combination methods of the masks (section 6 of the specification).
+#: Combination methods of the masks.
 COMBINATIONS = ("mean", "median", "min", "mediancr", "meancrt", "meancr", "meancr2")
 #: Parameter groups, in documentation order, with their titles.
 GROUPS: dict[str, str] = {
@@ -1012,7 +1012,7 @@ class CRConfig:
         ----------
         mm_threshold : float, optional
             Derived threshold actually used (ADU); recorded as
-            ``"mm_threshold (derived) = value"`` (spec defect 27).
+            ``"mm_threshold (derived) = value"`` (defect 27).
 
         Returns
         -------

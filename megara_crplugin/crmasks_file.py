@@ -1,6 +1,6 @@
 """The ``crmasks.fits`` contract and the combined-image files (the only FITS writer).
 
-``crmasks.fits`` (spec 5.7, kept compatible with megaradrp consumers):
+``crmasks.fits`` (the reference's layout, kept compatible with megaradrp consumers):
 
 ====  ==========  ==========================================================
  #    EXTNAME     content

@@ -5,7 +5,7 @@ median exposure.  The estimate is the median ratio ``exposure_i / median2d``
 over the bright pixels (signal-to-noise > ``min_snr`` and in the upper quartile
 of the signal inside the regions), iterated so that the median image is built
 from exposures already brought to a common level.  Unlike the reference
-(spec 2.2.2), factors are not quantised to 0.01 and can be exactly 1
+(numina 0.40), factors are not quantised to 0.01 and can be exactly 1
 (defect 20).  Units: ADU.
 """
 

@@ -71,7 +71,7 @@ def mm_flags(
     mm_dilation: int,
     cleanable: np.ndarray,
 ) -> np.ndarray:
-    """M.M.Cosmic flags of one target (spec 3.10).
+    """M.M.Cosmic flags of one target (pixels above the boundary and the threshold).
 
     A pixel is flagged when it lies above the boundary, above ``threshold``,
     and its ``max2d`` exceeds ``min_max2d`` (rejects excesses caused by a large
@@ -107,7 +107,7 @@ def mm_flags(
 
 
 def mediancr_code(flag_mm: np.ndarray, flag_aux: np.ndarray, forced: np.ndarray) -> np.ndarray:
-    """Code map 0..4 of the median detections (spec 5.1).
+    """Code map 0..4 of the median detections.
 
     4 = both methods, 3 = Aux only, 2 = M.M.Cosmic only, 1 = added (forced by
     ``pixels_to_be_flagged_as_cr``, or later by the global dilation), 0 = clean.
@@ -132,7 +132,7 @@ def target_detection(
     within: np.ndarray | None = None,
     allowed: np.ndarray | None = None,
 ) -> TargetDetection:
-    """Merge the detections of one target into its final mask (spec 5).
+    """Merge the detections of one target into its final mask.
 
     Parameters
     ----------

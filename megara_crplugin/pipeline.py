@@ -86,7 +86,7 @@ class _Context:
 
 
 def _cleaning_masks(cfg: CRConfig, shape) -> tuple[np.ndarray, np.ndarray]:
-    """(allowed, forced) masks from the region and pixel lists (spec 2.3)."""
+    """(allowed, forced) masks from the region and pixel lists."""
     allowed = np.ones(shape, dtype=bool)
     for reg in cfg.regions_to_be_skipped:
         allowed[reg.slices] = False
@@ -360,7 +360,7 @@ def _run_aux_forked(i: int):
 
 
 def _aux_pass(ctx: _Context, stats: StackStatistics):
-    """Aux.Cosmic on median2d, mean2d and every exposure (spec 2.5-2.6, 5.2).
+    """Aux.Cosmic on median2d, mean2d and every exposure.
 
     The N + 2 calls are independent: with a fork-safe detector they run in two
     forked worker processes (the images are shared copy-on-write); the results
@@ -429,7 +429,7 @@ def _offsets(ctx: _Context, stats: StackStatistics, cleaned, extras) -> np.ndarr
 
 
 def _synthetic_model(cfg, stats, aux_med, cleaned, offsets, ff) -> SyntheticModel:
-    """Expected signal of the simulated exposures (spec 3.3, direction fixed: defect 19)."""
+    """Expected signal of the simulated exposures (multiplied by the flux factors: defect 19)."""
     n = stats.n_frames
     ff_sim = ff if cfg.apply_flux_factor_to == "simulated" else np.ones(n)
     if cfg.mm_synthetic == "single":

@@ -29,7 +29,7 @@ __all__ = [
     "TargetDetection",
 ]
 
-#: Codes of the MEDIANCR detection map (spec 5.1).
+#: Codes of the MEDIANCR detection map.
 CODE_DILATION = 1
 CODE_MM = 2
 CODE_AUX = 3

@@ -527,7 +527,7 @@ def diagram_limits(
     seed: int | None = None,
     ntrials: int = 10000,
 ) -> DiagramLimits:
-    """Limits of the MM diagram from a quick Monte Carlo of both corners (spec 3.1).
+    """Limits of the MM diagram from a quick Monte Carlo of both corners.
 
     Parameters
     ----------
@@ -596,7 +596,7 @@ def remove_isolated_bins(counts: np.ndarray, min_neighbors: int) -> np.ndarray:
     counts : ndarray (nby, nbx)
         Histogram.
     min_neighbors : int
-        0..8; 0 leaves the histogram unchanged.  Single pass (spec 3.5).
+        0..8; 0 leaves the histogram unchanged.  Single pass.
 
     Returns
     -------

@@ -87,7 +87,7 @@ def stack_statistics(stack: np.ndarray, *, cr_coincidences: int = 2) -> StackSta
     stack : ndarray, shape (N, ny, nx)
         Bias-subtracted (and possibly rescaled) exposures in ADU.
     cr_coincidences : int, optional
-        Number of highest values excluded from ``min2d`` (spec 2.4).
+        Number of highest values excluded from ``min2d``.
 
     Returns
     -------

@@ -92,11 +92,12 @@ class TestSchema:
         }  # fmt: skip
         assert COMBINATIONS == ("mean", "median", "min", "mediancr", "meancrt", "meancr", "meancr2")
 
-    def test_docs_parameters_md_is_generated(self):
-        committed = (REPO / "docs" / "parameters.md").read_text()
-        assert committed == parameters_markdown(), "regenerate docs/parameters.md"
+    def test_parameters_markdown_lists_every_key(self):
+        # docs/parameters.md is generated from this at documentation build time
+        # (megara_crplugin._docgen, tests/test_docs.py)
+        text = parameters_markdown()
         for name in PARAMETERS:
-            assert f"| `{name}` |" in committed
+            assert f"| `{name}` |" in text
 
 
 class TestDefaults:

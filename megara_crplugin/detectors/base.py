@@ -13,7 +13,7 @@ Mask polarity: ``True`` = cosmic ray.
 
 Besides the protocol this module holds what several adapters need:
 
-* :func:`merge_peak_tail` - the two-pass merge (spec 4.1, defect 21 fixed);
+* :func:`merge_peak_tail` - the two-pass merge (run-1 pixels kept: defect 21, docs/divergences.md);
 * :func:`masked_median_replace` - vectorised masked-median inpainting;
 * :func:`second_pass_windowed` - run a *local* second pass only on windows
   around the first-pass detections, with the same result as a full-frame run;
@@ -46,7 +46,7 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: 8-connectivity structure (spec section 0).
+#: 8-connectivity structure (features are 8-connected everywhere).
 EIGHT = np.ones((3, 3), dtype=bool)
 
 
@@ -78,8 +78,8 @@ class Detection:
 class Detector(Protocol):
     """Protocol every Aux.Cosmic detector follows.
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     name : str
         Registry name (``lacosmic``, ``pycosmic``, ``deepcr``, ``conn``).
     prefix : str
@@ -221,7 +221,7 @@ def merge_peak_tail(peaks: np.ndarray, tails: np.ndarray) -> np.ndarray:
 
     The result is the union of every run-1 pixel and of every 8-connected run-2
     feature that contains at least one run-1 pixel.  Unlike the reference
-    (spec 9.1 defect 21) run-1 pixels are never dropped.  Cost O(pixels): one
+    (defect 21 of docs/divergences.md) run-1 pixels are never dropped.  Cost O(pixels): one
     :func:`scipy.ndimage.label` and one :func:`numpy.bincount`.
 
     Parameters

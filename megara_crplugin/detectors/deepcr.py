@@ -37,7 +37,7 @@ class DeepCRDetector(BaseDetector):
     ----------
     params : mapping, optional
         ``dc_mask`` ('ACS-WFC' or 'WFC3-UVIS'; the recipe spelling 'ACS_WFC'
-        is accepted, spec 9.1 defect 11), ``dc_threshold`` (0 < t < 1) and
+        is accepted: defect 11 of docs/divergences.md), ``dc_threshold`` (0 < t < 1) and
         ``dc_verbose``.
 
     Raises

@@ -1,12 +1,12 @@
 """L.A.Cosmic (van Dokkum 2001, PASP 113, 1420) through :func:`astroscrappy.detect_cosmics`.
 
 The adapter calls astroscrappy directly (no CCDData, no ccdproc), in float32,
-with consistent units (spec 9.1 defect 8 fixed): the image is passed in ADU
+with consistent units (defect 8 of docs/divergences.md fixed): the image is passed in ADU
 together with ``gain`` (astroscrappy multiplies by it internally), the read
 noise is converted to electrons, the saturation level ``la_satlevel`` (ADU)
 to electrons, and the cleaned image comes back in ADU.
 
-Two passes (spec 4.1): ``la_sigclip``, ``la_sigfrac`` and ``la_objlim`` may be
+Two passes: ``la_sigclip``, ``la_sigfrac`` and ``la_objlim`` may be
 pairs; run 1 ("peaks") uses the first values, run 2 ("tails") the second ones
 and happens only when one of them differs.  Run 2 is executed only on windows
 around the run-1 detections (:func:`.base.second_pass_windowed`), with a margin
@@ -127,7 +127,7 @@ class LACosmicDetector(BaseDetector):
     Notes
     -----
     ``la_gain_apply`` is accepted for compatibility but has no effect: the
-    cleaned image is always returned in ADU (spec 9.1 defect 8).
+    cleaned image is always returned in ADU (defect 8 of docs/divergences.md).
     ``la_verbose`` raises the adapter's own log messages from DEBUG to INFO;
     astroscrappy's prints are never enabled.
     """

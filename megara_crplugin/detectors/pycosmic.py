@@ -19,7 +19,7 @@ Per iteration, on the current cleaned image ``out``:
 Only pixels whose neighbourhood changed are re-examined after the first
 iteration (same result, much faster).  After the last iteration the mask is
 grown by ``pc_increase_radius`` and the replacement redone.  Two passes as for
-L.A.Cosmic (spec 4.1): ``pc_sigma_det`` and ``pc_rlim`` may be pairs.
+L.A.Cosmic: ``pc_sigma_det`` and ``pc_rlim`` may be pairs.
 """
 
 from __future__ import annotations

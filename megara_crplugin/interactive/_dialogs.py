@@ -37,7 +37,7 @@ __all__ = [
 
 logger = logging.getLogger("megara_crplugin.interactive")
 
-#: Weight given to a fixed point when none is typed (spec 1.2; doc B's 1000 is wrong).
+#: Weight given to a fixed point when none is typed (the numina-crmasks guide says 1000).
 DEFAULT_FIXED_POINT_WEIGHT = 10000.0
 
 #: Values used when the configuration object lacks an attribute (recipe defaults).

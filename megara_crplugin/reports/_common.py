@@ -21,7 +21,7 @@ __all__: list[str] = []
 
 _LOG = logging.getLogger(__name__)
 
-#: Upper limit of feature pages when ``maxplots`` is negative (spec 5.1, item 8).
+#: Upper limit of feature pages when ``maxplots`` is negative.
 MAXPLOTS_CAP = 1000
 
 #: Colours of the detection codes (0 clean .. 4 both), shared by every figure.

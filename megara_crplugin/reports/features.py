@@ -1,6 +1,6 @@
 """Per-feature reports of MEDIANCR and the problematic-pixel report (PDF + CSV).
 
-Files (spec 7.1, 7.3, 5.6):
+Files:
 
 * ``mediancr_identified_{any4,only3,only2,other}.csv`` - one row per MEDIANCR
   pixel of **every** feature of the category (whatever ``maxplots`` is),
@@ -132,7 +132,7 @@ def write_feature_tables(result: Any, output_dir: str | os.PathLike) -> list[Pat
 
 
 def _grid_shape(n_frames: int) -> tuple[int, int]:
-    """Rows and columns of page 1 for N exposures (spec 7.3)."""
+    """Rows and columns of page 1 for N exposures (N cut-outs + 3)."""
     if n_frames <= 3:
         return 2, 3
     if n_frames <= 5:

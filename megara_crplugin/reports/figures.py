@@ -243,7 +243,7 @@ class SuspectedPixels:
 
 @dataclass
 class TargetPanels:
-    """The four panels of a target diagnostic figure (seed 001, panels a-d).
+    """The four panels of a target diagnostic figure (panels a-d).
 
     Attributes
     ----------
@@ -583,7 +583,7 @@ def plot_target_diagnostic(result: Any, name: str, *, fig: Any = None) -> Any:
 
 
 def plot_mediancr_diagnostic(result: Any, *, fig: Any = None) -> Any:
-    """Draw ``diagnostic_mediancr.png`` (panels a-d of seed 001) and return the Figure.
+    """Draw ``diagnostic_mediancr.png`` (panels a-d) and return the Figure.
 
     Parameters
     ----------
