@@ -26,6 +26,9 @@ __all__ = [
     "Detector",
     "MissingOptionalDependency",
     "available_detectors",
+    "crmethods",
+    "detector_class",
+    "detector_names",
     "get_detector",
     "merge_peak_tail",
 ]
@@ -64,6 +67,49 @@ def _load(target: str | EntryPoint) -> type:
         return target.load()
     module, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+def detector_names() -> tuple[str, ...]:
+    """Registered detector names, sorted, without loading any of them.
+
+    Returns
+    -------
+    tuple of str
+        The built-ins plus every name of the entry-point group
+        :data:`ENTRY_POINT_GROUP`.
+    """
+    return tuple(sorted(_registry()))
+
+
+def crmethods() -> tuple[str, ...]:
+    """Valid values of ``crmethod``, derived from the registry.
+
+    Returns
+    -------
+    tuple of str
+        ``X`` for every registered detector, ``mmcosmic``, and ``mm_X``:
+        built-in and third-party detectors follow the same path.
+    """
+    found = _registry()
+    names = [*_BUILTIN, *sorted(set(found) - set(_BUILTIN))]  # built-ins in their usual order
+    return (*names, "mmcosmic", *(f"mm_{name}" for name in names))
+
+
+def detector_class(name: str) -> type:
+    """Load the class registered as ``name`` (``mm_`` prefix accepted).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not registered (the message lists the available names).
+    """
+    key = _normalise(name)
+    registry = _registry()
+    if key not in registry:
+        raise ValueError(
+            f"unknown Aux.Cosmic detector {name!r}; available: {', '.join(sorted(registry))}"
+        )
+    return _load(registry[key])
 
 
 def available_detectors() -> dict[str, type]:
@@ -119,13 +165,7 @@ def get_detector(name: str, params: Mapping[str, Any]) -> Detector:
         If the detector's optional package is not installed; the message names
         the crmethod and the ``pip install 'megara-crplugin[EXTRA]'`` command.
     """
-    key = _normalise(name)
-    registry = _registry()
-    if key not in registry:
-        raise ValueError(
-            f"unknown Aux.Cosmic detector {name!r}; available: {', '.join(sorted(registry))}"
-        )
-    cls = _load(registry[key])
+    cls = detector_class(name)
     try:
         return cls(params)
     except MissingOptionalDependency as exc:
