@@ -194,7 +194,7 @@ class TestRegistry:
             get_detector("mm_deepcr", {})
 
     def test_fallback_without_metadata(self, monkeypatch):
-        monkeypatch.setattr(registry, "entry_points", lambda group: [])
+        monkeypatch.setattr(registry, "_entry_points", lambda search_path: ())
         assert set(available_detectors()) == {"lacosmic", "pycosmic", "deepcr", "conn"}
 
     def test_third_party_entry_point_and_reserved_names(self, monkeypatch, caplog):
@@ -203,7 +203,7 @@ class TestRegistry:
             EntryPoint("mine", "megara_crplugin.detectors.pycosmic:PyCosmicDetector", group),
             EntryPoint("lacosmic", "megara_crplugin.detectors.pycosmic:PyCosmicDetector", group),
         ]
-        monkeypatch.setattr(registry, "entry_points", lambda group: eps)
+        monkeypatch.setattr(registry, "_entry_points", lambda search_path: tuple(eps))
         found = available_detectors()
         assert found["mine"] is PyCosmicDetector
         assert found["lacosmic"] is LACosmicDetector
