@@ -44,6 +44,8 @@ from typing import Any
 
 import yaml
 
+from ._drp_adapter import add_mode, add_pipeline, has_default_requirements, set_default_requirements
+
 __all__ = [
     "OVERLAY_PACKAGE",
     "OverlayError",
@@ -376,7 +378,7 @@ def _base_provides(pipeline) -> list:
 
 def _copy_default_requirements(drp, spec: PipelineSpec, overlay: Overlay) -> int:
     """Copy the DRP default requirements of ``spec.default_requirements`` to ``spec.name``."""
-    if not hasattr(drp, "_def_reqs"):
+    if not has_default_requirements(drp):
         _logger.warning(
             "%s: numina's InstrumentDRP has no default requirements table; "
             "pipeline %r gets no default requirements",
@@ -392,7 +394,7 @@ def _copy_default_requirements(drp, spec: PipelineSpec, overlay: Overlay) -> int
             node[spec.name] = copy.deepcopy(node[spec.default_requirements])
             copied += 1
     if copied:
-        drp._def_reqs = values
+        set_default_requirements(drp, values)
     return copied
 
 
@@ -447,9 +449,8 @@ def _apply_pipeline(drp, spec: PipelineSpec, overlay: Overlay) -> str:
         products=products,
         provides=list(provides.values()),
     )
-    pipeline.drp = drp
     setattr(pipeline, _MARK, overlay.source)
-    drp.pipelines[spec.name] = pipeline
+    add_pipeline(drp, pipeline)
     msg = f"pipeline {spec.name!r} created from {spec.base!r}"
     if spec.default_requirements:
         n = _copy_default_requirements(drp, spec, overlay)
@@ -502,9 +503,10 @@ def apply_overlay(drp, overlay: Overlay) -> list[str]:
             changes.append(f"mode {key!r} kept (already defined by {drp.name})")
             continue
         try:
-            drp.modes[key] = load_mode(copy.deepcopy(node), confclass, instrument=drp.name)
+            mode = load_mode(copy.deepcopy(node), confclass, instrument=drp.name)
         except (KeyError, TypeError, ValueError, ImportError, AttributeError) as exc:
             raise _err(overlay.source, f"modes.{key}", f"cannot load the mode ({exc!r})") from exc
+        add_mode(drp, key, mode)
         changes.append(f"mode {key!r} {'replaced' if policy == 'replace' else 'added'}")
     for spec in overlay.pipelines:
         changes.append(_apply_pipeline(drp, spec, overlay))
