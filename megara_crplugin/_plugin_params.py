@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["plugin_detector_params", "registered_crmethods"]
+__all__ = ["detector_cleans", "plugin_detector_params", "registered_crmethods"]
 
 
 def registered_crmethods() -> tuple[str, ...]:
@@ -23,6 +23,22 @@ def registered_crmethods() -> tuple[str, ...]:
     from .detectors import crmethods  # lazy: the registry scans the entry points
 
     return crmethods()
+
+
+def detector_cleans(aux: str) -> bool:
+    """The detector's declared ``provides_cleaned`` (whether it returns a cleaned image).
+
+    Loads the detector class (the back-end package is imported only when a
+    detector is built); a class that cannot be loaded counts as cleaning, its
+    loading problem is reported by :func:`plugin_detector_params` or when the
+    detector is built.
+    """
+    from .detectors import detector_class
+
+    try:
+        return bool(getattr(detector_class(aux), "provides_cleaned", True))
+    except Exception:  # reported elsewhere, with the crmethod
+        return True
 
 
 def plugin_detector_params(

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import regions as _rg
-from ._plugin_params import plugin_detector_params, registered_crmethods
+from ._plugin_params import detector_cleans, plugin_detector_params, registered_crmethods
 from .regions import Region, describe, is_int, is_number
 
 __all__ = [
@@ -637,7 +637,8 @@ def _cross_checks(v: dict[str, Any], n_images: int | None) -> list[str]:
     aux = _aux_of(method) if method else None
     if has("verify_cr", "interactive") and v["verify_cr"] and not v["interactive"]:
         out.append("verify_cr: expected false when interactive is false, got True")
-    if method and has("use_auxmedian") and v["use_auxmedian"] and aux in (None, "conn"):
+    wants_clean = bool(method) and has("use_auxmedian") and v["use_auxmedian"]
+    if wants_clean and not (aux and detector_cleans(aux)):  # declared provides_cleaned
         out.append(
             f"use_auxmedian: expected false with crmethod {method!r} (no Aux-cleaned image), "
             "got True"
@@ -912,11 +913,6 @@ class CRConfig:
     def rnoise_scalar(self) -> float | None:
         """Read noise (ADU) as one number, or None when it varies over the image."""
         return _scalar(self.rnoise)
-
-    @property
-    def bias_scalar(self) -> float | None:
-        """Bias (ADU) as one number, or None when it varies over the image."""
-        return _scalar(self.bias)
 
     @property
     def effective_maxplots(self) -> int:

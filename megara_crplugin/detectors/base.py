@@ -355,9 +355,6 @@ def _tiles_to_pixels(tiles: np.ndarray, tile: int, shape: tuple[int, int]) -> np
 
 RunFunction = Callable[..., tuple[np.ndarray, np.ndarray]]
 
-#: The whole image, as a window.
-FULL = (slice(None), slice(None))
-
 
 def _shelf_pack(sizes: list[tuple[int, int]]) -> tuple[tuple[int, int], list[tuple[int, int]]]:
     """Place rectangles ``(h, w)`` side by side on shelves; return mosaic shape and corners."""

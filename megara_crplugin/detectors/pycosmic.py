@@ -75,12 +75,6 @@ def _laplace_plus(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def _laplace_fine(image: np.ndarray) -> np.ndarray:
-    """Unclipped sub-sampled Laplacian (kernel / 4, 2x2 sums) = (4 f - neighbours) / 2."""
-    left, right, up, down = _neighbours(image)
-    return (4.0 * image - left - right - up - down) * 0.5
-
-
 def _median5_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """5x5 median of ``image`` at the given pixels (mirror boundary)."""
     padded = np.pad(image, 2, mode="reflect")
