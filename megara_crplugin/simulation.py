@@ -13,7 +13,6 @@ Units: ADU (bias-subtracted); ``gain`` in e-/ADU, ``rnoise`` in ADU.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ._forkmap import fork_context, fork_imap
 from .stacking import low_mean
 
 __all__ = [
@@ -363,20 +363,6 @@ def _empty_counts(xedges, yedges) -> SimulationCounts:
     )
 
 
-_JOB: _SimulationJob | None = None
-
-
-def _run_forked(k: int) -> SimulationCounts:
-    return _JOB.run(k)
-
-
-def fork_context():
-    """A 'fork' multiprocessing context, or None where fork is unavailable."""
-    if "fork" not in mp.get_all_start_methods():
-        return None
-    return mp.get_context("fork")
-
-
 def histogram2d(x, y, xedges, yedges, *, scale: NoiseScale, keep=None) -> np.ndarray:
     """2-D histogram of diagram coordinates on uniform bins (rows = y bins).
 
@@ -499,16 +485,11 @@ def simulate_histogram(
             if advance is not None:
                 advance(1)
         return total
-    global _JOB
-    _JOB = job  # inherited by the forked workers (copy-on-write, nothing pickled)
-    try:
-        with ctx.Pool(min(nworkers, nsimulations)) as pool:
-            for counts in pool.imap_unordered(_run_forked, range(nsimulations)):
-                total += counts
-                if advance is not None:
-                    advance(1)
-    finally:
-        _JOB = None
+    # the job is inherited by the forked workers (copy-on-write, nothing pickled)
+    for counts in fork_imap(job.run, nsimulations, nworkers, ordered=False):
+        total += counts
+        if advance is not None:
+            advance(1)
     return total
 
 
