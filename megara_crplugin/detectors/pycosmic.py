@@ -33,12 +33,10 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import ndimage
 
+from ._windows import EIGHT, _tile_any, _tiles_to_pixels
 from .base import (
-    EIGHT,
     BaseDetector,
     Detection,
-    _tile_any,
-    _tiles_to_pixels,
     as_pair,
     compose_cleaned,
     masked_median_replace,
