@@ -446,7 +446,6 @@ def versions() -> dict[str, str]:
         "scipy",
         "astropy",
         "astroscrappy",
-        "ccdproc",
         "matplotlib",
     ):
         try:

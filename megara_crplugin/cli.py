@@ -362,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] == "demo":
             from .demo import main as demo_main
 
-            return demo_main(argv[1:])
+            return demo_main(argv[1:], run=main)
         args = _main_parser().parse_args(argv)
         return _run_main(args, argv)
     except UserStop:

@@ -59,7 +59,19 @@ class _Shared:
     def __init__(self, stack: np.ndarray, cr_coincidences: int):
         self.stack = stack
         self.coinc = cr_coincidences
-        self.meancr: dict = {}
+        # (masks, use_auxmedian, meancr): the masks object is held and compared
+        # with ``is``, never by id() (an id is reused once its object is freed)
+        self._meancr: list[tuple[object, bool, Combination]] = []
+
+    def meancr(self, masks, use_auxmedian: bool, repl: np.ndarray) -> Combination:
+        """``meancr`` of these masks, computed once (``meancr2`` starts from it)."""
+        for held, aux, result in self._meancr:
+            if held is masks and aux == use_auxmedian:
+                return result
+        n = self.stack.shape[0]
+        result = _meancr(self.stack, [masks.masks[f"CRMASK{i + 1}"] for i in range(n)], repl)
+        self._meancr.append((masks, use_auxmedian, result))
+        return result
 
     @cached_property
     def mean(self) -> np.ndarray:
@@ -199,10 +211,7 @@ def combine_stack(
             mp[t] = med.map[t]
             out = Combination(data, var, mp, method)
     else:
-        key = (id(masks), use_auxmedian)
-        if key not in st.meancr:  # meancr2 starts from meancr: compute it once
-            st.meancr[key] = _meancr(stack, [m[f"CRMASK{i + 1}"] for i in range(n)], repl)
-        base = st.meancr[key]
+        base = st.meancr(masks, use_auxmedian, repl)
         out = Combination(base.data.copy(), base.variance.copy(), base.map.copy(), "meancr")
         if method == "meancr2":
             mc = m["MEANCR"]

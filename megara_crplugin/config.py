@@ -24,11 +24,13 @@ import dataclasses
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from . import regions as _rg
+from ._plugin_params import detector_cleans, plugin_detector_params, registered_crmethods
 from .regions import Region, describe, is_int, is_number
 
 __all__ = [
@@ -43,7 +45,8 @@ __all__ = [
     "validate_parameters",
 ]
 
-#: Valid values of ``crmethod`` ('mmcosmic' is accepted: defect 5).
+#: Built-in values of ``crmethod`` ('mmcosmic' is accepted: defect 5).  The valid set
+#: is derived from the detector registry at validation time (third-party ``X``, ``mm_X``).
 CRMETHODS: tuple[str, ...] = (
     "lacosmic",
     "pycosmic",
@@ -310,6 +313,13 @@ def _norm_choice(p: Param, v: Any, n: int | None, shape: Any) -> str:
             v = np.dtype(v).name
         except (TypeError, ValueError):
             raise p._fail(v) from None
+    if p.name == "crmethod":  # registered detectors are valid: X, mmcosmic, mm_X
+        choices = registered_crmethods()
+        if not isinstance(v, str) or v not in choices:
+            raise ConfigError(
+                f"crmethod: expected one of {', '.join(map(repr, choices))}, got {describe(v)}"
+            )
+        return v
     if not isinstance(v, str) or v not in (p.choices or ()):
         raise p._fail(v)
     return v
@@ -627,7 +637,8 @@ def _cross_checks(v: dict[str, Any], n_images: int | None) -> list[str]:
     aux = _aux_of(method) if method else None
     if has("verify_cr", "interactive") and v["verify_cr"] and not v["interactive"]:
         out.append("verify_cr: expected false when interactive is false, got True")
-    if method and has("use_auxmedian") and v["use_auxmedian"] and aux in (None, "conn"):
+    wants_clean = bool(method) and has("use_auxmedian") and v["use_auxmedian"]
+    if wants_clean and not (aux and detector_cleans(aux)):  # declared provides_cleaned
         out.append(
             f"use_auxmedian: expected false with crmethod {method!r} (no Aux-cleaned image), "
             "got True"
@@ -703,7 +714,7 @@ def _single_checks(v: dict[str, Any], method: str) -> list[str]:
 
 def _aux_of(method: str) -> str | None:
     base = method[3:] if method.startswith("mm_") else method
-    return base if base in _AUX_GROUP else None
+    return None if base == "mmcosmic" else base  # any other valid crmethod names a detector
 
 
 def validate_parameters(
@@ -751,7 +762,11 @@ def validate_parameters(
     problems = _check_context(n_images, shape)
     if problems:
         raise ConfigError(problems)
-    problems = [_unknown(key) for key in params if key not in PARAMETERS]
+    method = params.get("crmethod", PARAMETERS["crmethod"].default)
+    aux = _aux_of(method) if isinstance(method, str) and method in registered_crmethods() else None
+    plugin, problems = plugin_detector_params(params, aux, _AUX_GROUP)
+    problems += [_unknown(k) for k in params if k not in PARAMETERS and k not in plugin]
+    problems = list(dict.fromkeys(problems))
     values: dict[str, Any] = {}
     for name, param in PARAMETERS.items():
         try:
@@ -764,7 +779,7 @@ def validate_parameters(
     if problems:
         raise ConfigError(problems)
     shape_t = None if shape is None else (int(shape[0]), int(shape[1]))
-    return CRConfig(**values, _n_images=n_images, _shape=shape_t)
+    return CRConfig(**values, _n_images=n_images, _shape=shape_t, _plugin=MappingProxyType(plugin))
 
 
 @dataclass(frozen=True, eq=False)
@@ -857,11 +872,15 @@ class CRConfig:
     mm_seed: int | None
     _n_images: int | None = field(default=None, repr=False)
     _shape: tuple[int, int] | None = field(default=None, repr=False)
+    #: Parameters declared by a third-party detector (see ``_plugin_params``).
+    _plugin: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CRConfig):
             return NotImplemented
-        return all(_same(getattr(self, name), getattr(other, name)) for name in PARAMETERS)
+        return dict(self._plugin) == dict(other._plugin) and all(
+            _same(getattr(self, name), getattr(other, name)) for name in PARAMETERS
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -894,11 +913,6 @@ class CRConfig:
     def rnoise_scalar(self) -> float | None:
         """Read noise (ADU) as one number, or None when it varies over the image."""
         return _scalar(self.rnoise)
-
-    @property
-    def bias_scalar(self) -> float | None:
-        """Bias (ADU) as one number, or None when it varies over the image."""
-        return _scalar(self.bias)
 
     @property
     def effective_maxplots(self) -> int:
@@ -949,6 +963,8 @@ class CRConfig:
         aux = self.aux_name
         if aux is None:
             return {}
+        if aux not in _AUX_GROUP:
+            return dict(self._plugin)
         group = _AUX_GROUP[aux]
         return {n: getattr(self, n) for n, p in PARAMETERS.items() if p.group == group}
 
@@ -990,16 +1006,16 @@ class CRConfig:
         Unlike :meth:`as_dict`, arrays and tuples are kept as they are (no
         copies), so re-validating with a known ``n_images``/``shape`` is cheap.
         """
-        return {name: getattr(self, name) for name in PARAMETERS}
+        return {**{name: getattr(self, name) for name in PARAMETERS}, **self._plugin}
 
     def as_dict(self) -> dict[str, Any]:
         """All parameters as plain YAML-safe values (lists, not tuples; arrays as lists)."""
-        return {name: _plain(getattr(self, name)) for name in PARAMETERS}
+        return {name: _plain(value) for name, value in self.as_params().items()}
 
     def relevant_names(self) -> list[str]:
         """Parameter names used by this crmethod, in documentation order."""
         groups = {"general"}
-        if self.aux_name is not None:
+        if self.aux_name in _AUX_GROUP:
             groups.add(_AUX_GROUP[self.aux_name])
         if self.uses_mm:
             groups.add("mm")
@@ -1024,6 +1040,8 @@ class CRConfig:
         lines: list[str] = []
         for name in self.relevant_names():
             lines.extend(_wrap(f"{name} = ", getattr(self, name)))
+        for name, value in self._plugin.items():
+            lines.extend(_wrap(f"{name} = ", value))
         if mm_threshold is not None:
             lines.extend(_wrap("mm_threshold (derived) = ", float(mm_threshold)))
         return lines

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +65,23 @@ def _summary(out: Path, sset) -> list[str]:
     return lines
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Generate synthetic frames and run ``megara-crmasks`` on them."""
+def main(argv: Sequence[str] | None = None, *, run: Callable[[list[str]], int]) -> int:
+    """Generate synthetic frames and run ``megara-crmasks`` on them.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The ``demo`` options (default ``sys.argv[1:]``).
+    run : callable
+        The command's entry point, ``run(argv) -> exit status``; the command
+        passes its own ``main`` so that this module never imports
+        :mod:`megara_crplugin.cli` (no import cycle).
+
+    Returns
+    -------
+    int
+        The exit status of ``run``.
+    """
     p = argparse.ArgumentParser(prog="megara-crmasks demo", description=__doc__.splitlines()[0])
     p.add_argument("--output_dir", default="demo_out", help="output directory (default demo_out)")
     p.add_argument("--size", type=int, default=1024, help="frame size in pixels (default 1024)")
@@ -74,12 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--crmethod", default="mm_pycosmic", help="detection method")
     p.add_argument("--log-level", default="INFO", type=str.upper)
     args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    from .cli import main as cli_main
-
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     params, sset = write_demo_inputs(out, size=args.size, seed=args.seed, crmethod=args.crmethod)
-    status = cli_main([str(params), "--output_dir", str(out), "--log-level", args.log_level])
+    status = run([str(params), "--output_dir", str(out), "--log-level", args.log_level])
     if status == 0:
         for line in _summary(out, sset):
             print(line)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ._forkmap import fork_imap
 from .alignment import measure_offset, shift_image
 from .boundary import boundary_points, fit_boundary
 from .combination import combine_stack
@@ -351,12 +352,6 @@ def _stack(ctx: _Context, frames, shape, extras):
 #: Detectors whose calls may run in forked worker processes (pure numpy/C, no
 #: framework threads that a fork could leave in a bad state).
 _FORK_SAFE_DETECTORS = ("lacosmic", "pycosmic")
-_AUX_JOB: tuple | None = None
-
-
-def _run_aux_forked(i: int):
-    detect, images = _AUX_JOB
-    return detect(images[i])
 
 
 def _aux_pass(ctx: _Context, stats: StackStatistics):
@@ -366,7 +361,6 @@ def _aux_pass(ctx: _Context, stats: StackStatistics):
     forked worker processes (the images are shared copy-on-write); the results
     do not depend on it.
     """
-    global _AUX_JOB
     n = stats.n_frames
     images = [stats.median2d, stats.mean2d, *stats.stack]
     ctx_fork = None
@@ -379,15 +373,11 @@ def _aux_pass(ctx: _Context, stats: StackStatistics):
                 out.append(ctx.detect(img))
                 advance(1)
         else:
-            _AUX_JOB = (ctx.detect, images)
-            try:
-                with ctx_fork.Pool(min(2, os.cpu_count() or 1)) as pool:
-                    out = []
-                    for res in pool.imap(_run_aux_forked, range(len(images))):
-                        out.append(res)
-                        advance(1)
-            finally:
-                _AUX_JOB = None
+            out = []
+            workers = min(2, os.cpu_count() or 1)
+            for res in fork_imap(lambda i: ctx.detect(images[i]), len(images), workers):
+                out.append(res)
+                advance(1)
     (aux_med, auxclean), (aux_mean, _) = out[0], out[1]
     aux_frames = [m for m, _ in out[2:]]
     cleaned_frames = [c if c is not None else stats.stack[i] for i, (_, c) in enumerate(out[2:])]

@@ -15,7 +15,6 @@ from megara_crplugin.config import (
     CRMETHODS,
     PARAMETERS,
     ConfigError,
-    CRConfig,
     parameters_markdown,
     validate_parameters,
 )
@@ -80,10 +79,6 @@ class TestSchema:
                 assert p.default in p.choices, name
             # the default passes its own validation
             p.validate(p.default)
-
-    def test_crconfig_has_one_field_per_parameter(self):
-        fields = [f.name for f in dataclasses.fields(CRConfig) if not f.name.startswith("_")]
-        assert fields == list(PARAMETERS)
 
     def test_constants(self):
         assert set(CRMETHODS) == {

@@ -13,8 +13,8 @@ from scipy import ndimage
 import megara_crplugin.detectors as registry
 from megara_crplugin.detectors import (
     MissingOptionalDependency,
+    _windows,
     available_detectors,
-    base,
     get_detector,
     merge_peak_tail,
 )
@@ -194,7 +194,7 @@ class TestRegistry:
             get_detector("mm_deepcr", {})
 
     def test_fallback_without_metadata(self, monkeypatch):
-        monkeypatch.setattr(registry, "entry_points", lambda group: [])
+        monkeypatch.setattr(registry, "_entry_points", lambda search_path: ())
         assert set(available_detectors()) == {"lacosmic", "pycosmic", "deepcr", "conn"}
 
     def test_third_party_entry_point_and_reserved_names(self, monkeypatch, caplog):
@@ -203,7 +203,7 @@ class TestRegistry:
             EntryPoint("mine", "megara_crplugin.detectors.pycosmic:PyCosmicDetector", group),
             EntryPoint("lacosmic", "megara_crplugin.detectors.pycosmic:PyCosmicDetector", group),
         ]
-        monkeypatch.setattr(registry, "entry_points", lambda group: eps)
+        monkeypatch.setattr(registry, "_entry_points", lambda search_path: tuple(eps))
         found = available_detectors()
         assert found["mine"] is PyCosmicDetector
         assert found["lacosmic"] is LACosmicDetector
@@ -297,8 +297,10 @@ class TestLACosmic:
         for y, x in [(100, 100), (100, 280), (280, 180), (200, 300), (10, 200), (385, 15)]:
             image[y, x : x + 3] += rng.uniform(400, 3000, 3).astype(np.float32)
         packed = []
-        pack = base._shelf_pack
-        monkeypatch.setattr(base, "_shelf_pack", lambda sizes: packed.append(sizes) or pack(sizes))
+        pack = _windows._shelf_pack
+        monkeypatch.setattr(
+            _windows, "_shelf_pack", lambda sizes: packed.append(sizes) or pack(sizes)
+        )
         params = {"la_padwidth": pad, "la_fsmode": "median", "la_niter": 2}
         windowed = LACosmicDetector(params).detect(image, gain=1.0, rnoise=3.0)
         full = LACosmicDetector(params, windowed=False).detect(image, gain=1.0, rnoise=3.0)

@@ -522,8 +522,17 @@ class TestReviewMediancr:
 
     def test_aux_only_result_without_boundary(self):
         """Aux-only crmethods have no boundary/histogram: the figure still works (defect 4)."""
-        reviewer = InteractiveReviewer(ask=Script(), echo=lambda s: None, show=key_show("t", "c"))
-        assert reviewer.review_mediancr(make_result(mm=False)) is None
+        shown = []
+        show = key_show("t", "c", shown=shown)
+        result = make_result(mm=False)
+        InteractiveReviewer(ask=Script(), echo=lambda s: None, show=show).review_mediancr(result)
+        (fig,) = shown
+        diagram, image, reference = fig.axes[0], fig.axes[2], fig.axes[3]
+        assert not diagram.lines  # no boundary (nor threshold line) to draw
+        assert reference.get_title() == "(d) exposure 1"  # key 't' still handled
+        code = result.targets["MEDIANCR"].code
+        marked = [len(c.get_offsets()) for c in image.collections if c.get_visible()]
+        assert sum(marked) == np.count_nonzero(code)  # every flagged pixel is marked
 
 
 # --------------------------------------------------------------------------- verify_cr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import megara_crplugin._simcounts as _simcounts
 import megara_crplugin.simulation as simulation
 from megara_crplugin.simulation import (
     TOP_K,
@@ -152,7 +153,7 @@ def test_merge_top_equals_sort_with_ties_and_many_chunks():
     for _ in range(20):
         cols = rng.integers(0, ncol, size=300)
         vals = np.round(rng.normal(size=300), 1).astype(np.float32)  # many ties
-        top = simulation._merge_top(top, cols, vals)
+        top = _simcounts._merge_top(top, cols, vals)
         all_cols.append(cols)
         all_vals.append(vals)
     cols = np.concatenate(all_cols)

@@ -12,8 +12,10 @@ read noise in ADU (see :mod:`megara_crplugin.detectors.base`).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import sys
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -26,6 +28,9 @@ __all__ = [
     "Detector",
     "MissingOptionalDependency",
     "available_detectors",
+    "crmethods",
+    "detector_class",
+    "detector_names",
     "get_detector",
     "merge_peak_tail",
 ]
@@ -43,10 +48,21 @@ _BUILTIN = {
 }
 
 
+@functools.lru_cache(maxsize=8)
+def _entry_points(search_path: tuple[str, ...]) -> tuple[EntryPoint, ...]:
+    """The group's entry points for one ``sys.path`` (scanning every dist costs ~15 ms).
+
+    Keyed on the search path, so a folder added to ``sys.path`` (a plug-in
+    made importable at run time) is seen; a package installed into an
+    already-scanned folder by the running process is not.
+    """
+    return tuple(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def _registry() -> dict[str, str | EntryPoint]:
     """Name -> entry point (or "module:Class" for built-ins), without loading anything."""
     found: dict[str, str | EntryPoint] = dict(_BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in _entry_points(tuple(sys.path)):
         if ep.name in _BUILTIN and ep.value != _BUILTIN[ep.name]:
             _log.warning(
                 "ignoring entry point %s = %s: the name is reserved for %s",
@@ -64,6 +80,49 @@ def _load(target: str | EntryPoint) -> type:
         return target.load()
     module, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+def detector_names() -> tuple[str, ...]:
+    """Registered detector names, sorted, without loading any of them.
+
+    Returns
+    -------
+    tuple of str
+        The built-ins plus every name of the entry-point group
+        :data:`ENTRY_POINT_GROUP`.
+    """
+    return tuple(sorted(_registry()))
+
+
+def crmethods() -> tuple[str, ...]:
+    """Valid values of ``crmethod``, derived from the registry.
+
+    Returns
+    -------
+    tuple of str
+        ``X`` for every registered detector, ``mmcosmic``, and ``mm_X``:
+        built-in and third-party detectors follow the same path.
+    """
+    found = _registry()
+    names = [*_BUILTIN, *sorted(set(found) - set(_BUILTIN))]  # built-ins in their usual order
+    return (*names, "mmcosmic", *(f"mm_{name}" for name in names))
+
+
+def detector_class(name: str) -> type:
+    """Load the class registered as ``name`` (``mm_`` prefix accepted).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not registered (the message lists the available names).
+    """
+    key = _normalise(name)
+    registry = _registry()
+    if key not in registry:
+        raise ValueError(
+            f"unknown Aux.Cosmic detector {name!r}; available: {', '.join(sorted(registry))}"
+        )
+    return _load(registry[key])
 
 
 def available_detectors() -> dict[str, type]:
@@ -119,13 +178,7 @@ def get_detector(name: str, params: Mapping[str, Any]) -> Detector:
         If the detector's optional package is not installed; the message names
         the crmethod and the ``pip install 'megara-crplugin[EXTRA]'`` command.
     """
-    key = _normalise(name)
-    registry = _registry()
-    if key not in registry:
-        raise ValueError(
-            f"unknown Aux.Cosmic detector {name!r}; available: {', '.join(sorted(registry))}"
-        )
-    cls = _load(registry[key])
+    cls = detector_class(name)
     try:
         return cls(params)
     except MissingOptionalDependency as exc:

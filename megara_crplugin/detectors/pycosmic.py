@@ -33,12 +33,10 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import ndimage
 
+from ._windows import EIGHT, _tile_any, _tiles_to_pixels
 from .base import (
-    EIGHT,
     BaseDetector,
     Detection,
-    _tile_any,
-    _tiles_to_pixels,
     as_pair,
     compose_cleaned,
     masked_median_replace,
@@ -73,12 +71,6 @@ def _laplace_plus(image: np.ndarray) -> np.ndarray:
         out += term
     out *= 0.25
     return out
-
-
-def _laplace_fine(image: np.ndarray) -> np.ndarray:
-    """Unclipped sub-sampled Laplacian (kernel / 4, 2x2 sums) = (4 f - neighbours) / 2."""
-    left, right, up, down = _neighbours(image)
-    return (4.0 * image - left - right - up - down) * 0.5
 
 
 def _median5_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:

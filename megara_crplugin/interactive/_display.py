@@ -35,19 +35,13 @@ _TOOLKIT_MODULES = ("PyQt6", "PySide6", "PyQt5", "PySide2", "gi", "tkinter", "wx
 def _configured_backend() -> str | None:
     """Return the explicitly configured backend name (lower case) or None if automatic.
 
-    Reads the raw rcParams entry so that matplotlib does not resolve (and
-    possibly switch) the backend as a side effect.
+    Uses the public ``matplotlib.get_backend(auto_select=False)`` (matplotlib
+    >= 3.10), which does not resolve (and possibly switch) the backend as a
+    side effect.
     """
     import matplotlib
 
-    getter = getattr(matplotlib.rcParams, "_get_backend_or_none", None)
-    if getter is not None:
-        value = getter()
-    else:  # pragma: no cover - older matplotlib
-        from matplotlib import rcsetup
-
-        value = dict.__getitem__(matplotlib.rcParams, "backend")
-        value = None if value is rcsetup._auto_backend_sentinel else value
+    value = matplotlib.get_backend(auto_select=False)
     if value is None:
         env = os.environ.get("MPLBACKEND")
         return env.lower() if env else None

@@ -171,7 +171,6 @@ class InteractiveReviewer:
         fig = _figures.new_figure((12.0, 8.0), managed=self._managed)
         panels = _figures.draw_mediancr(fig, result)
         view = _figures.MediancrView(panels, result, self.terminal.say)
-        self._last_view = view
         self.terminal.say("MEDIANCR diagnostic: press '?' for help, 'c' to continue.")
         self._show(fig)
         if view.keys.decision == "stop":

@@ -1,9 +1,10 @@
 """numina recipe Parameters generated from the one parameter schema.
 
 Every entry of :data:`megara_crplugin.config.PARAMETERS` becomes a numina
-:class:`~numina.core.dataholders.Parameter` of the MEGARA recipe, with the
-schema's default, description, unit and choices, and a data type that
-validates a value with the schema (:meth:`megara_crplugin.config.Param.validate`).
+:class:`~numina.core.dataholders.Requirement` holding a plain value (a
+parameter) of the MEGARA recipe, with the schema's default, description,
+unit and choices, and a data type that validates a value with the schema
+(:meth:`megara_crplugin.config.Param.validate`).
 There is no second list of parameters to keep in sync.
 
 The MEGARA recipe works on frames already in electrons with the bias removed,
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from numina.core import Parameter
+from numina.core import Requirement
 from numina.exceptions import ValidationError
 from numina.types.datatype import DataType
 
+from .._plugin_params import registered_crmethods
 from ..config import PARAMETERS, ConfigError, Param
 
 __all__ = [
@@ -84,8 +86,16 @@ class SchemaValueType(DataType):
         return f"SchemaValueType({self.param.name})"
 
 
-class SchemaParameter(Parameter):
-    """A numina Parameter backed by a schema entry.
+class SchemaParameter(Requirement):
+    """A numina recipe requirement holding a plain value, backed by a schema entry.
+
+    Built with the public constructor of :class:`numina.core.Requirement`
+    (type object, default, choices), so nothing is written into numina's
+    objects after construction.  numina's ``Parameter`` cannot be used: it
+    infers the type from the default value, and many defaults are ``None`` or
+    lists whose real type is wider (``float or null``, a pair of floats...).
+    Values are validated by :class:`SchemaValueType` with the schema's
+    message.
 
     Parameters
     ----------
@@ -102,13 +112,21 @@ class SchemaParameter(Parameter):
         unit_name = "e-" if param.unit == "ADU" else param.unit
         unit = f" [{unit_name}]" if unit_name and param.name not in _MEGARA_DESCRIPTIONS else ""
         rule = f" ({param.rule})" if param.rule else ""
-        # numina infers a type from the value: give it a neutral one, then
-        # install the schema type (the real default may be None or a list)
-        super().__init__("", f"{text.rstrip('.')}{unit}{rule}", optional=True)
-        self.type = SchemaValueType(param)
-        self.default = list(default) if isinstance(default, tuple) else default
-        self.choices = list(param.choices) if param.kind == "choice" and param.choices else None
+        super().__init__(
+            SchemaValueType(param),
+            f"{text.rstrip('.')}{unit}{rule}",
+            optional=True,
+            default=list(default) if isinstance(default, tuple) else default,
+            choices=_choices(param),
+        )
         self.schema = param
+
+
+def _choices(param: Param) -> list[str] | None:
+    """Allowed values numina checks; ``crmethod`` follows the detector registry."""
+    if param.name == "crmethod":
+        return list(registered_crmethods())
+    return list(param.choices) if param.kind == "choice" and param.choices else None
 
 
 def recipe_parameters(*, fixed: dict[str, Any] | None = None) -> dict[str, SchemaParameter]:
