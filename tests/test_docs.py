@@ -105,7 +105,7 @@ def check_example(doc, where: str) -> str:
     """Validate one YAML example; return its kind.  Raise AssertionError otherwise."""
     assert isinstance(doc, dict), f"{where}: a YAML example must be a mapping"
     if "overlay_version" in doc:
-        from megara_crplugin.numina.plugin import validate_overlay
+        from megara_crplugin.numina.overlay import validate_overlay
 
         validate_overlay(doc, source=where)
         return "overlay"

@@ -1,7 +1,7 @@
 """The two-pass merge, inpainting and the windowed second pass shared by the detector adapters.
 
 Moved out of :mod:`megara_crplugin.detectors.base`, which re-exports the public
-names: :func:`merge_peak_tail` (spec 4.1, defect 21 fixed),
+names: :func:`merge_peak_tail` (run-1 pixels kept: defect 21, docs/divergences.md),
 :func:`masked_median_replace` (vectorised masked-median inpainting) and
 :func:`second_pass_windowed` (run a *local* second pass only on windows around
 the first-pass detections, with the same result as a full-frame run).
@@ -19,7 +19,7 @@ from scipy import ndimage
 
 _log = logging.getLogger("megara_crplugin.detectors.base")
 
-#: 8-connectivity structure (spec section 0).
+#: 8-connectivity structure (features are 8-connected everywhere).
 EIGHT = np.ones((3, 3), dtype=bool)
 
 # --------------------------------------------------------------------------- two-pass merge
@@ -30,7 +30,7 @@ def merge_peak_tail(peaks: np.ndarray, tails: np.ndarray) -> np.ndarray:
 
     The result is the union of every run-1 pixel and of every 8-connected run-2
     feature that contains at least one run-1 pixel.  Unlike the reference
-    (spec 9.1 defect 21) run-1 pixels are never dropped.  Cost O(pixels): one
+    (defect 21 of docs/divergences.md) run-1 pixels are never dropped.  Cost O(pixels): one
     :func:`scipy.ndimage.label` and one :func:`numpy.bincount`.
 
     Parameters

@@ -13,7 +13,7 @@ Mask polarity: ``True`` = cosmic ray.
 
 Besides the protocol this module holds what several adapters need:
 
-* :func:`merge_peak_tail` - the two-pass merge (spec 4.1, defect 21 fixed);
+* :func:`merge_peak_tail` - the two-pass merge (run-1 pixels kept: defect 21, docs/divergences.md);
 * :func:`masked_median_replace` - vectorised masked-median inpainting;
 * :func:`second_pass_windowed` - run a *local* second pass only on windows
   around the first-pass detections, with the same result as a full-frame run;
