@@ -519,6 +519,7 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
             distribution=cfg.mm_photon_distribution,
             nbinom_shape=cfg.mm_nbinom_shape,
             synthetic=cfg.mm_synthetic,
+            scale=scale,
         )
         decision = ctx.reviewer.review_boundary(histogram, boundary, stats, cfg)
         if decision.action == "continue":

@@ -23,6 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from ._axes import (
+    data_units,
+    draw_mesh,
+    histogram_cmap,
+    set_noise_xscale,
+    set_yscale,
+    spread_labels,
+    threshold_visible,
+)
 from ._common import (
     CODE_MARKERS,
     aux_label,
@@ -57,20 +66,6 @@ MAX_NUMBERED = 250
 # --------------------------------------------------------------------------- MM histograms
 
 
-def _split_cmap(vmin: float, vmax: float) -> Any:
-    """Colour map of the MM histograms: cividis_r below 1 pixel, viridis above."""
-    from matplotlib import colormaps
-    from matplotlib.colors import ListedColormap
-
-    if vmin >= 1.0 or vmax <= 1.0:
-        return colormaps["viridis"]
-    frac = np.log(1.0 / vmin) / np.log(vmax / vmin)
-    n_low = max(1, int(round(256 * frac)))
-    low = colormaps["cividis_r"](np.linspace(0.0, 1.0, n_low))
-    high = colormaps["viridis"](np.linspace(0.0, 1.0, max(1, 256 - n_low)))
-    return ListedColormap(np.vstack([low, high]), name="mm_split")
-
-
 def _histogram_norm(*arrays: np.ndarray) -> tuple[Any, Any]:
     """Return a common log normalisation and colour map for several histograms."""
     from matplotlib.colors import LogNorm
@@ -82,7 +77,7 @@ def _histogram_norm(*arrays: np.ndarray) -> tuple[Any, Any]:
         vmin, vmax = float(positive.min()), float(positive.max())
         if vmax <= vmin:
             vmax = vmin * 10.0
-    return LogNorm(vmin=vmin, vmax=vmax), _split_cmap(vmin, vmax)
+    return LogNorm(vmin=vmin, vmax=vmax), histogram_cmap(vmin, vmax)
 
 
 def _iteration_colour(it: int) -> str:
@@ -123,6 +118,7 @@ def plot_mm_histograms(
     boundary: Any,
     *,
     mm_threshold: float | None = None,
+    units: str = "ADU",
     fig: Any = None,
 ) -> Any:
     """Draw the simulated and real MM diagrams with the detection boundary.
@@ -136,7 +132,10 @@ def plot_mm_histograms(
         Fitted boundary: points, per-iteration fits, knots, fixed points and
         ``__call__`` (constant extension outside the fitted range).
     mm_threshold : float, optional
-        Minimum ordinate (ADU) of M.M.Cosmic detections, drawn dotted.
+        Minimum ordinate (ADU) of M.M.Cosmic detections, drawn dotted when it
+        lies inside the diagram (no legend entry otherwise).
+    units : str, optional
+        Unit of the axis labels (the frames' BUNIT; default ``'ADU'``).
     fig : matplotlib.figure.Figure, optional
         Figure to draw into (cleared); a new 12.1x5.5 in Agg figure by default.
 
@@ -146,40 +145,35 @@ def plot_mm_histograms(
         Left axes: simulated histogram with boundary points (red +), the fit
         of each iteration (C0 initial, C1.. next, grey beyond 6), knots and
         fixed points (magenta squares).  Right axes: real data with the final
-        boundary in red.
+        boundary in red.  Both histograms are drawn with ``pcolormesh`` over
+        their true edges; when ``histogram.scale`` is set, the shared abscissa
+        is the noise-stabilised coordinate in which the columns are uniform
+        (tick labels in data units).
     """
     fig = prepare_figure(fig, (12.1, 5.5))
-    ax_sim, ax_real = fig.subplots(1, 2)
-    xe, ye = np.asarray(histogram.xedges), np.asarray(histogram.yedges)
-    extent = (xe[0], xe[-1], ye[0], ye[-1])
+    ax_sim, ax_real = fig.subplots(1, 2, sharex=True, sharey=True)
+    xe, ye = np.asarray(histogram.xedges, float), np.asarray(histogram.yedges, float)
     norm, cmap = _histogram_norm(histogram.counts, histogram.real_counts)
-    xgrid = np.linspace(xe[0], xe[-1], 1000)
+    scale = getattr(histogram, "scale", None)
+    xgrid = xe[0] + (xe[-1] - xe[0]) * np.linspace(0.0, 1.0, 2000) ** 2
+    xnote = ", noise-stabilised axis" if scale is not None else ""
     panels = (
-        (ax_sim, histogram.counts, _simulation_title(histogram)),
-        (ax_real, histogram.real_counts, "Real data"),
+        (ax_sim, histogram.counts, _simulation_title(histogram), "mean pixels per bin"),
+        (ax_real, histogram.real_counts, "Real data", "pixels per bin"),
     )
-    for ax, counts, title in panels:
-        shown = np.ma.masked_less_equal(np.asarray(counts, dtype=float), 0)
-        im = ax.imshow(
-            shown,
-            origin="lower",
-            extent=extent,
-            aspect="auto",
-            norm=norm,
-            cmap=cmap,
-            interpolation="nearest",
-        )
-        fig.colorbar(im, ax=ax, label="pixels per bin")
+    for ax, counts, title, clabel in panels:
+        mesh = draw_mesh(ax, counts, xe, ye, norm=norm, cmap=cmap)
+        fig.colorbar(mesh, ax=ax, label=clabel)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("min2d - bias (ADU)")
-        ax.set_ylabel("median2d - min2d (ADU)")
+        ax.set_xlabel(f"min2d - bias ({units}){xnote}")
+        ax.set_ylabel(f"median2d - min2d ({units})")
     _draw_boundary_fit(ax_sim, boundary)
     ax_real.plot(xgrid, boundary(xgrid), "r-", lw=1.5, label="detection boundary")
+    set_noise_xscale(ax_sim, scale, xe[0], xe[-1])
+    ax_sim.set_ylim(ye[0], ye[-1])
     for ax in (ax_sim, ax_real):
-        if mm_threshold is not None and np.isfinite(mm_threshold):
+        if threshold_visible(mm_threshold, (ye[0], ye[-1])):
             ax.axhline(mm_threshold, color="k", ls=":", lw=1, label="mm_threshold")
-        ax.set_xlim(extent[0], extent[1])
-        ax.set_ylim(extent[2], extent[3])
         ax.legend(loc="upper left", fontsize=7)
     fig.subplots_adjust(left=0.06, right=0.97, bottom=0.1, top=0.88, wspace=0.2)
     return fig
@@ -210,7 +204,11 @@ def plot_histogram2d(result: Any, *, fig: Any = None) -> Any:
             f"{config_value(result, 'crmethod')!r} has no M.M.Cosmic diagram to plot"
         )
     return plot_mm_histograms(
-        result.histogram, result.boundary, mm_threshold=result.mm_threshold, fig=fig
+        result.histogram,
+        result.boundary,
+        mm_threshold=result.mm_threshold,
+        units=data_units(result),
+        fig=fig,
     )
 
 
@@ -340,23 +338,46 @@ def _bin_index(values: np.ndarray, lim: tuple[float, float], nbins: int) -> np.n
     return t.astype(np.int32)
 
 
-def _density(
-    xdiag: np.ndarray, ydiag: np.ndarray, sus: SuspectedPixels, xlim: tuple, ylim: tuple
-) -> np.ndarray:
-    """2-D counts (rows = y) of the non-suspected pixels, by direct bin indexing."""
+def _density(tx: np.ndarray, ty: np.ndarray, sus_t: tuple, tlimx: tuple, tlimy: tuple):
+    """2-D counts (rows = y) of the non-suspected pixels, by direct bin indexing.
+
+    ``tx``, ``ty`` are the diagram coordinates already transformed to the
+    axes' scales and ``sus_t`` the transformed coordinates of the suspected
+    pixels; bins are uniform over ``tlimx`` x ``tlimy`` in that space.
+    """
     nbx, nby = DENSITY_BINS
-    x, y = xdiag.ravel(), ydiag.ravel()
+    x, y = tx.ravel(), ty.ravel()
     if not np.isfinite(np.add.reduce(x, dtype=np.float64) + np.add.reduce(y, dtype=np.float64)):
         finite = np.isfinite(x) & np.isfinite(y)
         x, y = x[finite], y[finite]
-    index = _bin_index(y, ylim, nby)
+    index = _bin_index(y, tlimy, nby)
     index *= nbx
-    index += _bin_index(x, xlim, nbx)
+    index += _bin_index(x, tlimx, nbx)
     counts = np.bincount(index, minlength=nbx * nby)
-    ok = np.isfinite(sus.x) & np.isfinite(sus.y)
-    sus_index = _bin_index(sus.y[ok], ylim, nby) * nbx + _bin_index(sus.x[ok], xlim, nbx)
+    sx, sy = sus_t
+    ok = np.isfinite(sx) & np.isfinite(sy)
+    sus_index = _bin_index(sy[ok], tlimy, nby) * nbx + _bin_index(sx[ok], tlimx, nbx)
     counts -= np.bincount(sus_index, minlength=nbx * nby)
     return counts.reshape(nby, nbx)
+
+
+def _axis_functions(axis: Any) -> tuple[Any, Any]:
+    """Forward and inverse functions (data <-> drawn coordinate) of an axis' scale."""
+    tr = axis.get_transform()
+    inv = tr.inverted()
+    return (
+        lambda v: np.asarray(tr.transform_non_affine(np.asarray(v)), dtype=np.float32),
+        lambda t: np.asarray(inv.transform_non_affine(np.asarray(t, dtype=float)), dtype=float),
+    )
+
+
+def _set_diagram_scales(ax: Any, result: Any, xlim: tuple, ylim: tuple) -> None:
+    """Noise-stabilised abscissa (when known) and the configured ordinate scale."""
+    scale = getattr(result.histogram, "scale", None) if result.histogram is not None else None
+    set_noise_xscale(ax, scale, *xlim)
+    rnoise = float(np.median(np.atleast_1d(config_value(result, "rnoise", 3.0) or 3.0)))
+    kind = config_value(result, "diagram_yscale", "sqrt") or "sqrt"
+    set_yscale(ax, kind, *ylim, linthresh=10.0 * max(rnoise, 1.0))
 
 
 def _scatter_codes(ax: Any, sus: SuspectedPixels, xs: np.ndarray, ys: np.ndarray, aux: str):
@@ -389,19 +410,21 @@ def _draw_diagram(panels: TargetPanels, result: Any, xdiag: np.ndarray, ydiag: n
 
     ax, sus = panels.diagram, panels.suspected
     xlim, ylim = _padded_range(xdiag), _padded_range(ydiag)
-    counts = np.ma.masked_less_equal(_density(xdiag, ydiag, sus, xlim, ylim), 0)
+    _set_diagram_scales(ax, result, xlim, ylim)
+    fx, ix = _axis_functions(ax.xaxis)
+    fy, iy = _axis_functions(ax.yaxis)
+    tlimx, tlimy = tuple(fx(np.array(xlim))), tuple(fy(np.array(ylim)))
+    counts = _density(fx(xdiag), fy(ydiag), (fx(sus.x), fy(sus.y)), tlimx, tlimy)
+    counts = np.ma.masked_less_equal(counts, 0)
     norm = LogNorm(vmin=1, vmax=max(2, int(counts.max()) if counts.count() else 2))
     # Blues without its near-white start, so bins holding a single pixel stay visible
     cmap = ListedColormap(colormaps["Blues"](np.linspace(0.35, 1.0, 256)))
-    panels.artists["density"] = ax.imshow(
-        counts,
-        origin="lower",
-        extent=(*xlim, *ylim),
-        aspect="auto",
-        cmap=cmap,
-        norm=norm,
-        interpolation="nearest",
-    )
+    xedges = ix(np.linspace(*tlimx, DENSITY_BINS[0] + 1))
+    yedges = iy(np.linspace(*tlimy, DENSITY_BINS[1] + 1))
+    xedges[[0, -1]], yedges[[0, -1]] = xlim, ylim
+    mesh = draw_mesh(ax, counts, xedges, yedges, cmap=cmap, norm=norm)
+    panels.artists["density"] = mesh
+    panels.figure.colorbar(mesh, ax=ax, label="non-suspected pixels per bin", pad=0.01)
     handles = [
         Line2D(
             [],
@@ -416,11 +439,11 @@ def _draw_diagram(panels: TargetPanels, result: Any, xdiag: np.ndarray, ydiag: n
     handles += _scatter_codes(ax, sus, sus.x, sus.y, aux_label(result))
     boundary = target_boundary(result, panels.name)
     if boundary is not None:
-        xgrid = np.linspace(xlim[0], xlim[1], 1000)
+        xgrid = ix(np.linspace(*tlimx, 1000))
         (line,) = ax.plot(xgrid, boundary(xgrid), "-", color="orange", label="boundary")
         panels.artists["boundary"] = line
         handles.append(line)
-        if result.mm_threshold is not None and np.isfinite(result.mm_threshold):
+        if threshold_visible(result.mm_threshold, ylim):
             thr = ax.axhline(result.mm_threshold, color="k", ls=":", lw=1, label="mm_threshold")
             panels.artists["threshold"] = thr
             handles.append(thr)
@@ -434,30 +457,43 @@ def _draw_diagram(panels: TargetPanels, result: Any, xdiag: np.ndarray, ydiag: n
     )
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
-    ax.set_xlabel("min2d - bias (ADU)")
+    units = data_units(result)
+    ax.set_xlabel(f"min2d - bias ({units})")
     label, _ = _target_labels(panels.name)
-    ax.set_ylabel(f"{label} - min2d (ADU)")
+    yscale = config_value(result, "diagram_yscale", "sqrt") or "sqrt"
+    ax.set_ylabel(f"{label} - min2d ({units}, {yscale} axis)")
     ax.set_title(f"(a) MM diagram, {panels.name}", fontsize=10)
 
 
-def _draw_numbers(panels: TargetPanels) -> None:
-    """Panel (b): each suspected pixel as its sequence number (same colours as (a))."""
+def _draw_numbers(panels: TargetPanels, units: str = "ADU") -> None:
+    """Panel (b): each suspected pixel as its sequence number (same colours as (a)).
+
+    Numbers that would overlap are pushed aside (a thin line joins each
+    displaced number to its pixel, drawn as a dot).
+    """
     ax, sus = panels.numbers, panels.suspected
     colours = {2: "tab:blue", 3: "tab:red", 4: "magenta"}
     flagged = np.flatnonzero(sus.code >= 2)
     # the most extreme ordinates first, so the numbers shown are the interesting ones
     order = flagged[np.argsort(-np.nan_to_num(sus.y[flagged], nan=-np.inf), kind="stable")]
-    for k in order[:MAX_NUMBERED]:
-        ax.text(
-            sus.x[k],
-            sus.y[k],
+    shown = order[:MAX_NUMBERED]
+    offsets = spread_labels(ax, sus.x[shown], sus.y[shown])
+    for k, (dx, dy) in zip(shown, offsets, strict=True):
+        colour = colours[int(sus.code[k])]
+        moved = bool(dx or dy)
+        ax.annotate(
             str(sus.number[k]),
-            color=colours[int(sus.code[k])],
+            (sus.x[k], sus.y[k]),
+            xytext=(dx, dy),
+            textcoords="offset points",
+            color=colour,
             fontsize=6,
             ha="center",
             va="center",
-            clip_on=True,
+            annotation_clip=True,
+            arrowprops={"arrowstyle": "-", "color": colour, "lw": 0.4} if moved else None,
         )
+    ax.plot(sus.x[shown], sus.y[shown], ".", color="0.4", ms=1.5)
     rest = order[MAX_NUMBERED:]
     if rest.size:
         for value, colour in colours.items():
@@ -466,7 +502,7 @@ def _draw_numbers(panels: TargetPanels) -> None:
         ax.set_title(f"(b) numbers of the {MAX_NUMBERED} highest of {order.size}", fontsize=10)
     else:
         ax.set_title("(b) suspected pixels numbered per category", fontsize=10)
-    ax.set_xlabel("min2d - bias (ADU)")
+    ax.set_xlabel(f"min2d - bias ({units})")
 
 
 def _binned_for_display(image: np.ndarray, full_resolution: bool) -> tuple[np.ndarray, int]:
@@ -563,14 +599,17 @@ def draw_target_diagnostic(
     ref = stats.mean2d if ref_label == "mean2d" else stats.median2d
     img = _draw_image(ax_c, np.asarray(det.target), f"(c) {target_label}", full_resolution=full)
     ref_art = _draw_image(ax_d, np.asarray(ref), f"(d) {ref_label}", full_resolution=full)
+    units = data_units(result)
+    for ax, art in ((ax_c, img), (ax_d, ref_art)):
+        fig.colorbar(art, ax=ax, label=units, pad=0.01)
     panels = TargetPanels(fig, ax_a, ax_b, ax_c, ax_d, sus, img, ref_art, name)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.07, top=0.95, wspace=0.22, hspace=0.28)
     _draw_diagram(panels, result, xdiag, ydiag)
-    _draw_numbers(panels)
+    _draw_numbers(panels, units)
     _scatter_codes(ax_c, sus, sus.xs + 1.0, sus.ys + 1.0, aux_label(result))
     ny, nx = xdiag.shape
     ax_c.set_xlim(0.5, nx + 0.5)  # scatter autoscaling must not shrink the view
     ax_c.set_ylim(0.5, ny + 0.5)
-    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.07, top=0.95, wspace=0.18, hspace=0.28)
     return panels
 
 
