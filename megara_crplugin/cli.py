@@ -112,21 +112,25 @@ def _combination_history(argv: Sequence[str], images: Sequence[str]) -> list[str
     return lines
 
 
-def _write_combinations(stage: Path, frames, masks, params, history) -> list[Path]:
+def _write_combinations(
+    stage: Path, frames, masks, params, history, *, images=(), first=None, methods=COMBINATIONS
+) -> list[Path]:
     from .combination import iter_combinations
     from .crmasks_file import combined_hdulist, write_hdulist
+    from .provenance import combined_header
 
     written = []
     combos = iter_combinations(
         frames,
-        COMBINATIONS,
+        methods,
         masks=masks,
         bias=params.bias,
         use_auxmedian=params.use_auxmedian,
         dtype=params.dtype,
     )
     for method, comb in combos:
-        hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid)
+        header = combined_header(first, method=method, inputs=images, masks_uuid=masks.uuid)
+        hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid, header=header)
         written.append(write_hdulist(hdul, stage / f"combined_{method}.fits"))
         log.info("combined_%s.fits written", method)
     return written
@@ -141,6 +145,7 @@ def run_yaml(
     progress=None,
     reviewer=None,
     argv: Sequence[str] = (),
+    combinations: Sequence[str] = COMBINATIONS,
 ) -> Path:
     """Run the whole job of one parameter file (masks, combinations, reports).
 
@@ -161,6 +166,9 @@ def run_yaml(
         Hooks passed to :func:`megara_crplugin.pipeline.compute_crmasks`.
     argv : sequence of str, optional
         Command line recorded in the HISTORY of the combined images.
+    combinations : sequence of str, optional
+        Combination methods written as ``combined_<method>.fits`` (default:
+        all seven; an empty sequence writes none).
 
     Returns
     -------
@@ -169,11 +177,14 @@ def run_yaml(
     """
     from .crmasks_file import crmasks_hdulist, read_crmasks, write_crmasks
     from .inputs import check_frames, read_frames
+    from .provenance import data_unit, input_header, refuse_combined_inputs
 
     params_file = Path(params_file)
     data = _load_yaml(params_file)
     base = params_file.resolve().parent
     images = [str(base / p) for p in data["images"]]
+    if crmasks is None:
+        refuse_combined_inputs(images, extnum=data.get("extnum"), extname=data.get("extname"))
     frames = read_frames(images, extnum=data.get("extnum"), extname=data.get("extname"))
     shape = check_frames(frames, names=images, min_frames=1)
     requirements = dict(data.get("requirements") or {})
@@ -201,6 +212,7 @@ def run_yaml(
         shape,
         output_dir,
     )
+    first = input_header(images[0], extnum=data.get("extnum"), extname=data.get("extname"))
     with _staging(output_dir) as stage:
         if crmasks is not None:
             masks = read_crmasks(crmasks, n_frames=len(frames), shape=shape)
@@ -218,12 +230,22 @@ def run_yaml(
                 progress=progress,
                 reviewer=reviewer,
                 frame_names=images,
+                units=data_unit(first),
             )
             hdul = crmasks_hdulist(result, history=[f"Image {Path(i).name}" for i in images])
             write_crmasks(hdul, stage / "crmasks.fits")
             masks = read_crmasks(hdul)
             del result, hdul  # the stack, statistics and detections are no longer needed
-        _write_combinations(stage, frames, masks, params, _combination_history(argv, images))
+        _write_combinations(
+            stage,
+            frames,
+            masks,
+            params,
+            _combination_history(argv, images),
+            images=images,
+            first=first,
+            methods=combinations,
+        )
     return output_dir
 
 
@@ -258,13 +280,13 @@ def _compute(args) -> int:
     from .crmasks_file import crmasks_hdulist, write_crmasks
     from .inputs import check_frames, read_frames
     from .pipeline import compute_crmasks
+    from .provenance import refuse_combined_inputs
 
     images = _inputlist(args.inputlist)
-    frames = read_frames(
-        images,
-        extname=None if args.extname in (None, "PRIMARY") else args.extname,
-        extnum=0 if args.extname == "PRIMARY" else None,
-    )
+    extname = None if args.extname in (None, "PRIMARY") else args.extname
+    extnum = 0 if args.extname == "PRIMARY" else None
+    refuse_combined_inputs(images, extnum=extnum, extname=extname)
+    frames = read_frames(images, extname=extname, extnum=extnum)
     shape = check_frames(frames, names=images, min_frames=1)
     params: dict[str, Any] = {
         "gain": args.gain,
@@ -293,6 +315,7 @@ def _apply(args, argv) -> int:
     from .combination import combine
     from .crmasks_file import combined_hdulist, read_crmasks, write_hdulist
     from .inputs import check_frames, read_frames
+    from .provenance import combined_header, input_header
 
     images = _inputlist(args.inputlist)
     frames = read_frames(
@@ -303,7 +326,14 @@ def _apply(args, argv) -> int:
     shape = check_frames(frames, names=images, min_frames=3)
     masks = read_crmasks(args.input_mask, n_frames=len(frames), shape=shape)
     comb = combine(frames, args.combination, masks=masks, bias=args.bias)
-    hdul = combined_hdulist(comb, masks_uuid=masks.uuid, history=_combination_history(argv, images))
+    extname = None if args.extname in (None, "PRIMARY") else args.extname
+    first = input_header(
+        images[0], extnum=0 if args.extname == "PRIMARY" else None, extname=extname
+    )
+    header = combined_header(first, method=args.combination, inputs=images, masks_uuid=masks.uuid)
+    hdul = combined_hdulist(
+        comb, masks_uuid=masks.uuid, history=_combination_history(argv, images), header=header
+    )
     write_hdulist(hdul, args.output_combined)
     return 0
 

@@ -128,6 +128,7 @@ def compute_crmasks(
     progress=None,
     reviewer=None,
     frame_names: Sequence[str] | None = None,
+    units: str | None = None,
 ) -> CRMaskResult:
     """Compute the cosmic-ray masks of N >= 3 equivalent exposures.
 
@@ -146,6 +147,9 @@ def compute_crmasks(
         Interactive decisions; used only when ``interactive`` is True.
     frame_names : sequence of str, optional
         Names of the frames for messages (file names).
+    units : str, optional
+        Unit of the frames (their ``BUNIT``) for the figure labels, kept in
+        ``result.extras['bunit']``; default ``'ADU'``.
 
     Returns
     -------
@@ -168,7 +172,7 @@ def compute_crmasks(
         ctx.detector = get_detector(cfg.crmethod, cfg.detector_params())
     t_start = time.perf_counter()
     n = len(frames)
-    extras: dict[str, Any] = {"seed": ctx.seed}
+    extras: dict[str, Any] = {"seed": ctx.seed, "bunit": units or "ADU"}
 
     ff, stack, stats = _stack(ctx, frames, shape, extras)
     allowed, forced = _cleaning_masks(cfg, shape)

@@ -246,6 +246,7 @@ class CrDetectionRecipe(CrDetectionParameters):
                 progress=_LogProgress(self.logger),
                 reviewer=reviewer,
                 frame_names=labels,
+                units="electron",  # the reduction flows end with the gain applied
             )
         except (ConfigError, InputError) as exc:
             raise RecipeInputError(f"MegaraCrDetection: {exc}") from None
@@ -279,7 +280,9 @@ class CrDetectionRecipe(CrDetectionParameters):
             )
 
         if rinput.save_postprocessed:
-            self._save_postprocessed(arrays, read_crmasks(hdul), workdir, config)
+            self._save_postprocessed(
+                arrays, read_crmasks(hdul), workdir, config, first=reduced[0][0].header
+            )
         self.logger.info("end MegaraCrDetection")
         return self.create_result(crmasks=hdul)
 
@@ -299,10 +302,15 @@ class CrDetectionRecipe(CrDetectionParameters):
         for i, hdul in enumerate(reduced, start=1):
             _write_atomic(hdul, workdir / f"preprocessed_{i:0{width}d}.fits")
         median = np.median(np.stack(arrays), axis=0).astype(dtype)
-        _write_atomic(fits.HDUList([fits.PrimaryHDU(median)]), workdir / "preprocessed_median.fits")
+        primary = fits.PrimaryHDU(median, header=reduced[0][0].header.copy())
+        # marks it as a combined product, so 'compute' refuses it as an input
+        primary.header["NCOMBINE"] = (len(arrays), "exposures combined")
+        primary.header["COMBMETH"] = ("median", "combination method")
+        primary.header["BUNIT"] = "electron"
+        _write_atomic(fits.HDUList([primary]), workdir / "preprocessed_median.fits")
         self.logger.info("preprocessed frames written to %s", workdir)
 
-    def _save_postprocessed(self, arrays, masks, workdir: Path, config) -> None:
+    def _save_postprocessed(self, arrays, masks, workdir: Path, config, first=None) -> None:
         if not self.intermediate_results:
             self.logger.warning(
                 "save_postprocessed: intermediate results are disabled, nothing written"
@@ -310,11 +318,15 @@ class CrDetectionRecipe(CrDetectionParameters):
             return
         from ..combination import combine
         from ..crmasks_file import combined_hdulist
+        from ..provenance import combined_header
 
         use_aux = bool(config.use_auxmedian and masks.auxclean is not None)
         for method in COMBINATIONS:
             comb = combine(arrays, method, masks=masks, use_auxmedian=use_aux, dtype=config.dtype)
-            hdul = combined_hdulist(comb, masks_uuid=masks.uuid)
+            header = combined_header(first, method=method, inputs=[], masks_uuid=masks.uuid)
+            header["NCOMBINE"] = len(arrays)
+            header["BUNIT"] = "electron"
+            hdul = combined_hdulist(comb, masks_uuid=masks.uuid, header=header)
             _write_atomic(hdul, workdir / f"postprocessed_{method}.fits")
         self.logger.info("postprocessed combinations written to %s", workdir)
 
