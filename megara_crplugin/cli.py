@@ -236,7 +236,7 @@ def run_yaml(
             write_crmasks(hdul, stage / "crmasks.fits")
             masks = read_crmasks(hdul)
             del result, hdul  # the stack, statistics and detections are no longer needed
-        _write_combinations(
+        combined = _write_combinations(
             stage,
             frames,
             masks,
@@ -246,6 +246,11 @@ def run_yaml(
             first=first,
             methods=combinations,
         )
+        if (stage / "report.html").is_file():
+            from .reports._report_parts import add_products
+
+            masks_file = stage / "crmasks.fits" if crmasks is None else Path(crmasks).resolve()
+            add_products(stage / "report.html", [masks_file, *combined])
     return output_dir
 
 
@@ -308,6 +313,10 @@ def _compute(args) -> int:
             frames, cfg, output_dir=stage if args.plots else None, frame_names=images
         )
         write_crmasks(crmasks_hdulist(result), stage / out.name)
+        if (stage / "report.html").is_file():
+            from .reports._report_parts import add_products
+
+            add_products(stage / "report.html", [stage / out.name])
     return 0
 
 

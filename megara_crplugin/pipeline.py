@@ -173,6 +173,7 @@ def compute_crmasks(
     t_start = time.perf_counter()
     n = len(frames)
     extras: dict[str, Any] = {"seed": ctx.seed, "bunit": units or "ADU"}
+    extras["frame_names"] = [str(n) for n in frame_names] if frame_names else []
 
     ff, stack, stats = _stack(ctx, frames, shape, extras)
     allowed, forced = _cleaning_masks(cfg, shape)
