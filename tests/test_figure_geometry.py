@@ -119,3 +119,18 @@ def test_diagram_yscale_choices(small_result, kind):
     expected = {"linear": "linear", "sqrt": "function", "log": "symlog"}[kind]
     assert panels.diagram.get_yscale() == expected
     assert "ADU" in panels.diagram.get_xlabel()
+
+
+def test_feature_cutouts_are_not_mostly_black(small_result):
+    """minmax cut-outs: limits from the CR-free cut-out, so the background is not black."""
+    from megara_crplugin.reports.features import FeaturePageRenderer
+
+    renderer = FeaturePageRenderer(small_result)
+    assert small_result.features, "the small set has MEDIANCR features"
+    dark_fractions = []
+    for feature in small_result.features[:5]:
+        renderer._render_cutouts(feature)
+        art = renderer.images[renderer.n_shown]  # the median2d cut-out
+        shown = art.norm(np.asarray(art.get_array(), dtype=float))
+        dark_fractions.append(float(np.mean(shown < 0.1)))
+    assert max(dark_fractions) < 0.5, dark_fractions

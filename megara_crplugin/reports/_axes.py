@@ -134,39 +134,50 @@ def draw_mesh(ax: Any, counts: np.ndarray, xedges, yedges, **kwargs) -> Any:
 
 
 def threshold_visible(threshold: Any, ylim: tuple[float, float]) -> bool:
-    """True when a horizontal line at ``threshold`` lies strictly inside ``ylim``."""
-    if threshold is None or not np.isfinite(threshold):
+    """True when a line at ``threshold`` lies strictly inside ``ylim`` and above 0.
+
+    The ordinates of an MM diagram (``target - min2d``) are never negative, so
+    a threshold of 0 (or below) selects nothing and gets no line or legend.
+    """
+    if threshold is None or not np.isfinite(threshold) or threshold <= 0:
         return False
     lo, hi = sorted(ylim)
     return bool(lo < float(threshold) < hi)
 
 
-def spread_labels(ax: Any, x: np.ndarray, y: np.ndarray, *, min_sep: float = 9.0) -> np.ndarray:
+def spread_labels(
+    ax: Any, x: np.ndarray, y: np.ndarray, *, min_sep: float = 9.0, rings: int = 3
+) -> np.ndarray:
     """Display offsets (points) that keep text labels at ``(x, y)`` apart.
 
     Labels whose anchors fall within ``min_sep`` points of an already placed
-    label are pushed along a spiral until they are clear.
+    label are pushed to the nearest free spot on up to ``rings`` circles
+    around their anchor; a label with no free spot gets NaN offsets (left
+    out: a crowd of numbers would be unreadable anyway).
 
     Returns
     -------
     ndarray, shape (n, 2)
-        Offsets in points, to be used with ``textcoords='offset points'``.
+        Offsets in points, to be used with ``textcoords='offset points'``;
+        NaN for labels that could not be placed.
     """
     pts = ax.transData.transform(np.column_stack([x, y])) * (72.0 / ax.figure.dpi)
     placed = np.full((len(pts), 2), np.inf)
     offsets = np.zeros((len(pts), 2))
     ring = np.column_stack([np.cos(np.arange(12) * np.pi / 6), np.sin(np.arange(12) * np.pi / 6)])
-    trials = np.vstack([np.zeros((1, 2))] + [ring * r * min_sep * 0.8 for r in range(1, 9)])
+    trials = np.vstack([np.zeros((1, 2))] + [ring * r * min_sep for r in range(1, rings + 1)])
     for k, p in enumerate(pts):
         if not np.all(np.isfinite(p)):
             continue
         cand = p + trials
+        choice = 0
         if k:
             d = np.hypot(*(cand[:, None, :] - placed[None, :k, :]).transpose(2, 0, 1))
-            free = np.flatnonzero(d.min(axis=1) >= min_sep)
-            choice = free[0] if free.size else 0
-        else:
-            choice = 0
+            free = np.flatnonzero(np.nan_to_num(d, nan=np.inf).min(axis=1) >= min_sep)
+            if free.size == 0:
+                offsets[k] = np.nan
+                continue
+            choice = free[0]
         placed[k] = cand[choice]
         offsets[k] = trials[choice]
     return offsets

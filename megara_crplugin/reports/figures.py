@@ -479,6 +479,8 @@ def _draw_numbers(panels: TargetPanels, units: str = "ADU") -> None:
     shown = order[:MAX_NUMBERED]
     offsets = spread_labels(ax, sus.x[shown], sus.y[shown])
     for k, (dx, dy) in zip(shown, offsets, strict=True):
+        if not np.isfinite(dx):
+            continue  # no free place near the pixel: the dot alone is drawn
         colour = colours[int(sus.code[k])]
         moved = bool(dx or dy)
         ax.annotate(
@@ -494,12 +496,13 @@ def _draw_numbers(panels: TargetPanels, units: str = "ADU") -> None:
             arrowprops={"arrowstyle": "-", "color": colour, "lw": 0.4} if moved else None,
         )
     ax.plot(sus.x[shown], sus.y[shown], ".", color="0.4", ms=1.5)
-    rest = order[MAX_NUMBERED:]
+    rest = np.concatenate([order[MAX_NUMBERED:], shown[~np.isfinite(offsets[:, 0])]])
     if rest.size:
         for value, colour in colours.items():
             sel = rest[sus.code[rest] == value]
             ax.plot(sus.x[sel], sus.y[sel], ".", color=colour, ms=2)
-        ax.set_title(f"(b) numbers of the {MAX_NUMBERED} highest of {order.size}", fontsize=10)
+        n_numbered = order.size - rest.size
+        ax.set_title(f"(b) {n_numbered} of {order.size} numbered (no overlap)", fontsize=10)
     else:
         ax.set_title("(b) suspected pixels numbered per category", fontsize=10)
     ax.set_xlabel(f"min2d - bias ({units})")
@@ -710,7 +713,7 @@ def plot_flux_factor(result: Any, exposure: int, *, fig: Any = None) -> Any:
         )
         fig.colorbar(im, ax=ax, label="pixels per bin")
         ax.set_title(f"exposure {exposure}: {title}", fontsize=10)
-        ax.set_xlabel("median2d signal (ADU)")
+        ax.set_xlabel(f"median2d signal ({data_units(result)})")
         ax.set_ylabel(f"exposure {exposure} / median2d")
     for side, colour in ((0, "tab:red"), (1, "tab:orange")):
         points = _side_item(d.get("points"), side)
@@ -815,7 +818,8 @@ def plot_image_number(result: Any, *, fig: Any = None) -> Any:
     fig = prepare_figure(fig, (12.0, 5.5))
     ax_med = fig.add_subplot(1, 2, 1)
     ax_num = fig.add_subplot(1, 2, 2, sharex=ax_med, sharey=ax_med)
-    _draw_image(ax_med, np.asarray(stats.median2d), "median2d", full_resolution=False)
+    med_art = _draw_image(ax_med, np.asarray(stats.median2d), "median2d", full_resolution=False)
+    fig.colorbar(med_art, ax=ax_med, label=data_units(result), pad=0.01)
     numbers = image_number_at_median(np.asarray(stats.stack))
     cmap = ListedColormap(colormaps["tab10"](np.arange(n) % 10))
     norm = BoundaryNorm(np.arange(0.5, n + 1.5), cmap.N)
@@ -891,8 +895,9 @@ def plot_xyoffset_crosscorr(result: Any, exposure: int, *, fig: Any = None) -> A
         (before, f"exposure {exposure} - median2d", "RdBu_r", (-lim, lim)),
         (after, f"after shift (dx, dy) = ({dx:.2f}, {dy:.2f})", "RdBu_r", (-lim, lim)),
     )
+    units = data_units(result)
     for ax, (data, title, cmap, (lo, hi)) in zip(axes, content, strict=True):
-        ax.imshow(
+        art = ax.imshow(
             data,
             origin="lower",
             extent=extent,
@@ -902,6 +907,7 @@ def plot_xyoffset_crosscorr(result: Any, exposure: int, *, fig: Any = None) -> A
             aspect="auto",
             interpolation="nearest",
         )
+        fig.colorbar(art, ax=ax, label=units, pad=0.01)
         ax.set_title(title, fontsize=10)
     fig.suptitle(f"xyoffset_crosscorr_{exposure}", fontsize=11)
     return fig
