@@ -124,6 +124,9 @@ def test_crdetection_numina_run(ws, crdet):
     for fid, name in zip(ws.uuids, ws.names, strict=True):
         assert f"Image {fid} {name}" in history
     assert f"Extension MEDIANCR: {int(mediancr.sum())} masked pixels" in history
+    assert any(h.startswith("Extension MEANCR: ") for h in history)
+    assert any(h.startswith("master_bias: master_bias.fits UUID ") for h in history)
+    assert "master_dark: none" in history
     assert hdr["CRMETHOD"] == "mmcosmic" and "mm_nsimulations = 3" in history
     # plots and the preprocessed frames (e-) go to the work folder
     assert (crdet.work / "diagnostic_mediancr.png").stat().st_size > 0
@@ -373,3 +376,34 @@ def test_yaml_compute_and_numina_give_the_same_masks(ws, crdet, tmp_path, capsys
     capsys.readouterr()
     assert main(["compute", "--inputlist", str(lst), "--output_masks", str(masks)]) == 1
     assert "preprocessed_median.fits: a combined product" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@numina_run
+@needs_entry_point
+def test_any_profile_with_crmasks_uses_the_cr_method(ws, crdet):
+    """No 'method' and no control.yaml entry for the profile: crmasks -> meancr2."""
+    ob = _lcb_ob(ws, "automethod", ws.names, crmasks="crmasks_crdet1.fits")
+    proc, results, _ = _run_ob(ws, ob)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hdr = fits.getheader(results / "reduced_image.fits")
+    history = [str(h) for h in hdr["HISTORY"]]
+    assert "Combined 3 images using 'meancr2'" in history
+    assert hdr["VARDEF"].startswith("sample variance of the unmasked values")
+    assert any(h.startswith("master_bias: master_bias.fits UUID ") for h in history)
+    assert "crmasks ignored" not in proc.stderr
+
+
+@numina_run
+@needs_entry_point
+def test_plain_method_with_crmasks_warns_and_misspelling_is_refused(ws, truth_masks):
+    ob = _lcb_ob(ws, "plainmasks", ws.names, method="median", crmasks=truth_masks.name)
+    proc, results, _ = _run_ob(ws, ob)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "WARNING" in proc.stderr and "crmasks given but method 'median'" in proc.stderr
+    assert fits.getheader(results / "reduced_image.fits")["VARDEF"] == "megaradrp median"
+    ob = _lcb_ob(ws, "typo", ws.names, method="meancr2", crmask=truth_masks.name)
+    proc, _, _ = _run_ob(ws, ob)
+    assert proc.returncode == 1
+    assert "unknown requirement 'crmask'; did you mean 'crmasks'?" in proc.stderr
+    assert "Traceback" not in proc.stderr
