@@ -55,11 +55,16 @@ def _nice_ticks(lo: float, hi: float, fwd, n_target: int = 7) -> np.ndarray:
     t = np.asarray(fwd(cand), dtype=float)
     t0, t1 = (float(v) for v in fwd(np.array([lo, hi], dtype=float)))
     min_gap = abs(t1 - t0) / (n_target + 1)
-    keep = [0]
-    for i in range(1, cand.size):
-        if t[i] - t[keep[-1]] >= min_gap:
-            keep.append(i)
-    return cand[keep]
+    # anchored at 0 when it is inside (else at the lowest candidate), spread both ways
+    start = int(np.argmin(np.abs(cand))) if lo <= 0 <= hi else 0
+    keep = [start]
+    for step in (1, -1):
+        last = start
+        for i in range(start + step, cand.size if step > 0 else -1, step):
+            if abs(t[i] - t[last]) >= min_gap:
+                keep.append(i)
+                last = i
+    return cand[sorted(keep)]
 
 
 def set_noise_xscale(ax: Any, scale: Any, lo: float, hi: float) -> None:
