@@ -909,5 +909,9 @@ def plot_xyoffset_crosscorr(result: Any, exposure: int, *, fig: Any = None) -> A
         )
         fig.colorbar(art, ax=ax, label=units, pad=0.01)
         ax.set_title(title, fontsize=10)
+    for ax in axes[2:]:
+        ax.set_xlabel("X (FITS)")
+    for ax in axes[::2]:
+        ax.set_ylabel("Y (FITS)")
     fig.suptitle(f"xyoffset_crosscorr_{exposure}", fontsize=11)
     return fig
