@@ -26,7 +26,13 @@ from typing import Any
 from ._version import __version__
 from .config import COMBINATIONS, PARAMETERS
 
-__all__ = ["COMMANDS", "build_parser", "normalise_argv", "parameter_options"]
+__all__ = [
+    "COMMANDS",
+    "build_parser",
+    "normalise_argv",
+    "parameter_options",
+    "register_subcommand",
+]
 
 #: Subcommands contributed by other modules, as ``(name, module, help)``.
 #:
@@ -39,10 +45,20 @@ __all__ = ["COMMANDS", "build_parser", "normalise_argv", "parameter_options"]
 #:
 #: ``megara-crmasks --help`` then lists it, and errors raised as
 #: ``CLIError``/``ConfigError``/``InputError`` are reported on one line like the
-#: built-in subcommands.  ``_SUBCOMMANDS`` is the registry; nothing else to edit.
+#: built-in subcommands.  ``_SUBCOMMANDS`` is the registry; nothing else to edit
+#: (:func:`register_subcommand` does the same at run time).
 _SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("demo", "megara_crplugin.demo", "the whole job on synthetic MEGARA-like frames"),
 ]
+
+
+def register_subcommand(name: str, module: str, help_text: str) -> None:
+    """Add (or replace) subcommand ``name`` implemented by ``module`` (see ``_SUBCOMMANDS``)."""
+    if name in {n for n, _ in _BUILTIN}:
+        raise ValueError(f"subcommand {name!r} is built in and cannot be replaced")
+    _SUBCOMMANDS[:] = [entry for entry in _SUBCOMMANDS if entry[0] != name]
+    _SUBCOMMANDS.append((name, module, help_text))
+
 
 #: Built-in subcommands (handled in :mod:`megara_crplugin.cli`).
 _BUILTIN = (
@@ -268,8 +284,10 @@ def normalise_argv(argv: Sequence[str]) -> list[str]:
     did-you-mean added here).
     """
     argv = list(argv)
-    if not argv or argv[0].startswith("-"):
+    if not argv or argv[0] in ("-h", "--help", "--version"):
         return argv
+    if argv[0].startswith("-"):  # options before the parameter file: the YAML form
+        return ["run", *argv]
     first = argv[0]
     commands = COMMANDS()
     if first in commands:

@@ -34,6 +34,9 @@ def test_misspelt_command_is_an_invalid_choice_with_a_suggestion(capsys):
 def test_yaml_form_is_the_default():
     assert cp.normalise_argv(["night.yaml", "--output_dir", "o"])[:2] == ["run", "night.yaml"]
     assert cp.normalise_argv(["compute", "--inputlist", "l"])[0] == "compute"
+    # options before the file, as the old parser accepted
+    argv = cp.normalise_argv(["--log-level", "DEBUG", "night.yaml"])
+    assert cp.build_parser().parse_args(argv).params == "night.yaml"
 
 
 def test_compute_without_options_uses_the_schema_defaults():
@@ -95,7 +98,10 @@ def test_registered_subcommand_is_listed_and_dispatched(monkeypatch, capsys, tmp
     mod.add_arguments = lambda p: p.add_argument("--level", type=int, default=1)
     mod.run = lambda args: 3 if args.level == 2 else 0
     monkeypatch.setitem(sys.modules, "fake_selftest", mod)
-    monkeypatch.setattr(cp, "_SUBCOMMANDS", [*cp._SUBCOMMANDS, ("selftest", "fake_selftest", "x")])
+    monkeypatch.setattr(cp, "_SUBCOMMANDS", list(cp._SUBCOMMANDS))
+    cp.register_subcommand("selftest", "fake_selftest", "x")
+    with pytest.raises(ValueError, match="built in"):
+        cp.register_subcommand("compute", "fake_selftest", "x")
     assert main(["selftest", "--level", "2", "--quiet"]) == 3
     with pytest.raises(SystemExit):
         main(["--help"])
