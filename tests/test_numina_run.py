@@ -394,6 +394,7 @@ def test_any_profile_with_crmasks_uses_the_cr_method(ws, crdet):
     assert "crmasks ignored" not in proc.stderr
 
 
+@pytest.mark.slow
 @numina_run
 @needs_entry_point
 def test_plain_method_with_crmasks_warns_and_misspelling_is_refused(ws, truth_masks):
@@ -402,6 +403,11 @@ def test_plain_method_with_crmasks_warns_and_misspelling_is_refused(ws, truth_ma
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "WARNING" in proc.stderr and "crmasks given but method 'median'" in proc.stderr
     assert fits.getheader(results / "reduced_image.fits")["VARDEF"] == "megaradrp median"
+    # no method and no crmasks: 'auto' is megaradrp's median
+    proc, results, _ = _run_ob(ws, _lcb_ob(ws, "automedian", ws.names))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert fits.getheader(results / "reduced_image.fits")["VARDEF"] == "megaradrp median"
+    assert "method auto -> 'median' (crmasks not given)" in proc.stderr
     ob = _lcb_ob(ws, "typo", ws.names, method="meancr2", crmask=truth_masks.name)
     proc, _, _ = _run_ob(ws, ob)
     assert proc.returncode == 1
