@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ._axes import data_units
 from ._common import config_value, write_text
 from ._report_parts import PRODUCTS_MARK, caption, parameter_rows, run_rows
 
@@ -68,7 +69,8 @@ def _summary_rows(result: Any) -> list[tuple[str, str]]:
         ("flux factors", _esc(", ".join(f"{v:.4g}" for v in np.ravel(result.flux_factors)))),
     ]
     if result.boundary is not None:
-        rows.append(("mm_threshold (ADU)", _esc(f"{result.mm_threshold:.4g}")))
+        unit = _esc(data_units(result))
+        rows.append((f"mm_threshold ({unit})", _esc(f"{result.mm_threshold:.4g}")))
     if result.offsets is not None:
         pairs = ", ".join(f"({dx:.2f}, {dy:.2f})" for dx, dy in np.asarray(result.offsets))
         rows.append(("offsets (dx, dy) px", _esc(pairs)))
