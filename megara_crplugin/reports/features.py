@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ._axes import data_units
+from ._axes import asinh_norm, data_units
 from ._common import (
     CODE_COLOURS,
     CODE_MARKERS,
@@ -151,30 +151,6 @@ def _code_cmap() -> tuple[Any, Any]:
     return cmap, BoundaryNorm(np.arange(-0.5, 5.5), cmap.N)
 
 
-def _asinh_norm(cut: np.ndarray, clim: tuple[float, float]) -> Any:
-    """Asinh stretch over ``clim`` (minmax): linear over the faint half, log-like above.
-
-    The linear width is the spread of the fainter pixels (median - 5th
-    percentile), so a fibre or sky line 100 times brighter than the
-    background no longer turns the rest of the cut-out black.
-    """
-    from matplotlib.colors import FuncNorm
-
-    values = np.asarray(cut, dtype=float)
-    values = values[np.isfinite(values)]
-    spread = float(np.percentile(values, 50) - np.percentile(values, 5)) if values.size else 0.0
-    width = max(spread, 1e-3 * (clim[1] - clim[0]), 1e-6)
-    lo = clim[0]
-
-    def forward(v):
-        return np.arcsinh((np.asarray(v, dtype=float) - lo) / width)
-
-    def inverse(t):
-        return lo + width * np.sinh(t)
-
-    return FuncNorm((forward, inverse), vmin=clim[0], vmax=clim[1])
-
-
 def _set_image(art: Any, data: np.ndarray, extent: tuple, clim: tuple | None) -> None:
     """Swap the data, extent and (optionally) colour limits of an AxesImage."""
     art.set_data(data)
@@ -289,7 +265,7 @@ class FeaturePageRenderer:
         # limits of the CR-free cut-out: the cosmic ray saturates (white) instead of
         # compressing the background and the fibres into black (minmax on median2d did)
         clim = image_limits(corrected, self.color_scale)
-        stretch = _asinh_norm(corrected, clim) if self.color_scale == "minmax" else None
+        stretch = asinh_norm(corrected, clim) if self.color_scale == "minmax" else None
         data = [stats.stack[i][win] for i in range(self.n_shown)]
         data += [median, self.code[win], corrected]
         for k, (art, cut) in enumerate(zip(self.images, data, strict=True)):
