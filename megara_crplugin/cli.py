@@ -1,10 +1,10 @@
 """``megara-crmasks``: the command-line shell over the shared core.
 
-Forms (see ``docs/cli.md``)::
+Forms (see ``docs/cli.md``; the parser tree is in :mod:`megara_crplugin._cli_parser`)::
 
-    megara-crmasks PARAMS.yaml [--output_dir DIR] [--crmasks FILE] [--log-level L]
-                               [--record] [--echo] [--no-reports]
-    megara-crmasks compute --inputlist LIST --output_masks FILE [options of the MEGARA cookbook]
+    megara-crmasks PARAMS.yaml [--output_dir DIR] [--crmasks FILE] [--combinations M,...]
+                               [--log-level L] [--quiet] [--record] [--echo] [--no-reports]
+    megara-crmasks compute --inputlist LIST --output_masks FILE [--<parameter> VALUE ...]
     megara-crmasks apply --inputlist LIST --input_mask FILE --output_combined FILE
                          [--combination METHOD]
     megara-crmasks demo [--output_dir DIR] [--size N] [--seed S] [--crmethod M]
@@ -16,7 +16,6 @@ or an operator's stop leaves nothing partial behind.  Input files are only read.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import logging
 import os
@@ -112,21 +111,25 @@ def _combination_history(argv: Sequence[str], images: Sequence[str]) -> list[str
     return lines
 
 
-def _write_combinations(stage: Path, frames, masks, params, history) -> list[Path]:
+def _write_combinations(
+    stage: Path, frames, masks, params, history, *, images=(), first=None, methods=COMBINATIONS
+) -> list[Path]:
     from .combination import iter_combinations
     from .crmasks_file import combined_hdulist, write_hdulist
+    from .provenance import combined_header
 
     written = []
     combos = iter_combinations(
         frames,
-        COMBINATIONS,
+        methods,
         masks=masks,
         bias=params.bias,
         use_auxmedian=params.use_auxmedian,
         dtype=params.dtype,
     )
     for method, comb in combos:
-        hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid)
+        header = combined_header(first, method=method, inputs=images, masks_uuid=masks.uuid)
+        hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid, header=header)
         written.append(write_hdulist(hdul, stage / f"combined_{method}.fits"))
         log.info("combined_%s.fits written", method)
     return written
@@ -141,6 +144,7 @@ def run_yaml(
     progress=None,
     reviewer=None,
     argv: Sequence[str] = (),
+    combinations: Sequence[str] = COMBINATIONS,
 ) -> Path:
     """Run the whole job of one parameter file (masks, combinations, reports).
 
@@ -161,6 +165,9 @@ def run_yaml(
         Hooks passed to :func:`megara_crplugin.pipeline.compute_crmasks`.
     argv : sequence of str, optional
         Command line recorded in the HISTORY of the combined images.
+    combinations : sequence of str, optional
+        Combination methods written as ``combined_<method>.fits`` (default:
+        all seven; an empty sequence writes none).
 
     Returns
     -------
@@ -169,11 +176,14 @@ def run_yaml(
     """
     from .crmasks_file import crmasks_hdulist, read_crmasks, write_crmasks
     from .inputs import check_frames, read_frames
+    from .provenance import data_unit, input_header, refuse_combined_inputs
 
     params_file = Path(params_file)
     data = _load_yaml(params_file)
     base = params_file.resolve().parent
     images = [str(base / p) for p in data["images"]]
+    if crmasks is None:
+        refuse_combined_inputs(images, extnum=data.get("extnum"), extname=data.get("extname"))
     frames = read_frames(images, extnum=data.get("extnum"), extname=data.get("extname"))
     shape = check_frames(frames, names=images, min_frames=1)
     requirements = dict(data.get("requirements") or {})
@@ -201,6 +211,7 @@ def run_yaml(
         shape,
         output_dir,
     )
+    first = input_header(images[0], extnum=data.get("extnum"), extname=data.get("extname"))
     with _staging(output_dir) as stage:
         if crmasks is not None:
             masks = read_crmasks(crmasks, n_frames=len(frames), shape=shape)
@@ -218,12 +229,27 @@ def run_yaml(
                 progress=progress,
                 reviewer=reviewer,
                 frame_names=images,
+                units=data_unit(first),
             )
             hdul = crmasks_hdulist(result, history=[f"Image {Path(i).name}" for i in images])
             write_crmasks(hdul, stage / "crmasks.fits")
             masks = read_crmasks(hdul)
             del result, hdul  # the stack, statistics and detections are no longer needed
-        _write_combinations(stage, frames, masks, params, _combination_history(argv, images))
+        combined = _write_combinations(
+            stage,
+            frames,
+            masks,
+            params,
+            _combination_history(argv, images),
+            images=images,
+            first=first,
+            methods=combinations,
+        )
+        if (stage / "report.html").is_file():
+            from .reports._report_parts import add_products
+
+            masks_file = stage / "crmasks.fits" if crmasks is None else Path(crmasks).resolve()
+            add_products(stage / "report.html", [masks_file, *combined])
     return output_dir
 
 
@@ -236,63 +262,68 @@ def _inputlist(path: str) -> list[str]:
     return [str(base / n) for n in names if n]
 
 
-#: Seed-000 option names of ``compute`` and the parameters they set.
-COMPUTE_OPTIONS = {
-    "flux_factor": ("flux_factor", str),
-    "knots_splfit": ("mm_knots_splfit", int),
-    "nsimulations": ("mm_nsimulations", int),
-    "niter_boundary_extension": ("mm_niter_boundary_extension", int),
-    "weight_boundary_extension": ("mm_weight_boundary_extension", float),
-    "threshold": ("mm_threshold", float),
-    "minimum_max2d_rnoise": ("mm_minimum_max2d_rnoise", float),
-    "dilation": ("dilation", int),
-    "semiwindow": ("semiwindow", int),
-    "color_scale": ("color_scale", str),
-    "maxplots": ("maxplots", int),
-    "crmethod": ("crmethod", str),
-    "seed": ("mm_seed", int),
-}
-
-
-def _compute(args) -> int:
+def _compute(args, progress=None, console=None) -> int:
+    from .config import PARAMETERS
     from .crmasks_file import crmasks_hdulist, write_crmasks
     from .inputs import check_frames, read_frames
     from .pipeline import compute_crmasks
+    from .provenance import data_unit, input_header, refuse_combined_inputs
 
     images = _inputlist(args.inputlist)
-    frames = read_frames(
-        images,
-        extname=None if args.extname in (None, "PRIMARY") else args.extname,
-        extnum=0 if args.extname == "PRIMARY" else None,
-    )
+    extname = None if args.extname in (None, "PRIMARY") else args.extname
+    extnum = 0 if args.extname == "PRIMARY" else None
+    refuse_combined_inputs(images, extnum=extnum, extname=extname)
+    frames = read_frames(images, extname=extname, extnum=extnum)
     shape = check_frames(frames, names=images, min_frames=1)
-    params: dict[str, Any] = {
-        "gain": args.gain,
-        "rnoise": args.rnoise,
-        "bias": args.bias,
-        "interactive": args.interactive,
-        "crmethod": args.crmethod,
-    }
-    for opt, (key, _) in COMPUTE_OPTIONS.items():
-        value = getattr(args, opt, None)
-        if value is not None:
-            params[key] = value
+    # only the options given: every other parameter gets the schema default (as in YAML)
+    params: dict[str, Any] = {k: v for k, v in vars(args).items() if k in PARAMETERS}
     if not args.plots:
         params["maxplots"] = 0
     cfg = validate_parameters(params, n_images=len(frames), shape=shape)
+    if cfg.interactive:
+        from .interactive import display_available
+
+        if not display_available():
+            log.warning("interactive: no display available; running non-interactively")
+            cfg = cfg.replace(interactive=False, verify_cr=False)
     out = Path(args.output_masks)
+    unit = data_unit(input_header(images[0], extnum=extnum, extname=extname))
     with _staging(out.parent if str(out.parent) else Path(".")) as stage:
+        reviewer = None
+        if cfg.interactive:
+            from .interactive import InteractiveReviewer
+
+            reviewer = InteractiveReviewer(output_dir=stage if args.plots else None)
         result = compute_crmasks(
-            frames, cfg, output_dir=stage if args.plots else None, frame_names=images
+            frames,
+            cfg,
+            output_dir=stage if args.plots else None,
+            frame_names=images,
+            progress=progress,
+            reviewer=reviewer,
+            units=unit,
         )
         write_crmasks(crmasks_hdulist(result), stage / out.name)
+        if (stage / "report.html").is_file():
+            from .reports._report_parts import add_products
+
+            add_products(stage / "report.html", [stage / out.name])
+        n_med = int(result.targets["MEDIANCR"].mask.sum())
+    _done(console, f"masks in {out} ({n_med} MEDIANCR pixels, crmethod {cfg.crmethod})")
     return 0
 
 
-def _apply(args, argv) -> int:
+def _done(console, text: str) -> None:
+    """The closing line of a command (nothing with --quiet)."""
+    if console is not None:
+        console.print(f"[bold green]done[/]: {text}")
+
+
+def _apply(args, argv, console=None) -> int:
     from .combination import combine
     from .crmasks_file import combined_hdulist, read_crmasks, write_hdulist
     from .inputs import check_frames, read_frames
+    from .provenance import combined_header, input_header
 
     images = _inputlist(args.inputlist)
     frames = read_frames(
@@ -303,68 +334,37 @@ def _apply(args, argv) -> int:
     shape = check_frames(frames, names=images, min_frames=3)
     masks = read_crmasks(args.input_mask, n_frames=len(frames), shape=shape)
     comb = combine(frames, args.combination, masks=masks, bias=args.bias)
-    hdul = combined_hdulist(comb, masks_uuid=masks.uuid, history=_combination_history(argv, images))
+    extname = None if args.extname in (None, "PRIMARY") else args.extname
+    first = input_header(
+        images[0], extnum=0 if args.extname == "PRIMARY" else None, extname=extname
+    )
+    header = combined_header(first, method=args.combination, inputs=images, masks_uuid=masks.uuid)
+    hdul = combined_hdulist(
+        comb, masks_uuid=masks.uuid, history=_combination_history(argv, images), header=header
+    )
     write_hdulist(hdul, args.output_combined)
+    _done(
+        console, f"{args.combination} combination of {len(frames)} images in {args.output_combined}"
+    )
     return 0
 
 
-def _main_parser() -> argparse.ArgumentParser:
-    from .reports.progress import LOG_LEVELS
-
-    p = argparse.ArgumentParser(
-        prog="megara-crmasks",
-        description="Cosmic-ray masks (M.M.Cosmic + Aux.Cosmic) of N >= 3 equivalent exposures "
-        "and their CR-free combinations. Other forms: 'megara-crmasks compute|apply|demo -h'.",
-    )
-    p.add_argument("params", help="YAML file: images, extnum, gain, rnoise, bias, requirements")
-    p.add_argument("--output_dir", default=".", help="output directory (created if missing)")
-    p.add_argument("--crmasks", help="use this masks file instead of computing the masks")
-    p.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, type=str.upper)
-    p.add_argument("--record", action="store_true", help="write terminal_output.txt")
-    p.add_argument("--echo", action="store_true", help="print the command line")
-    p.add_argument("--no-reports", action="store_true", help="skip figures and tables")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    return p
-
-
-def _compute_apply_parser(kind: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"megara-crmasks {kind}")
-    p.add_argument("--inputlist", required=True, help="text file with one FITS image per line")
-    p.add_argument(
-        "--extname", default=None, help="HDU name of the images (default: first HDU with data)"
-    )
-    p.add_argument("--bias", type=float, default=0.0, help="bias (ADU, default 0.0)")
-    if kind == "apply":
-        p.add_argument("--input_mask", required=True, help="crmasks.fits")
-        p.add_argument("--output_combined", required=True, help="output FITS file")
-        p.add_argument("--combination", default="mediancr", choices=COMBINATIONS)
-        return p
-    p.add_argument("--gain", type=float, default=1.0, help="gain (e-/ADU, default 1.0)")
-    p.add_argument("--rnoise", type=float, default=3.4, help="read noise (ADU, default 3.4)")
-    p.add_argument("--crmethod", default="mmcosmic", help="detection method (default mmcosmic)")
-    p.add_argument("--interactive", action="store_true", help="interactive review")
-    p.add_argument("--plots", action="store_true", help="write diagnostic figures and tables")
-    p.add_argument("--output_masks", required=True, help="output masks file")
-    for opt, (key, typ) in COMPUTE_OPTIONS.items():
-        if opt not in ("crmethod",):
-            p.add_argument(f"--{opt}", type=typ, default=None, help=f"sets {key}")
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``megara-crmasks`` (and of ``numina crmasks``)."""
+    """Entry point of ``megara-crmasks`` (and of ``numina crmasks``).
+
+    One argparse tree (:mod:`megara_crplugin._cli_parser`): ``run`` (the
+    default form ``megara-crmasks PARAMS.yaml``), ``compute``, ``apply`` and
+    the registered subcommands (``demo``...).
+    """
+    from ._cli_parser import build_parser, normalise_argv
+
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] in ("compute", "apply"):
-            args = _compute_apply_parser(argv[0]).parse_args(argv[1:])
-            logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-            return _compute(args) if argv[0] == "compute" else _apply(args, argv)
-        if argv and argv[0] == "demo":
-            from .demo import main as demo_main
-
-            return demo_main(argv[1:], run=main)
-        args = _main_parser().parse_args(argv)
-        return _run_main(args, argv)
+        args = build_parser().parse_args(normalise_argv(argv))
+        if args.command is None:
+            build_parser().print_help()
+            return 2
+        return _dispatch(args, argv)
     except UserStop:
         print("megara-crmasks: stopped by the operator; no output written", file=sys.stderr)
         return 0
@@ -373,13 +373,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _run_main(args, argv) -> int:
-    from .reports.progress import RichProgress, save_record, setup_logging
+def _console(args):
+    """Set up the package's logging; return (console, progress) (progress None if quiet)."""
+    from .reports.progress import RichProgress, setup_logging
 
-    console = setup_logging(args.log_level, record=args.record)
+    level = "WARNING" if args.quiet and args.log_level in ("DEBUG", "INFO") else args.log_level
+    console = setup_logging(level, record=getattr(args, "record", False))
+    progress = None if args.quiet else RichProgress(console=console)
+    return console, progress
+
+
+def _dispatch(args, argv) -> int:
+    if args.command == "run":
+        return _run_main(args, argv)
+    console, progress = _console(args)
+    closing = None if args.quiet else console
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", CRPluginWarning)
+        if args.command == "compute":
+            return _compute(args, progress=progress, console=closing)
+        if args.command == "apply":
+            return _apply(args, argv, console=closing)
+        import importlib
+
+        return int(importlib.import_module(args._module).run(args) or 0)
+
+
+def _run_main(args, argv) -> int:
+    from .reports.progress import save_record
+
+    console, progress = _console(args)
     if args.echo:
         console.print("$ megara-crmasks " + " ".join(argv))
-    progress = RichProgress(console=console)
     with warnings.catch_warnings():
         warnings.simplefilter("default", CRPluginWarning)
         out = run_yaml(
@@ -389,8 +414,10 @@ def _run_main(args, argv) -> int:
             reports=not args.no_reports,
             progress=progress,
             argv=argv,
+            combinations=args.combinations,
         )
-    console.print(f"[bold green]done[/]: results in {out}")
+    if not args.quiet:
+        _done(console, f"results in {out}")
     if args.record:
         save_record(console, out)
     return 0

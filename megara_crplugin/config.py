@@ -474,6 +474,9 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "Number of features plotted (negative = all; at most 1000)."),
     ("general", "debug", "bool", False, "", {},
      "Write extra diagnostic figures."),
+    ("general", "diagram_yscale", "choice", "sqrt", "", {"choices": ("linear", "sqrt", "log")},
+     "Ordinate of the MM diagram panels of the target figures: sqrt or (symmetric) log keep "
+     "the boundary readable beside bright cosmic rays."),
     ("la", "la_gain_apply", "bool", False, "", {},
      "Accepted for compatibility; no effect (cleaned images are always in ADU)."),
     ("la", "la_sigclip", "pair", [5.0, 3.0], "", _POS,
@@ -817,6 +820,7 @@ class CRConfig:
     color_scale: str
     maxplots: int
     debug: bool
+    diagram_yscale: str
     la_gain_apply: bool
     la_sigclip: tuple[float, float]
     la_sigfrac: tuple[float, float]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "write_demo_inputs"]
+__all__ = ["add_arguments", "main", "run", "write_demo_inputs"]
 
 
 def write_demo_inputs(output_dir: Path, *, size: int, seed: int, crmethod: str):
@@ -65,35 +65,40 @@ def _summary(out: Path, sset) -> list[str]:
     return lines
 
 
-def main(argv: Sequence[str] | None = None, *, run: Callable[[list[str]], int]) -> int:
-    """Generate synthetic frames and run ``megara-crmasks`` on them.
-
-    Parameters
-    ----------
-    argv : sequence of str, optional
-        The ``demo`` options (default ``sys.argv[1:]``).
-    run : callable
-        The command's entry point, ``run(argv) -> exit status``; the command
-        passes its own ``main`` so that this module never imports
-        :mod:`megara_crplugin.cli` (no import cycle).
-
-    Returns
-    -------
-    int
-        The exit status of ``run``.
-    """
-    p = argparse.ArgumentParser(prog="megara-crmasks demo", description=__doc__.splitlines()[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``megara-crmasks demo`` (registered in ``_cli_parser._SUBCOMMANDS``)."""
+    p.description = (
+        "Generate synthetic MEGARA-like frames with known cosmic rays (fibre spectra, sky "
+        "lines, an extended object, Poisson and read noise), run the whole job on them and "
+        "compare the masks with the truth. Nothing outside the output directory is touched."
+    )
     p.add_argument("--output_dir", default="demo_out", help="output directory (default demo_out)")
     p.add_argument("--size", type=int, default=1024, help="frame size in pixels (default 1024)")
-    p.add_argument("--seed", type=int, default=1, help="random seed of the frames")
-    p.add_argument("--crmethod", default="mm_pycosmic", help="detection method")
-    p.add_argument("--log-level", default="INFO", type=str.upper)
-    args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    p.add_argument("--seed", type=int, default=1, help="random seed of the frames (default 1)")
+    p.add_argument(
+        "--crmethod", default="mm_pycosmic", help="detection method (default mm_pycosmic)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate the synthetic frames and run ``megara-crmasks`` on them."""
+    from .cli import main as cli_main
+
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     params, sset = write_demo_inputs(out, size=args.size, seed=args.seed, crmethod=args.crmethod)
-    status = run([str(params), "--output_dir", str(out), "--log-level", args.log_level])
+    argv = [str(params), "--output_dir", str(out), "--log-level", args.log_level]
+    if getattr(args, "quiet", False):
+        argv.append("--quiet")
+    status = cli_main(argv)
     if status == 0:
         for line in _summary(out, sset):
             print(line)
     return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``megara-crmasks demo``: same as ``megara_crplugin.cli.main(['demo', ...])``."""
+    from .cli import main as cli_main
+
+    return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])

@@ -129,6 +129,7 @@ def compute_crmasks(
     progress=None,
     reviewer=None,
     frame_names: Sequence[str] | None = None,
+    units: str | None = None,
 ) -> CRMaskResult:
     """Compute the cosmic-ray masks of N >= 3 equivalent exposures.
 
@@ -147,6 +148,9 @@ def compute_crmasks(
         Interactive decisions; used only when ``interactive`` is True.
     frame_names : sequence of str, optional
         Names of the frames for messages (file names).
+    units : str, optional
+        Unit of the frames (their ``BUNIT``) for the figure labels, kept in
+        ``result.extras['bunit']``; default ``'ADU'``.
 
     Returns
     -------
@@ -169,7 +173,8 @@ def compute_crmasks(
         ctx.detector = get_detector(cfg.crmethod, cfg.detector_params())
     t_start = time.perf_counter()
     n = len(frames)
-    extras: dict[str, Any] = {"seed": ctx.seed}
+    extras: dict[str, Any] = {"seed": ctx.seed, "bunit": units or "ADU"}
+    extras["frame_names"] = [str(n) for n in frame_names] if frame_names else []
 
     ff, stack, stats = _stack(ctx, frames, shape, extras)
     allowed, forced = _cleaning_masks(cfg, shape)
@@ -509,6 +514,7 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
             distribution=cfg.mm_photon_distribution,
             nbinom_shape=cfg.mm_nbinom_shape,
             synthetic=cfg.mm_synthetic,
+            scale=scale,
         )
         decision = ctx.reviewer.review_boundary(histogram, boundary, stats, cfg)
         if decision.action == "continue":

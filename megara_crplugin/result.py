@@ -86,6 +86,9 @@ class SimulatedHistogram:
         Number of simulations accumulated.
     distribution : str
         ``'poisson'`` or ``'nbinom'``.
+    scale : NoiseScale, optional
+        Abscissa transform of the columns (columns are uniform in
+        ``scale.forward(x)``); figures draw the abscissa in that coordinate.
     """
 
     counts: np.ndarray
@@ -96,6 +99,7 @@ class SimulatedHistogram:
     distribution: str
     nbinom_shape: float | None = None
     synthetic: str = "median"
+    scale: Any = None
 
 
 @dataclass

@@ -132,7 +132,11 @@ def test_overlay_file_not_found(tmp_path):
 
 def test_example_files_are_valid_for_numina_and_the_recipes():
     examples = nh.REPO / "drp_config" / "examples"
-    recipes = {"MegaraCrDetection": CrDetectionRecipe, "MegaraLcbImage": CrLCBImageRecipe}
+    recipes = {
+        "MegaraCrDetection": CrDetectionRecipe,
+        "MegaraLcbImage": CrLCBImageRecipe,
+        "MegaraMosImage": SCIENCE["MegaraMosImage"],
+    }
     for name in ("ob_crdetection.yaml", "ob_lcbimage_meancr2.yaml"):
         ob = yaml.safe_load((examples / name).read_text())
         validate_schema(ob, "oblock", source=name)
@@ -145,12 +149,16 @@ def test_example_files_are_valid_for_numina_and_the_recipes():
     assert ob["requirements"]["method"] == "meancr2"
     control = yaml.safe_load((examples / "control.yaml").read_text())
     validate_schema(control, "control", source="control.yaml")
-    for mode, entries in control["requirements"]["MEGARA"]["ca3558e3-e50d-4bbc-86bd-da50a0998a48"][
-        "crplugin"
-    ].items():
-        reqs = recipes[mode].requirements()
-        for entry in entries:
-            reqs[entry["name"]].convert(entry["content"])
+    profiles = control["requirements"]["MEGARA"]
+    # every current MEGARA@GTC profile of megaradrp is covered
+    assert {"ca3558e3-e50d-4bbc-86bd-da50a0998a48", "9f3fecbf-376c-47ae-a188-313b7d829104"} <= set(
+        profiles
+    )
+    for profile in profiles.values():
+        for mode, entries in profile["crplugin"].items():
+            reqs = recipes[mode].requirements()
+            for entry in entries:
+                reqs[entry["name"]].convert(entry["content"])
 
 
 # --------------------------------------------------------------------------- install
@@ -282,8 +290,12 @@ def test_science_recipes_are_cr_aware_subclasses(mode):
     # megaradrp's super(Base, self).base_run(...) must land in our combination layer
     assert mro.index(CrImageCombination) == 2
     reqs = cls.requirements()
-    assert reqs["method"].choices == ["mean", "median", "sigmaclip", *CR_METHODS]
+    assert reqs["method"].choices == ["auto", "mean", "median", "sigmaclip", *CR_METHODS]
+    assert reqs["method"].default == "auto"
+    for choice in reqs["method"].choices:  # the description lists every choice
+        assert choice in reqs["method"].description
     assert reqs["crmasks"].optional and reqs["crmasks"].type.name() == "CRMasks"
+    assert "MegaraCrDetection" in reqs["crmasks"].description
     assert set(base.requirements()) <= set(reqs)
     with pytest.raises(ValidationError, match='"method": min not in'):
         cls.RecipeInput(method="min")
@@ -351,7 +363,7 @@ def test_numina_crmasks_runs_the_plugin_cli(tmp_path):
     out = nh.run_numina(["crmasks", "--help"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("usage: megara-crmasks")
-    assert "--output_dir" in out.stdout
+    assert all(f"    {c} " in out.stdout for c in ("run", "compute", "apply", "demo"))
     out = nh.run_numina(["crmasks", "missing.yaml"], cwd=tmp_path)
     assert out.returncode == 1
     assert "megara-crmasks: error:" in out.stderr and "missing.yaml" in out.stderr

@@ -124,6 +124,9 @@ def test_crdetection_numina_run(ws, crdet):
     for fid, name in zip(ws.uuids, ws.names, strict=True):
         assert f"Image {fid} {name}" in history
     assert f"Extension MEDIANCR: {int(mediancr.sum())} masked pixels" in history
+    assert any(h.startswith("Extension MEANCR: ") for h in history)
+    assert any(h.startswith("master_bias: master_bias.fits UUID ") for h in history)
+    assert "master_dark: none" in history
     assert hdr["CRMETHOD"] == "mmcosmic" and "mm_nsimulations = 3" in history
     # plots and the preprocessed frames (e-) go to the work folder
     assert (crdet.work / "diagnostic_mediancr.png").stat().st_size > 0
@@ -329,3 +332,84 @@ def test_flux_factor_default_follows_the_masks(ws, tmp_path):
     assert "apply_flux_factor=True, use_auxmedian=False" in history
     assert f"Masks UUID: {masks.uuid}" in history
     assert [h.name for h in out] == ["PRIMARY", "FIBERS", "VARIANCE", "MAP"]
+
+
+@pytest.mark.slow
+@numina_run
+@needs_entry_point
+def test_yaml_compute_and_numina_give_the_same_masks(ws, crdet, tmp_path, capsys):
+    """Same frames, same parameters: the YAML form, ``compute`` and the recipe agree.
+
+    The recipe's preprocessed frames (electrons, gain 1, bias 0) are given to
+    the two command forms with the recipe's parameters and nothing else, so
+    every other parameter takes the schema default in all three.
+    """
+    import yaml
+
+    from megara_crplugin.cli import main
+
+    pre = [crdet.work / f"preprocessed_{i}.fits" for i in (1, 2, 3)]
+    reqs = {k: v for k, v in CR_PARAMS.items()}
+    params = {"images": [str(p) for p in pre], "gain": 1.0, "bias": 0.0, "requirements": reqs}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "yaml_out"
+    argv = [str(tmp_path / "p.yaml"), "--output_dir", str(out), "--no-reports"]
+    assert main([*argv, "--combinations", "none", "--quiet"]) == 0
+    assert not list(out.glob("combined_*.fits"))  # --combinations none
+    lst = tmp_path / "list.txt"
+    lst.write_text("\n".join(str(p) for p in pre) + "\n")
+    masks = tmp_path / "compute_masks.fits"
+    opts = ["--crmethod", "mmcosmic", "--no-interactive", "--mm_nsimulations", "3"]
+    assert main(["compute", "--inputlist", str(lst), "--output_masks", str(masks), *opts]) == 0
+    names = ["MEDIANCR", "MEANCRT", "CRMASK1", "CRMASK2", "CRMASK3", "MEANCR"]
+    with (
+        fits.open(crdet.results / "crmasks.fits") as ref,
+        fits.open(out / "crmasks.fits") as from_yaml,
+        fits.open(masks) as from_compute,
+    ):
+        for name in names:
+            np.testing.assert_array_equal(from_yaml[name].data, ref[name].data, err_msg=name)
+            np.testing.assert_array_equal(from_compute[name].data, ref[name].data, err_msg=name)
+        assert int(ref["MEDIANCR"].data.sum()) > 0
+    # the cookbook's 'ls preprocessed_*.fits' also lists the median: refused
+    lst.write_text("\n".join(str(p) for p in sorted(crdet.work.glob("preprocessed_*.fits"))))
+    capsys.readouterr()
+    assert main(["compute", "--inputlist", str(lst), "--output_masks", str(masks)]) == 1
+    assert "preprocessed_median.fits: a combined product" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@numina_run
+@needs_entry_point
+def test_any_profile_with_crmasks_uses_the_cr_method(ws, crdet):
+    """No 'method' and no control.yaml entry for the profile: crmasks -> meancr2."""
+    ob = _lcb_ob(ws, "automethod", ws.names, crmasks="crmasks_crdet1.fits")
+    proc, results, _ = _run_ob(ws, ob)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hdr = fits.getheader(results / "reduced_image.fits")
+    history = [str(h) for h in hdr["HISTORY"]]
+    assert "Combined 3 images using 'meancr2'" in history
+    assert hdr["VARDEF"].startswith("sample variance of the unmasked values")
+    assert any(h.startswith("master_bias: master_bias.fits UUID ") for h in history)
+    assert "crmasks ignored" not in proc.stderr
+
+
+@pytest.mark.slow
+@numina_run
+@needs_entry_point
+def test_plain_method_with_crmasks_warns_and_misspelling_is_refused(ws, truth_masks):
+    ob = _lcb_ob(ws, "plainmasks", ws.names, method="median", crmasks=truth_masks.name)
+    proc, results, _ = _run_ob(ws, ob)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "WARNING" in proc.stderr and "crmasks given but method 'median'" in proc.stderr
+    assert fits.getheader(results / "reduced_image.fits")["VARDEF"] == "megaradrp median"
+    # no method and no crmasks: 'auto' is megaradrp's median
+    proc, results, _ = _run_ob(ws, _lcb_ob(ws, "automedian", ws.names))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert fits.getheader(results / "reduced_image.fits")["VARDEF"] == "megaradrp median"
+    assert "method auto -> 'median' (crmasks not given)" in proc.stderr
+    ob = _lcb_ob(ws, "typo", ws.names, method="meancr2", crmask=truth_masks.name)
+    proc, _, _ = _run_ob(ws, ob)
+    assert proc.returncode == 1
+    assert "unknown requirement 'crmask'; did you mean 'crmasks'?" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -263,11 +263,13 @@ class TestFigures:
         assert numbers == [1, 1, 1, 2, 2]  # MM only: 2, Aux only: 2, both: 1
 
     def test_given_figure_is_cleared_and_reused(self, fake):
-        """Drawing twice into one figure leaves exactly the four panels."""
+        """Drawing twice into one figure leaves exactly the four panels and three colour bars."""
         first = draw_target_diagnostic(fake, "MEANCRT")
         again = draw_target_diagnostic(fake, "CRMASK2", fig=first.figure)
         assert again.figure is first.figure
-        assert len(again.figure.axes) == 4
+        labels = [ax.get_label() for ax in again.figure.axes]
+        assert labels.count("<colorbar>") == 3  # density (a), images (c) and (d)
+        assert len(labels) == 7
 
     def test_aux_only_has_no_boundary(self, fake_aux):
         """Defect 4: the diagnostic works without boundary and draws none."""

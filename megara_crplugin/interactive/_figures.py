@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_path
+from ..reports._axes import data_units
 from ..reports.features import FeaturePageRenderer
 from ..reports.figures import TargetPanels, draw_target_diagnostic, plot_mm_histograms
 from ._keys import MEDIANCR_HELP, MediancrKeys
@@ -169,18 +170,19 @@ def pixel_info(result: Any, x_fits: int, y_fits: int) -> str:
     code = int(result.targets["MEDIANCR"].code[iy, ix])
     feature = int(feature_map(result)[iy, ix])
     values = ", ".join(f"{v:.2f}" for v in stats.stack[:, iy, ix])
+    unit = data_units(result)
     lines = [
         f"Pixel (X, Y) = ({x_fits}, {y_fits}) [array index y={iy}, x={ix}]",
         f"  exposures: {values}",
         f"  min2d={stats.min2d[iy, ix]:.2f}  median2d={stats.median2d[iy, ix]:.2f}  "
-        f"max2d={stats.max2d[iy, ix]:.2f}  mean2d={stats.mean2d[iy, ix]:.2f}  (ADU)",
-        f"  median2d - min2d = {stats.median2d[iy, ix] - stats.min2d[iy, ix]:.2f} ADU",
+        f"max2d={stats.max2d[iy, ix]:.2f}  mean2d={stats.mean2d[iy, ix]:.2f}  ({unit})",
+        f"  median2d - min2d = {stats.median2d[iy, ix] - stats.min2d[iy, ix]:.2f} {unit}",
         f"  MEDIANCR code = {code}" + (f" (feature #{feature})" if feature else ""),
     ]
     boundary = getattr(result, "boundary", None)
     if boundary is not None:
         limit = float(np.asarray(boundary(np.array([stats.min2d[iy, ix]])))[0])
-        lines.append(f"  detection boundary at this min2d: {limit:.2f} ADU")
+        lines.append(f"  detection boundary at this min2d: {limit:.2f} {unit}")
     return "\n".join(lines)
 
 

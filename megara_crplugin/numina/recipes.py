@@ -48,6 +48,15 @@ from numina.frame.utils import copy_img
 from ..config import COMBINATIONS, ConfigError, validate_parameters
 from ..crmasks_file import write_hdulist
 from ..exceptions import InputError, UserStop
+from ..provenance import variance_definition
+from ._checks import (
+    calibration_history,
+    check_requirement_names,
+    mark_stock_variance,
+    mode_name,
+    resolve_method,
+    science_requirements,
+)
 from .parameters import recipe_parameters, schema_values
 
 __all__ = [
@@ -74,6 +83,13 @@ CR_METHOD_KWARGS = ("apply_flux_factor", "use_auxmedian", "dtype")
 
 class RecipeInputError(InputError, ValidationError):
     """Bad observation-result input; ``numina run`` prints the message (no traceback)."""
+
+
+def _check_names(recipe: Any, ob: Any) -> None:
+    try:
+        check_requirement_names(recipe, ob, mode_name(recipe), recipe.logger)
+    except InputError as exc:
+        raise RecipeInputError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -200,6 +216,11 @@ class CrDetectionRecipe(CrDetectionParameters):
 
     crmasks = Result(CRMasks)
 
+    def build_recipe_input(self, ob, dal):
+        """Build the input as numina does, after refusing misspelt requirement names."""
+        _check_names(self, ob)
+        return super().build_recipe_input(ob, dal)
+
     def _config(self, rinput: Any, n: int, shape: tuple[int, int] | None):
         try:
             return validate_parameters(schema_values(rinput), n_images=n, shape=shape)
@@ -246,6 +267,7 @@ class CrDetectionRecipe(CrDetectionParameters):
                 progress=_LogProgress(self.logger),
                 reviewer=reviewer,
                 frame_names=labels,
+                units="electron",  # the reduction flows end with the gain applied
             )
         except (ConfigError, InputError) as exc:
             raise RecipeInputError(f"MegaraCrDetection: {exc}") from None
@@ -259,8 +281,8 @@ class CrDetectionRecipe(CrDetectionParameters):
             history.append(f"Image {fid if fid else '(no UUID)'} {label}")
         history.append("---")
         for name, mask in result.masks.items():
-            if name != "MEANCR":
-                history.append(f"Extension {name}: {int(np.count_nonzero(mask))} masked pixels")
+            history.append(f"Extension {name}: {int(np.count_nonzero(mask))} masked pixels")
+        history += calibration_history(rinput)
         hdul = crmasks_hdulist(
             result,
             history=history,
@@ -279,7 +301,9 @@ class CrDetectionRecipe(CrDetectionParameters):
             )
 
         if rinput.save_postprocessed:
-            self._save_postprocessed(arrays, read_crmasks(hdul), workdir, config)
+            self._save_postprocessed(
+                arrays, read_crmasks(hdul), workdir, config, first=reduced[0][0].header
+            )
         self.logger.info("end MegaraCrDetection")
         return self.create_result(crmasks=hdul)
 
@@ -299,10 +323,15 @@ class CrDetectionRecipe(CrDetectionParameters):
         for i, hdul in enumerate(reduced, start=1):
             _write_atomic(hdul, workdir / f"preprocessed_{i:0{width}d}.fits")
         median = np.median(np.stack(arrays), axis=0).astype(dtype)
-        _write_atomic(fits.HDUList([fits.PrimaryHDU(median)]), workdir / "preprocessed_median.fits")
+        primary = fits.PrimaryHDU(median, header=reduced[0][0].header.copy())
+        # marks it as a combined product, so 'compute' refuses it as an input
+        primary.header["NCOMBINE"] = (len(arrays), "exposures combined")
+        primary.header["COMBMETH"] = ("median", "combination method")
+        primary.header["BUNIT"] = "electron"
+        _write_atomic(fits.HDUList([primary]), workdir / "preprocessed_median.fits")
         self.logger.info("preprocessed frames written to %s", workdir)
 
-    def _save_postprocessed(self, arrays, masks, workdir: Path, config) -> None:
+    def _save_postprocessed(self, arrays, masks, workdir: Path, config, first=None) -> None:
         if not self.intermediate_results:
             self.logger.warning(
                 "save_postprocessed: intermediate results are disabled, nothing written"
@@ -310,11 +339,15 @@ class CrDetectionRecipe(CrDetectionParameters):
             return
         from ..combination import combine
         from ..crmasks_file import combined_hdulist
+        from ..provenance import combined_header
 
         use_aux = bool(config.use_auxmedian and masks.auxclean is not None)
         for method in COMBINATIONS:
             comb = combine(arrays, method, masks=masks, use_auxmedian=use_aux, dtype=config.dtype)
-            hdul = combined_hdulist(comb, masks_uuid=masks.uuid)
+            header = combined_header(first, method=method, inputs=[], masks_uuid=masks.uuid)
+            header["NCOMBINE"] = len(arrays)
+            header["BUNIT"] = "electron"
+            hdul = combined_hdulist(comb, masks_uuid=masks.uuid, header=header)
             _write_atomic(hdul, workdir / f"postprocessed_{method}.fits")
         self.logger.info("postprocessed combinations written to %s", workdir)
 
@@ -334,12 +367,20 @@ class CrImageCombination(ImageRecipe):
     them with :func:`megara_crplugin.combination.combine`.
     """
 
+    def build_recipe_input(self, ob, dal):
+        """Build the input as numina does, after refusing misspelt requirement names."""
+        _check_names(self, ob)
+        return super().build_recipe_input(ob, dal)
+
     def base_run(self, rinput: Any):
         """2-D reduction and combination, then megaradrp's 1-D reduction."""
+        method = resolve_method(rinput, CR_METHODS, mode_name(self), self.logger)
+        if method != rinput.method:
+            rinput.method = method  # 'auto' resolved
         if rinput.method not in CR_METHODS:
-            if rinput.crmasks is not None:
-                self.logger.info("crmasks ignored: method %r does not use them", rinput.method)
-            return super().base_run(rinput)
+            reduced2d, reduced_rss = super().base_run(rinput)
+            mark_stock_variance(reduced2d[0].header, method)
+            return reduced2d, reduced_rss
         img = self.combine_with_crmasks(rinput)
         self.set_base_headers(img[0].header)
         self.save_intermediate_img(img, "reduced_image.fits")
@@ -399,8 +440,7 @@ class CrImageCombination(ImageRecipe):
         from ..crmasks_file import combined_hdulist, read_crmasks
 
         method = rinput.method
-        mode = getattr(self, "mode", None)
-        mode = getattr(mode, "key", mode) if mode not in (None, "UNKNOWN") else type(self).__name__
+        mode = mode_name(self)
         if rinput.crmasks is None:
             raise RecipeInputError(
                 f"{mode}: method {method!r} needs the cosmic-ray masks: add 'crmasks: <file>' "
@@ -463,8 +503,12 @@ class CrImageCombination(ImageRecipe):
             for fid, lab in zip(uuids, labels, strict=True)
         ]
         history.append(f"apply_flux_factor={apply_ff}, use_auxmedian={use_aux}")
+        history += calibration_history(rinput)
         out = combined_hdulist(comb, history=history, masks_uuid=masks.uuid, header=base)
         hdr = out[0].header
+        hdr["VARDEF"] = variance_definition(method)[:68]
+        hdr.add_comment(f"VARIANCE extension ({method}): {variance_definition(method)}")
+        hdr["BUNIT"] = "electron"
         hdr["NUM-NCOM"] = int(base.get("NUM-NCOM", 1)) * len(arrays)
         hdr["UUID"] = str(uuidlib.uuid1())
         for k, ext in enumerate(reduced[0][1:], start=1):
@@ -481,30 +525,13 @@ _SCIENCE_DOC = (
 )
 
 
-def _science_requirements() -> dict[str, Any]:
-    """Requirements redefined by every CR-aware science recipe (fresh objects)."""
-    return {
-        "method": Parameter(
-            "median",
-            description="Combination method (CR methods need crmasks)",
-            choices=list(SCIENCE_METHODS),
-        ),
-        "method_kwargs": Parameter(
-            dict(),
-            description="Arguments of a CR method: apply_flux_factor, use_auxmedian, dtype",
-            optional=True,
-        ),
-        "crmasks": reqs.CRMasksRequirement(optional=True),
-    }
-
-
 def _cr_aware(base: type, name: str) -> type:
     """Subclass of megaradrp recipe `base` whose 2-D combination accepts CR methods."""
     namespace = {
         "__module__": __name__,
         "__qualname__": name,
         "__doc__": _SCIENCE_DOC.format(base=base.__name__),
-        **_science_requirements(),
+        **science_requirements(SCIENCE_METHODS),
     }
     return type(name, (base, CrImageCombination), namespace)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ._axes import asinh_norm, data_units
 from ._common import (
     CODE_COLOURS,
     CODE_MARKERS,
@@ -244,7 +245,14 @@ class FeaturePageRenderer:
         handles = [
             Patch(fc=c, ec="k", label=lab) for c, lab in zip(CODE_COLOURS, labels, strict=True)
         ]
-        self.fig1.legend(handles=handles, loc="upper right", ncol=5, fontsize=7, frameon=False)
+        self.fig1.legend(
+            handles=handles,
+            loc="upper right",
+            bbox_to_anchor=(0.98, 0.955),
+            ncol=5,
+            fontsize=7,
+            frameon=False,
+        )
         self.title1 = self.fig1.suptitle("", fontsize=11, x=0.05, ha="left")
 
     def _render_cutouts(self, feature: Any) -> None:
@@ -253,12 +261,17 @@ class FeaturePageRenderer:
         extent = fits_extent(y0, y1, x0, x1)
         win = (slice(y0, y1), slice(x0, x1))
         median = np.asarray(stats.median2d[win])
-        clim = image_limits(median, self.color_scale)
         corrected = np.where(self.mask[win], self.replacement[win], median)
+        # limits of the CR-free cut-out: the cosmic ray saturates (white) instead of
+        # compressing the background and the fibres into black (minmax on median2d did)
+        clim = image_limits(corrected, self.color_scale)
+        stretch = asinh_norm(corrected, clim) if self.color_scale == "minmax" else None
         data = [stats.stack[i][win] for i in range(self.n_shown)]
         data += [median, self.code[win], corrected]
         for k, (art, cut) in enumerate(zip(self.images, data, strict=True)):
             is_code = k == self.n_shown + 1
+            if stretch is not None and not is_code:
+                art.set_norm(stretch)
             _set_image(art, np.asarray(cut), extent, None if is_code else clim)
         self.grid.set_segments(_grid_segments(extent))
         self.cut_axes[0].set_xlim(extent[0], extent[1])  # shared by every cut-out
@@ -285,10 +298,11 @@ class FeaturePageRenderer:
         if boundary is not None:
             (self.boundary_line,) = ax.plot([], [], "-", color="orange", label="boundary")
             thr = self.result.mm_threshold
-            if thr is not None and np.isfinite(thr):
+            if thr is not None and np.isfinite(thr) and thr > 0:  # ordinates are >= 0
                 ax.axhline(thr, color="k", ls=":", lw=1, label="mm_threshold")
-        ax.set_xlabel("min2d - bias (ADU)")
-        ax.set_ylabel("median2d - min2d (ADU)")
+        units = data_units(self.result)
+        ax.set_xlabel(f"min2d - bias ({units})")
+        ax.set_ylabel(f"median2d - min2d ({units})")
         ax.legend(loc="upper left", fontsize=8)
         self.ax2 = ax
         self.texts: list[Any] = []
@@ -328,7 +342,11 @@ class FeaturePageRenderer:
         ypad = max(1.0, 0.08 * float(np.ptp(allv)))
         self.ax2.set_xlim(*xlim)
         self.ax2.set_ylim(min(0.0, float(allv.min())) - ypad, float(allv.max()) + ypad)
-        extra = "" if np.isinf(feature.distance) else f", distance {feature.distance:.1f} ADU"
+        extra = (
+            ""
+            if np.isinf(feature.distance)
+            else f", distance {feature.distance:.1f} {data_units(self.result)}"
+        )
         self.title2.set_text(f"CR#{feature.number}/{self.n_features}: MM diagram{extra}")
 
     def render(self, feature: Any, pdf: Any) -> None:

@@ -23,12 +23,22 @@ from typing import Any
 
 import numpy as np
 
+from ._axes import data_units, draw_mesh, histogram_cmap, set_noise_xscale, threshold_visible
 from ._common import (
     CODE_MARKERS,
     aux_label,
     config_value,
     image_limits,
     prepare_figure,
+)
+from ._diagram import (  # noqa: F401  (MAX_NUMBERED re-exported)
+    DENSITY_BINS,
+    MAX_NUMBERED,
+    _axis_functions,
+    _density,
+    _draw_numbers,
+    _padded_range,
+    _set_diagram_scales,
 )
 
 __all__ = [
@@ -48,27 +58,8 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-#: Bins of the density image of non-suspected pixels (x, y).
-DENSITY_BINS = (400, 300)
-#: At most this many suspected pixels are drawn as numbers in panel (b).
-MAX_NUMBERED = 250
-
 
 # --------------------------------------------------------------------------- MM histograms
-
-
-def _split_cmap(vmin: float, vmax: float) -> Any:
-    """Colour map of the MM histograms: cividis_r below 1 pixel, viridis above."""
-    from matplotlib import colormaps
-    from matplotlib.colors import ListedColormap
-
-    if vmin >= 1.0 or vmax <= 1.0:
-        return colormaps["viridis"]
-    frac = np.log(1.0 / vmin) / np.log(vmax / vmin)
-    n_low = max(1, int(round(256 * frac)))
-    low = colormaps["cividis_r"](np.linspace(0.0, 1.0, n_low))
-    high = colormaps["viridis"](np.linspace(0.0, 1.0, max(1, 256 - n_low)))
-    return ListedColormap(np.vstack([low, high]), name="mm_split")
 
 
 def _histogram_norm(*arrays: np.ndarray) -> tuple[Any, Any]:
@@ -82,7 +73,7 @@ def _histogram_norm(*arrays: np.ndarray) -> tuple[Any, Any]:
         vmin, vmax = float(positive.min()), float(positive.max())
         if vmax <= vmin:
             vmax = vmin * 10.0
-    return LogNorm(vmin=vmin, vmax=vmax), _split_cmap(vmin, vmax)
+    return LogNorm(vmin=vmin, vmax=vmax), histogram_cmap(vmin, vmax)
 
 
 def _iteration_colour(it: int) -> str:
@@ -123,6 +114,7 @@ def plot_mm_histograms(
     boundary: Any,
     *,
     mm_threshold: float | None = None,
+    units: str = "ADU",
     fig: Any = None,
 ) -> Any:
     """Draw the simulated and real MM diagrams with the detection boundary.
@@ -136,7 +128,10 @@ def plot_mm_histograms(
         Fitted boundary: points, per-iteration fits, knots, fixed points and
         ``__call__`` (constant extension outside the fitted range).
     mm_threshold : float, optional
-        Minimum ordinate (ADU) of M.M.Cosmic detections, drawn dotted.
+        Minimum ordinate (ADU) of M.M.Cosmic detections, drawn dotted when it
+        lies inside the diagram (no legend entry otherwise).
+    units : str, optional
+        Unit of the axis labels (the frames' BUNIT; default ``'ADU'``).
     fig : matplotlib.figure.Figure, optional
         Figure to draw into (cleared); a new 12.1x5.5 in Agg figure by default.
 
@@ -146,40 +141,35 @@ def plot_mm_histograms(
         Left axes: simulated histogram with boundary points (red +), the fit
         of each iteration (C0 initial, C1.. next, grey beyond 6), knots and
         fixed points (magenta squares).  Right axes: real data with the final
-        boundary in red.
+        boundary in red.  Both histograms are drawn with ``pcolormesh`` over
+        their true edges; when ``histogram.scale`` is set, the shared abscissa
+        is the noise-stabilised coordinate in which the columns are uniform
+        (tick labels in data units).
     """
     fig = prepare_figure(fig, (12.1, 5.5))
-    ax_sim, ax_real = fig.subplots(1, 2)
-    xe, ye = np.asarray(histogram.xedges), np.asarray(histogram.yedges)
-    extent = (xe[0], xe[-1], ye[0], ye[-1])
+    ax_sim, ax_real = fig.subplots(1, 2, sharex=True, sharey=True)
+    xe, ye = np.asarray(histogram.xedges, float), np.asarray(histogram.yedges, float)
     norm, cmap = _histogram_norm(histogram.counts, histogram.real_counts)
-    xgrid = np.linspace(xe[0], xe[-1], 1000)
+    scale = getattr(histogram, "scale", None)
+    xgrid = xe[0] + (xe[-1] - xe[0]) * np.linspace(0.0, 1.0, 2000) ** 2
+    xnote = ", noise-stabilised axis" if scale is not None else ""
     panels = (
-        (ax_sim, histogram.counts, _simulation_title(histogram)),
-        (ax_real, histogram.real_counts, "Real data"),
+        (ax_sim, histogram.counts, _simulation_title(histogram), "mean pixels per bin"),
+        (ax_real, histogram.real_counts, "Real data", "pixels per bin"),
     )
-    for ax, counts, title in panels:
-        shown = np.ma.masked_less_equal(np.asarray(counts, dtype=float), 0)
-        im = ax.imshow(
-            shown,
-            origin="lower",
-            extent=extent,
-            aspect="auto",
-            norm=norm,
-            cmap=cmap,
-            interpolation="nearest",
-        )
-        fig.colorbar(im, ax=ax, label="pixels per bin")
+    for ax, counts, title, clabel in panels:
+        mesh = draw_mesh(ax, counts, xe, ye, norm=norm, cmap=cmap)
+        fig.colorbar(mesh, ax=ax, label=clabel)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("min2d - bias (ADU)")
-        ax.set_ylabel("median2d - min2d (ADU)")
+        ax.set_xlabel(f"min2d - bias ({units}){xnote}")
+        ax.set_ylabel(f"median2d - min2d ({units})")
     _draw_boundary_fit(ax_sim, boundary)
     ax_real.plot(xgrid, boundary(xgrid), "r-", lw=1.5, label="detection boundary")
+    set_noise_xscale(ax_sim, scale, xe[0], xe[-1])
+    ax_sim.set_ylim(ye[0], ye[-1])
     for ax in (ax_sim, ax_real):
-        if mm_threshold is not None and np.isfinite(mm_threshold):
+        if threshold_visible(mm_threshold, (ye[0], ye[-1])):
             ax.axhline(mm_threshold, color="k", ls=":", lw=1, label="mm_threshold")
-        ax.set_xlim(extent[0], extent[1])
-        ax.set_ylim(extent[2], extent[3])
         ax.legend(loc="upper left", fontsize=7)
     fig.subplots_adjust(left=0.06, right=0.97, bottom=0.1, top=0.88, wspace=0.2)
     return fig
@@ -210,7 +200,11 @@ def plot_histogram2d(result: Any, *, fig: Any = None) -> Any:
             f"{config_value(result, 'crmethod')!r} has no M.M.Cosmic diagram to plot"
         )
     return plot_mm_histograms(
-        result.histogram, result.boundary, mm_threshold=result.mm_threshold, fig=fig
+        result.histogram,
+        result.boundary,
+        mm_threshold=result.mm_threshold,
+        units=data_units(result),
+        fig=fig,
     )
 
 
@@ -320,45 +314,6 @@ def _suspected_pixels(code: np.ndarray, xdiag: np.ndarray, ydiag: np.ndarray) ->
     return SuspectedPixels(ys, xs, xdiag[ys, xs], ydiag[ys, xs], codes, number)
 
 
-def _padded_range(values: np.ndarray) -> tuple[float, float]:
-    """Finite range of ``values`` widened by 2 % on each side."""
-    lo, hi = float(np.min(values)), float(np.max(values))
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        finite = values[np.isfinite(values)]
-        if finite.size == 0:
-            return 0.0, 1.0
-        lo, hi = float(finite.min()), float(finite.max())
-    pad = 0.02 * (hi - lo) if hi > lo else 1.0
-    return lo - pad, hi + pad
-
-
-def _bin_index(values: np.ndarray, lim: tuple[float, float], nbins: int) -> np.ndarray:
-    """Index (int32) of uniform bin over ``lim``; values outside go to the end bins."""
-    t = np.subtract(values, np.float32(lim[0]), dtype=np.float32)
-    t *= np.float32(nbins / (lim[1] - lim[0]))
-    np.clip(t, 0, nbins - 1, out=t)
-    return t.astype(np.int32)
-
-
-def _density(
-    xdiag: np.ndarray, ydiag: np.ndarray, sus: SuspectedPixels, xlim: tuple, ylim: tuple
-) -> np.ndarray:
-    """2-D counts (rows = y) of the non-suspected pixels, by direct bin indexing."""
-    nbx, nby = DENSITY_BINS
-    x, y = xdiag.ravel(), ydiag.ravel()
-    if not np.isfinite(np.add.reduce(x, dtype=np.float64) + np.add.reduce(y, dtype=np.float64)):
-        finite = np.isfinite(x) & np.isfinite(y)
-        x, y = x[finite], y[finite]
-    index = _bin_index(y, ylim, nby)
-    index *= nbx
-    index += _bin_index(x, xlim, nbx)
-    counts = np.bincount(index, minlength=nbx * nby)
-    ok = np.isfinite(sus.x) & np.isfinite(sus.y)
-    sus_index = _bin_index(sus.y[ok], ylim, nby) * nbx + _bin_index(sus.x[ok], xlim, nbx)
-    counts -= np.bincount(sus_index, minlength=nbx * nby)
-    return counts.reshape(nby, nbx)
-
-
 def _scatter_codes(ax: Any, sus: SuspectedPixels, xs: np.ndarray, ys: np.ndarray, aux: str):
     """Scatter the suspected pixels with one symbol per code; returns legend handles."""
     labels = {1: "added by dilation", 2: "mm only", 3: f"{aux} only", 4: f"mm & {aux}"}
@@ -389,19 +344,21 @@ def _draw_diagram(panels: TargetPanels, result: Any, xdiag: np.ndarray, ydiag: n
 
     ax, sus = panels.diagram, panels.suspected
     xlim, ylim = _padded_range(xdiag), _padded_range(ydiag)
-    counts = np.ma.masked_less_equal(_density(xdiag, ydiag, sus, xlim, ylim), 0)
+    _set_diagram_scales(ax, result, xlim, ylim)
+    fx, ix = _axis_functions(ax.xaxis)
+    fy, iy = _axis_functions(ax.yaxis)
+    tlimx, tlimy = tuple(fx(np.array(xlim))), tuple(fy(np.array(ylim)))
+    counts = _density(fx(xdiag), fy(ydiag), (fx(sus.x), fy(sus.y)), tlimx, tlimy)
+    counts = np.ma.masked_less_equal(counts, 0)
     norm = LogNorm(vmin=1, vmax=max(2, int(counts.max()) if counts.count() else 2))
     # Blues without its near-white start, so bins holding a single pixel stay visible
     cmap = ListedColormap(colormaps["Blues"](np.linspace(0.35, 1.0, 256)))
-    panels.artists["density"] = ax.imshow(
-        counts,
-        origin="lower",
-        extent=(*xlim, *ylim),
-        aspect="auto",
-        cmap=cmap,
-        norm=norm,
-        interpolation="nearest",
-    )
+    xedges = ix(np.linspace(*tlimx, DENSITY_BINS[0] + 1))
+    yedges = iy(np.linspace(*tlimy, DENSITY_BINS[1] + 1))
+    xedges[[0, -1]], yedges[[0, -1]] = xlim, ylim
+    mesh = draw_mesh(ax, counts, xedges, yedges, cmap=cmap, norm=norm)
+    panels.artists["density"] = mesh
+    panels.figure.colorbar(mesh, ax=ax, label="non-suspected pixels per bin", pad=0.01)
     handles = [
         Line2D(
             [],
@@ -416,11 +373,11 @@ def _draw_diagram(panels: TargetPanels, result: Any, xdiag: np.ndarray, ydiag: n
     handles += _scatter_codes(ax, sus, sus.x, sus.y, aux_label(result))
     boundary = target_boundary(result, panels.name)
     if boundary is not None:
-        xgrid = np.linspace(xlim[0], xlim[1], 1000)
+        xgrid = ix(np.linspace(*tlimx, 1000))
         (line,) = ax.plot(xgrid, boundary(xgrid), "-", color="orange", label="boundary")
         panels.artists["boundary"] = line
         handles.append(line)
-        if result.mm_threshold is not None and np.isfinite(result.mm_threshold):
+        if threshold_visible(result.mm_threshold, ylim):
             thr = ax.axhline(result.mm_threshold, color="k", ls=":", lw=1, label="mm_threshold")
             panels.artists["threshold"] = thr
             handles.append(thr)
@@ -434,39 +391,12 @@ def _draw_diagram(panels: TargetPanels, result: Any, xdiag: np.ndarray, ydiag: n
     )
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
-    ax.set_xlabel("min2d - bias (ADU)")
+    units = data_units(result)
+    ax.set_xlabel(f"min2d - bias ({units})")
     label, _ = _target_labels(panels.name)
-    ax.set_ylabel(f"{label} - min2d (ADU)")
+    yscale = config_value(result, "diagram_yscale", "sqrt") or "sqrt"
+    ax.set_ylabel(f"{label} - min2d ({units}, {yscale} axis)")
     ax.set_title(f"(a) MM diagram, {panels.name}", fontsize=10)
-
-
-def _draw_numbers(panels: TargetPanels) -> None:
-    """Panel (b): each suspected pixel as its sequence number (same colours as (a))."""
-    ax, sus = panels.numbers, panels.suspected
-    colours = {2: "tab:blue", 3: "tab:red", 4: "magenta"}
-    flagged = np.flatnonzero(sus.code >= 2)
-    # the most extreme ordinates first, so the numbers shown are the interesting ones
-    order = flagged[np.argsort(-np.nan_to_num(sus.y[flagged], nan=-np.inf), kind="stable")]
-    for k in order[:MAX_NUMBERED]:
-        ax.text(
-            sus.x[k],
-            sus.y[k],
-            str(sus.number[k]),
-            color=colours[int(sus.code[k])],
-            fontsize=6,
-            ha="center",
-            va="center",
-            clip_on=True,
-        )
-    rest = order[MAX_NUMBERED:]
-    if rest.size:
-        for value, colour in colours.items():
-            sel = rest[sus.code[rest] == value]
-            ax.plot(sus.x[sel], sus.y[sel], ".", color=colour, ms=2)
-        ax.set_title(f"(b) numbers of the {MAX_NUMBERED} highest of {order.size}", fontsize=10)
-    else:
-        ax.set_title("(b) suspected pixels numbered per category", fontsize=10)
-    ax.set_xlabel("min2d - bias (ADU)")
 
 
 def _binned_for_display(image: np.ndarray, full_resolution: bool) -> tuple[np.ndarray, int]:
@@ -563,14 +493,17 @@ def draw_target_diagnostic(
     ref = stats.mean2d if ref_label == "mean2d" else stats.median2d
     img = _draw_image(ax_c, np.asarray(det.target), f"(c) {target_label}", full_resolution=full)
     ref_art = _draw_image(ax_d, np.asarray(ref), f"(d) {ref_label}", full_resolution=full)
+    units = data_units(result)
+    for ax, art in ((ax_c, img), (ax_d, ref_art)):
+        fig.colorbar(art, ax=ax, label=units, pad=0.01)
     panels = TargetPanels(fig, ax_a, ax_b, ax_c, ax_d, sus, img, ref_art, name)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.07, top=0.95, wspace=0.22, hspace=0.28)
     _draw_diagram(panels, result, xdiag, ydiag)
-    _draw_numbers(panels)
+    _draw_numbers(panels, units)
     _scatter_codes(ax_c, sus, sus.xs + 1.0, sus.ys + 1.0, aux_label(result))
     ny, nx = xdiag.shape
     ax_c.set_xlim(0.5, nx + 0.5)  # scatter autoscaling must not shrink the view
     ax_c.set_ylim(0.5, ny + 0.5)
-    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.07, top=0.95, wspace=0.18, hspace=0.28)
     return panels
 
 
@@ -671,7 +604,7 @@ def plot_flux_factor(result: Any, exposure: int, *, fig: Any = None) -> Any:
         )
         fig.colorbar(im, ax=ax, label="pixels per bin")
         ax.set_title(f"exposure {exposure}: {title}", fontsize=10)
-        ax.set_xlabel("median2d signal (ADU)")
+        ax.set_xlabel(f"median2d signal ({data_units(result)})")
         ax.set_ylabel(f"exposure {exposure} / median2d")
     for side, colour in ((0, "tab:red"), (1, "tab:orange")):
         points = _side_item(d.get("points"), side)
@@ -776,7 +709,8 @@ def plot_image_number(result: Any, *, fig: Any = None) -> Any:
     fig = prepare_figure(fig, (12.0, 5.5))
     ax_med = fig.add_subplot(1, 2, 1)
     ax_num = fig.add_subplot(1, 2, 2, sharex=ax_med, sharey=ax_med)
-    _draw_image(ax_med, np.asarray(stats.median2d), "median2d", full_resolution=False)
+    med_art = _draw_image(ax_med, np.asarray(stats.median2d), "median2d", full_resolution=False)
+    fig.colorbar(med_art, ax=ax_med, label=data_units(result), pad=0.01)
     numbers = image_number_at_median(np.asarray(stats.stack))
     cmap = ListedColormap(colormaps["tab10"](np.arange(n) % 10))
     norm = BoundaryNorm(np.arange(0.5, n + 1.5), cmap.N)
@@ -852,8 +786,9 @@ def plot_xyoffset_crosscorr(result: Any, exposure: int, *, fig: Any = None) -> A
         (before, f"exposure {exposure} - median2d", "RdBu_r", (-lim, lim)),
         (after, f"after shift (dx, dy) = ({dx:.2f}, {dy:.2f})", "RdBu_r", (-lim, lim)),
     )
+    units = data_units(result)
     for ax, (data, title, cmap, (lo, hi)) in zip(axes, content, strict=True):
-        ax.imshow(
+        art = ax.imshow(
             data,
             origin="lower",
             extent=extent,
@@ -863,6 +798,11 @@ def plot_xyoffset_crosscorr(result: Any, exposure: int, *, fig: Any = None) -> A
             aspect="auto",
             interpolation="nearest",
         )
+        fig.colorbar(art, ax=ax, label=units, pad=0.01)
         ax.set_title(title, fontsize=10)
+    for ax in axes[2:]:
+        ax.set_xlabel("X (FITS)")
+    for ax in axes[::2]:
+        ax.set_ylabel("Y (FITS)")
     fig.suptitle(f"xyoffset_crosscorr_{exposure}", fontsize=11)
     return fig

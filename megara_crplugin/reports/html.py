@@ -18,7 +18,9 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ._axes import data_units
 from ._common import config_value, write_text
+from ._report_parts import PRODUCTS_MARK, caption, parameter_rows, run_rows
 
 __all__ = ["REPORT_FILENAME", "render_html_report", "write_html_report"]
 
@@ -60,14 +62,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, left: int = 
 def _summary_rows(result: Any) -> list[tuple[str, str]]:
     stats = result.stats
     ny, nx = stats.shape
-    rows = [
+    rows = run_rows(result) + [
         ("UUID", _esc(result.uuid)),
         ("crmethod", _esc(config_value(result, "crmethod", "?"))),
         ("exposures", _esc(f"{stats.n_frames} x {ny} x {nx} (N x ny x nx)")),
         ("flux factors", _esc(", ".join(f"{v:.4g}" for v in np.ravel(result.flux_factors)))),
     ]
     if result.boundary is not None:
-        rows.append(("mm_threshold (ADU)", _esc(f"{result.mm_threshold:.4g}")))
+        unit = _esc(data_units(result))
+        rows.append((f"mm_threshold ({unit})", _esc(f"{result.mm_threshold:.4g}")))
     if result.offsets is not None:
         pairs = ", ".join(f"({dx:.2f}, {dy:.2f})" for dx, dy in np.asarray(result.offsets))
         rows.append(("offsets (dx, dy) px", _esc(pairs)))
@@ -120,11 +123,18 @@ def render_html_report(result: Any, written: Sequence[str | os.PathLike]) -> str
         f"<title>CR masks {_esc(result.uuid)}</title><style>{_CSS}</style></head><body>",
         "<h1>Cosmic-ray masks</h1>",
         _table(["item", "value"], _summary_rows(result), left=2),
+        PRODUCTS_MARK,
         "<h2>Masked pixels per mask</h2>",
         _table(["mask", "pixels", "% of frame"], _mask_rows(result)),
         "<h2>MEDIANCR features per category</h2>",
         _table(["category", "features", "pixels", "files"], _category_rows(result, name_set)),
     ]
+    params = parameter_rows(result)
+    if params:
+        parts += [
+            "<h2>Parameters</h2><p>Values that differ from the default are in bold.</p>",
+            _table(["parameter", "value", "default"], params, left=3),
+        ]
     if result.timings:
         rows = [(_esc(k), f"{v:.2f}") for k, v in result.timings.items()]
         parts += ["<h2>Timings</h2>", _table(["phase", "seconds"], rows)]
@@ -133,7 +143,7 @@ def render_html_report(result: Any, written: Sequence[str | os.PathLike]) -> str
         parts.append("<h2>Figures</h2>")
         parts += [
             f'<figure><a href="{quote(n)}"><img src="{quote(n)}" alt="{_esc(n)}" loading="lazy">'
-            f"</a><figcaption>{_esc(n)}</figcaption></figure>"
+            f"</a><figcaption><b>{_esc(n)}</b>: {_esc(caption(n))}</figcaption></figure>"
             for n in figures
         ]
     others = [n for n in names if not n.endswith(".png")]

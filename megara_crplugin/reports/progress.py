@@ -136,7 +136,8 @@ def setup_logging(level: str, *, record: bool = False) -> Any:
     ----------
     level : str
         One of ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``, ``CRITICAL``
-        (case-insensitive): the root logger's level.
+        (case-insensitive): the level of the ``megara_crplugin`` logger.
+        Other loggers (the root logger) get ``max(level, WARNING)``.
     record : bool, optional
         Make the console record everything it prints, for :func:`save_record`
         (``--record``).
@@ -168,7 +169,11 @@ def setup_logging(level: str, *, record: bool = False) -> Any:
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    # the package's own logger gets the level asked for; other packages (matplotlib,
+    # astropy, numina...) only their warnings, so DEBUG does not flood the terminal
+    numeric = logging.getLevelName(level.upper())
+    logging.getLogger("megara_crplugin").setLevel(numeric)
+    root.setLevel(max(numeric, logging.WARNING))
     logging.captureWarnings(True)
     return console
 
