@@ -67,7 +67,7 @@ _BUILTIN = (
     ("apply", "combine a list of exposures with an existing crmasks.fits"),
 )
 
-#: Old (seed 000) option names kept as aliases of the schema names.
+#: Old option names (the MEGARA cookbook's compute form) kept as aliases of the schema names.
 ALIASES = {
     "mm_knots_splfit": "knots_splfit",
     "mm_nsimulations": "nsimulations",
