@@ -371,9 +371,12 @@ def _os_message(exc: OSError, out: Path, stage: Path | None) -> str:
     name = exc.filename
     if name is not None:
         name = Path(os.fsdecode(name))
-        if stage is not None and (name == stage or stage in name.parents):
-            rel = name.relative_to(stage)
-            match = _TEMPORARY.match(rel.name)
-            name = out / rel.parent / (match.group(1) if match else rel.name)
+        parts = name.parts
+        hidden = [i for i, part in enumerate(parts) if part.startswith(_STAGE_PREFIX)]
+        if hidden:  # never show the staging folder: name the final file instead
+            rel = parts[hidden[0] + 1 :]
+            name = out.joinpath(*rel) if rel else out
+            match = _TEMPORARY.match(name.name)
+            name = name.with_name(match.group(1)) if match else name
     where = f" ({name})" if name is not None and name != out else ""
     return f"output directory {out}: cannot write{where}: {what}"

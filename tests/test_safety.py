@@ -25,6 +25,7 @@ from megara_crplugin.cli import main
 from megara_crplugin.synthetic import make_megara_like_frames, write_frames
 
 REQ = {"crmethod": "mmcosmic", "interactive": False, "mm_nsimulations": 1, "mm_seed": 3}
+REQ["maxplots"] = 0
 
 
 @pytest.fixture(autouse=True)
@@ -282,3 +283,32 @@ def test_compute_without_plots_keeps_report_like_files(tmp_path, sset):
     assert _compute(s, tmp_path / "m.fits") == 0
     assert other.read_text() == "not written by this run"
     assert np.asarray(fits.getdata(tmp_path / "m.fits", "MEDIANCR")).shape == (48, 48)
+
+
+def test_messages_of_a_full_run_never_show_the_staging_folder(tmp_path, sset, capsys, caplog):
+    s = _setup(tmp_path, sset)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.DEBUG):
+        assert main([str(s["yaml"]), "--output_dir", str(out), "--log-level", "DEBUG"]) == 0
+    text = caplog.text + "".join(capsys.readouterr())
+    assert f"files written to {out}" in " ".join(text.split())
+    assert ".megara-crmasks-" not in text
+    assert (out / "report.html").is_file()
+
+
+def test_permission_error_in_the_output_dir_is_one_line(tmp_path, sset, capsys, monkeypatch):
+    """The OS refusal (as for a read-only folder, also when running as root) is one line."""
+    from megara_crplugin import safety
+
+    s = _setup(tmp_path, sset)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def refuse(prefix, dir):  # noqa: A002 - tempfile's own keyword
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), f"{dir}/{prefix}abc")
+
+    monkeypatch.setattr(safety.tempfile, "mkdtemp", refuse)
+    before = _snapshot(tmp_path)
+    err = _one_line_error(capsys, main([str(s["yaml"]), "--output_dir", str(out)]))
+    assert err == f"megara-crmasks: error: output directory {out}: cannot write: Permission denied"
+    assert _snapshot(tmp_path) == before
