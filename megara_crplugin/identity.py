@@ -58,12 +58,25 @@ def content_checksum(data: np.ndarray) -> str:
     return CHECKSUM_PREFIX + h.hexdigest()[:32]
 
 
-def frame_identity(header: fits.Header | None, data: np.ndarray) -> str:
-    """``UUID`` keyword of ``header`` when present and not empty, else the content checksum."""
+def frame_identity(header: fits.Header | None, data) -> str:
+    """``UUID`` keyword of ``header`` when present and not empty, else the content checksum.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or None
+        Primary header of the frame.
+    data : ndarray or callable
+        The pixels, or a function returning them (called only when there is no UUID,
+        so that frames with a UUID are not read for nothing).
+
+    Returns
+    -------
+    str
+    """
     value = header.get("UUID") if header is not None else None
-    if value not in (None, "") and isinstance(value, str) and value.strip():
+    if isinstance(value, str) and value.strip():
         return value.strip()
-    return content_checksum(data)
+    return content_checksum(data() if callable(data) else data)
 
 
 def file_identities(paths: Sequence[str | os.PathLike], frames: Sequence[np.ndarray]) -> list[str]:

@@ -253,3 +253,34 @@ def test_cli_apply_with_corrupted_masks_is_one_line(masks_file, tmp_path, sset, 
         "number > 0, got -2.0"
     )
     assert not (tmp_path / "out.fits").exists()
+
+
+def test_main_form_crmasks_follows_the_frames_and_refuses_others(tmp_path, sset, capsys):
+    import yaml
+
+    paths, _ = _frames_on_disk(tmp_path, sset)
+    params = {"images": [str(p) for p in paths], "gain": 1.0, "rnoise": 3.4}
+    params["requirements"] = dict(PARAMS)
+    first = tmp_path / "first.yaml"
+    first.write_text(yaml.safe_dump(params))
+    assert main([str(first), "--output_dir", str(tmp_path / "run1"), "--no-reports"]) == 0
+    masks = tmp_path / "run1" / "crmasks.fits"
+    params["images"] = [str(paths[i]) for i in (1, 2, 0)]
+    swapped = tmp_path / "swapped.yaml"
+    swapped.write_text(yaml.safe_dump(params))
+    assert (
+        main([str(swapped), "--output_dir", str(tmp_path / "run2"), "--crmasks", str(masks)]) == 0
+    )
+    a = fits.getdata(tmp_path / "run1" / "combined_meancr.fits")
+    b = fits.getdata(tmp_path / "run2" / "combined_meancr.fits")
+    np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-4)
+    other = make_megara_like_frames((48, 48), seed=77, n_double_hits=2)
+    other_paths, _ = _frames_on_disk(tmp_path / "o", other)
+    params["images"] = [str(p) for p in other_paths]
+    bad = tmp_path / "other.yaml"
+    bad.write_text(yaml.safe_dump(params))
+    capsys.readouterr()
+    assert main([str(bad), "--output_dir", str(tmp_path / "run3"), "--crmasks", str(masks)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "the masks were computed for other exposures (recorded: " in err and "\n" not in err
+    assert not (tmp_path / "run3").exists()

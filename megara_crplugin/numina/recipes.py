@@ -110,7 +110,7 @@ def _frame_uuids(frames: Sequence[Any]) -> list[str]:
     out = []
     for frame in frames:
         with frame.open() as hdul:
-            out.append(frame_identity(hdul[0].header, hdul[0].data))
+            out.append(frame_identity(hdul[0].header, lambda h=hdul: h[0].data))
     return out
 
 
