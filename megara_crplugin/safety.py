@@ -18,6 +18,7 @@ set untouched.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import re
 import shutil
@@ -64,6 +65,8 @@ REPORT_PATTERNS = (
 )
 #: Every name the tool writes in an output directory (and only these may be removed).
 OUTPUT_PATTERNS = MASKS_PATTERNS + COMBINED_PATTERNS + REPORT_PATTERNS
+
+log = logging.getLogger(__name__)
 
 _STAGE_PREFIX = ".megara-crmasks-"
 #: Temporary names of ``megara_crplugin._atomic``.
@@ -296,12 +299,14 @@ def staging(
     signals = _Signals()
     signals.install()
     stage = None
+    committed = False
     try:
         try:
             stage = Path(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=out))
             yield stage
             signals.deferred = True
             _commit(stage, out, stale, [Path(p) for p in protected])
+            committed = True
         except OSError as exc:
             if not _is_output_error(exc, out):
                 raise
@@ -316,7 +321,12 @@ def staging(
                 except OSError:
                     break
             signals.restore()
-            if signals.pending is not None:
+            if signals.pending is not None and committed:
+                log.warning(
+                    "signal %d received while the results were moved in: the run is complete",
+                    signals.pending,
+                )
+            elif signals.pending is not None:
                 signals.raise_for(signals.pending)
 
 

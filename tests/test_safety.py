@@ -312,3 +312,42 @@ def test_permission_error_in_the_output_dir_is_one_line(tmp_path, sset, capsys, 
     err = _one_line_error(capsys, main([str(s["yaml"]), "--output_dir", str(out)]))
     assert err == f"megara-crmasks: error: output directory {out}: cannot write: Permission denied"
     assert _snapshot(tmp_path) == before
+
+
+def test_signal_during_the_final_move_is_deferred(tmp_path, monkeypatch, caplog):
+    """Ctrl-C while the finished set is moved in: the move completes, the run is complete."""
+    from megara_crplugin import safety
+
+    real = safety._commit
+
+    def commit_with_interrupt(*args):
+        os.kill(os.getpid(), signal.SIGINT)  # handled (deferred) before the first rename
+        real(*args)
+
+    monkeypatch.setattr(safety, "_commit", commit_with_interrupt)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING), safety.staging(out) as stage:
+        (stage / "crmasks.fits").write_text("new")
+        (stage / "combined_mean.fits").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["combined_mean.fits", "crmasks.fits"]
+    assert "the run is complete" in caplog.text
+
+
+def test_staging_never_removes_inputs_or_folders(tmp_path):
+    from megara_crplugin import safety
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "combined_old.fits").write_text("input of this run")
+    (out / "combined_dir.fits").mkdir()
+    (out / "combined_stale.fits").write_text("earlier run")
+    with safety.staging(
+        out, stale=safety.COMBINED_PATTERNS, protected=[out / "combined_old.fits"]
+    ) as st:
+        (st / "combined_mean.fits").write_text("new")
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["combined_dir.fits", "combined_mean.fits", "combined_old.fits"]
+    with pytest.raises(RuntimeError), safety.staging(out) as st:
+        (st / "crmasks.fits").write_text("partial")
+        raise RuntimeError("stop")
+    assert sorted(p.name for p in out.iterdir()) == names
