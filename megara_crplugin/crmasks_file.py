@@ -6,8 +6,9 @@
  #    EXTNAME     content
 ====  ==========  ==========================================================
  0    PRIMARY     no data; ``UUID``, ``FLUXF1..N``, ``NFRAMES``, ``CRMETHOD``,
-                  ``CRCOINC``, ``FFAPPLY``, ``MMTHRESH``, ``FUUID1..N`` (input
-                  frame UUIDs, when known), HISTORY with the final parameters
+                  ``CRCOINC``, ``FFAPPLY``, ``MMTHRESH``, ``MMSEED`` (seed used),
+                  ``FUUID1..N`` (input frame UUIDs, or ``sha256:`` pixel
+                  checksums), HISTORY with the final parameters
  1    MEDIANCR    uint8 0/1, header ``NPMASKED``
  2    MEANCRT     uint8 0/1
  3..  CRMASK1..N  uint8 0/1
