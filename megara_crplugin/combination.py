@@ -294,14 +294,15 @@ def iter_combinations(
     stack, coinc = _prepare(frames, methods, masks, bias, apply_flux_factor, dtype)
     shared = _Shared(stack, coinc)
     for m in methods:
-        comb = combine_stack(
-            stack,
-            m,
-            masks=masks,
-            use_auxmedian=use_auxmedian and m in CR_METHODS,
-            cr_coincidences=coinc,
-            stats=shared,
-        )
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: reported just below
+            comb = combine_stack(
+                stack,
+                m,
+                masks=masks,
+                use_auxmedian=use_auxmedian and m in CR_METHODS,
+                cr_coincidences=coinc,
+                stats=shared,
+            )
         check_finite_result(comb)
         yield m, comb
 

@@ -351,3 +351,37 @@ def test_staging_never_removes_inputs_or_folders(tmp_path):
         (st / "crmasks.fits").write_text("partial")
         raise RuntimeError("stop")
     assert sorted(p.name for p in out.iterdir()) == names
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_real_signal_during_a_run_removes_the_staging_folder(tmp_path, sig, status):
+    """A separate process, stopped by a real signal while it computes (forked workers too)."""
+    import subprocess
+    import sys
+    import time
+
+    big = make_megara_like_frames((256, 256), seed=6, n_double_hits=4)
+    s = _setup(tmp_path, big)
+    data = yaml.safe_load(s["yaml"].read_text())
+    data["requirements"]["mm_nsimulations"] = 40
+    s["yaml"].write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    before = _snapshot(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-m", "megara_crplugin.cli", str(s["yaml"]), "--output_dir", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.is_dir() and any(out.glob(".megara-crmasks-*"))):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run never started its staging folder"
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == status, err
+    assert err.strip().splitlines()[-1].startswith("megara-crmasks: ")
+    assert "Traceback" not in err and ".megara-crmasks-" not in err
+    assert _snapshot(tmp_path) == before  # no output dir, no staging folder left
