@@ -216,3 +216,45 @@ def _masks_of(result):
     from megara_crplugin.crmasks_file import crmasks_hdulist, read_crmasks
 
     return read_crmasks(crmasks_hdulist(result))
+
+
+@st.composite
+def one_valid_value(draw):
+    """One schema parameter of a simple kind and a value inside its declared range."""
+    simple = [n for n in NAMES if PARAMETERS[n].kind in ("bool", "choice", "int", "float")]
+    p = PARAMETERS[draw(st.sampled_from(simple))]
+    if p.kind == "bool":
+        return p.name, draw(st.booleans())
+    if p.kind == "choice":
+        return p.name, draw(st.sampled_from(p.choices))
+    lo = p.minimum if p.minimum is not None else -1e6
+    hi = p.maximum if p.maximum is not None else 1e6
+    if p.kind == "int":
+        lo_i = int(math.floor(lo)) + (1 if p.min_exclusive and float(lo).is_integer() else 0)
+        lo_i = max(lo_i, math.ceil(lo))
+        hi_i = int(math.ceil(hi)) - (1 if p.max_exclusive and float(hi).is_integer() else 0)
+        hi_i = min(hi_i, math.floor(hi), lo_i + 1000)
+        value = draw(st.integers(lo_i, hi_i))
+        if p.odd and value % 2 == 0:
+            value = value + 1 if value + 1 <= hi_i else value - 1
+        return p.name, value
+    value = draw(
+        st.floats(lo, min(hi, lo + 1e6), exclude_min=p.min_exclusive, exclude_max=p.max_exclusive)
+    )
+    return p.name, value
+
+
+@FAST
+@given(one_valid_value())
+def test_any_value_inside_the_declared_range_is_accepted(item):
+    name, value = item
+    n = value + 1 if name == "mm_cr_coincidences" else 3  # documented rule: <= N - 1
+    params = {name: value, **COMPANIONS.get((name, value), {})}
+    assert isinstance(validate_parameters(params, n_images=n, shape=(400, 400)), CRConfig)
+
+
+#: Documented cross-parameter rules: what a value needs beside it (docs/parameters.md).
+COMPANIONS = {
+    ("mm_boundary_fit", "piecewise"): {"mm_fixed_points_in_boundary": [[0, 0], [1000, 100]]},
+    ("mm_synthetic", "single"): {"crmethod": "mm_lacosmic"},
+}
