@@ -35,6 +35,7 @@ __all__ = [
     "COMBINED_PATTERNS",
     "MASKS_PATTERNS",
     "OUTPUT_PATTERNS",
+    "RECORD_PATTERNS",
     "REPORT_PATTERNS",
     "OutputError",
     "Terminated",
@@ -61,10 +62,11 @@ REPORT_PATTERNS = (
     "problematic_pixels.csv",
     "problematic_pixels.pdf",
     "report.html",
-    "terminal_output.txt",
 )
+#: The terminal record of the main form (``--record``).
+RECORD_PATTERNS = ("terminal_output.txt",)
 #: Every name the tool writes in an output directory (and only these may be removed).
-OUTPUT_PATTERNS = MASKS_PATTERNS + COMBINED_PATTERNS + REPORT_PATTERNS
+OUTPUT_PATTERNS = MASKS_PATTERNS + COMBINED_PATTERNS + REPORT_PATTERNS + RECORD_PATTERNS
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +235,7 @@ class _Signals:
     def __init__(self):
         self.deferred = False
         self.pending: int | None = None
+        self.received: int | None = None
         self.saved: dict[int, object] = {}
         self.pid = os.getpid()
 
@@ -242,6 +245,9 @@ class _Signals:
         if self.deferred:
             self.pending = signum
             return
+        # remembered too: CPython may swallow an exception raised by a handler in a few
+        # C paths (e.g. while compiling a module being imported); the commit checks it
+        self.received = signum
         self.raise_for(signum)
 
     @staticmethod
@@ -305,6 +311,8 @@ def staging(
             stage = Path(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=out))
             yield stage
             signals.deferred = True
+            if signals.received is not None:  # the handler's exception was lost on the way
+                signals.raise_for(signals.received)
             _commit(stage, out, stale, [Path(p) for p in protected])
             committed = True
         except OSError as exc:
