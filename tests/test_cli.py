@@ -313,8 +313,9 @@ def test_demo_prints_the_truth_summary(tmp_path, capsys, monkeypatch):
 
 def test_yaml_combinations_record_the_command_line(yaml_run):
     history = [str(h) for h in fits.getheader(yaml_run["out"] / "combined_mean.fits")["HISTORY"]]
-    text = "".join(history)  # astropy splits long HISTORY lines into 72-character cards
-    assert f"$ megara-crmasks {yaml_run['argv']}" in text
+    # astropy splits long HISTORY lines into 72-character cards, at a space when it can
+    text = "".join("".join(history).split())
+    assert "".join(f"$ megara-crmasks {yaml_run['argv']}".split()) in text
     assert "- frame_2.fits" in history
 
 
@@ -323,5 +324,5 @@ def test_apply_records_its_own_command_line(inputs, yaml_run, tmp_path):
     argv = ["apply", "--inputlist", str(inputs["list"]), "--bias", str(BIAS)]
     argv += ["--input_mask", str(yaml_run["out"] / "crmasks.fits"), "--output_combined", str(out)]
     assert main(argv) == 0
-    text = "".join(str(h) for h in fits.getheader(out)["HISTORY"])
-    assert "$ megara-crmasks " + " ".join(argv) in text
+    text = "".join("".join(str(h) for h in fits.getheader(out)["HISTORY"]).split())
+    assert "".join(("$ megara-crmasks " + " ".join(argv)).split()) in text  # split at spaces
