@@ -320,7 +320,9 @@ def _apply(args, argv) -> int:
     masks = match_masks(masks, identities, source=f"--input_mask {args.input_mask}")
     comb = combine(frames, args.combination, masks=masks, bias=args.bias)
     hdul = combined_hdulist(comb, masks_uuid=masks.uuid, history=_combination_history(argv, images))
-    write_hdulist(hdul, args.output_combined)
+    out = Path(args.output_combined)
+    with safety.staging(out.parent, protected=inputs) as stage:
+        write_hdulist(hdul, stage / out.name)
     return 0
 
 

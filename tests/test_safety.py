@@ -402,3 +402,26 @@ def test_a_signal_whose_exception_was_swallowed_still_stops_before_the_move(tmp_
             pass  # what a C path that clears the error does
     assert [p.name for p in out.iterdir()] == ["crmasks.fits"]
     assert (out / "crmasks.fits").read_text() == "previous run"
+
+
+def test_apply_disk_full_leaves_no_new_folder(tmp_path, sset, capsys, monkeypatch):
+    s = _setup(tmp_path, sset)
+    assert _compute(s, tmp_path / "m.fits") == 0
+    capsys.readouterr()
+
+    def full(hdul, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(crmasks_file, "write_hdulist", full)
+    before = _snapshot(tmp_path)
+    out = tmp_path / "new" / "c.fits"
+    status = main(
+        ["apply", "--inputlist", str(s["list"]), "--input_mask", str(tmp_path / "m.fits")]
+        + ["--output_combined", str(out), "--bias", "100"]
+    )
+    err = _one_line_error(capsys, status)
+    assert err == (
+        f"megara-crmasks: error: output directory {out.parent}: cannot write ({out}): "
+        "No space left on device"
+    )
+    assert _snapshot(tmp_path) == before
