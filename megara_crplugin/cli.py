@@ -20,16 +20,14 @@ import difflib
 import logging
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import safety
 from ._version import __version__
 from .config import COMBINATIONS, ConfigError, validate_parameters
 from .exceptions import CRPluginWarning, InputError, UserStop
@@ -47,14 +45,11 @@ class CLIError(Exception):
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
-    import yaml
+    from .yaml_input import load_yaml_file
 
     if not path.is_file():
         raise CLIError(f"parameter file {path}: file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CLIError(f"parameter file {path}: not valid YAML ({exc})") from exc
+    data = load_yaml_file(path)
     if not isinstance(data, dict):
         raise CLIError(
             f"parameter file {path}: expected a mapping with keys {', '.join(YAML_KEYS)}"
@@ -70,32 +65,27 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     req = data.get("requirements") or {}
     if not isinstance(req, dict):
         raise CLIError(f"parameter file {path}: 'requirements' must be a mapping")
+    extnum, extname = data.get("extnum"), data.get("extname")
+    if extnum is not None and (
+        not isinstance(extnum, int) or isinstance(extnum, bool) or extnum < 0
+    ):
+        raise CLIError(f"parameter file {path}: 'extnum' must be an integer >= 0, got {extnum!r}")
+    if extname is not None and not isinstance(extname, str):
+        raise CLIError(f"parameter file {path}: 'extname' must be an HDU name, got {extname!r}")
     return data
+
+
+def _is_fits_name(value) -> bool:
+    return isinstance(value, str) and value.lower().endswith((".fits", ".fit", ".fits.gz"))
 
 
 def _noise_value(value, name: str, base: Path):
     """A number, or the name of a FITS file holding a 2-D array (gain/rnoise/bias)."""
-    if isinstance(value, str) and value.lower().endswith((".fits", ".fit", ".fits.gz")):
+    if _is_fits_name(value):
         from .inputs import read_frames
 
         return read_frames([base / value])[0]
     return value
-
-
-@contextmanager
-def _staging(output_dir: Path):
-    """Yield a hidden folder inside ``output_dir``; move its files in on success."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".megara-crmasks-", dir=output_dir))
-    try:
-        yield stage
-        for item in sorted(stage.iterdir()):
-            target = output_dir / item.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(item, target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _combination_history(argv: Sequence[str], images: Sequence[str]) -> list[str]:
@@ -175,6 +165,7 @@ def run_yaml(
         The output directory.
     """
     from .crmasks_file import crmasks_hdulist, read_crmasks, write_crmasks
+    from .identity import check_distinct, file_identities, match_masks
     from .inputs import check_frames, read_frames
     from .provenance import data_unit, input_header, refuse_combined_inputs
 
@@ -182,10 +173,17 @@ def run_yaml(
     data = _load_yaml(params_file)
     base = params_file.resolve().parent
     images = [str(base / p) for p in data["images"]]
+    noise_files = [base / v for k in ("gain", "rnoise", "bias") if _is_fits_name(v := data.get(k))]
+    inputs = [params_file, *images, *noise_files, *([crmasks] if crmasks is not None else [])]
+    stale = safety.main_form_patterns(computing=crmasks is None)
+    safety.check_output_dir(output_dir, "--output_dir")
+    safety.check_output_names(output_dir, stale, inputs)
     if crmasks is None:
         refuse_combined_inputs(images, extnum=data.get("extnum"), extname=data.get("extname"))
     frames = read_frames(images, extnum=data.get("extnum"), extname=data.get("extname"))
     shape = check_frames(frames, names=images, min_frames=1)
+    identities = file_identities(images, frames)
+    check_distinct(identities, images)
     requirements = dict(data.get("requirements") or {})
     for key in ("gain", "rnoise", "bias"):
         if key in requirements:
@@ -212,9 +210,10 @@ def run_yaml(
         output_dir,
     )
     first = input_header(images[0], extnum=data.get("extnum"), extname=data.get("extname"))
-    with _staging(output_dir) as stage:
+    with safety.staging(output_dir, stale=stale, protected=inputs) as stage:
         if crmasks is not None:
             masks = read_crmasks(crmasks, n_frames=len(frames), shape=shape)
+            masks = match_masks(masks, identities, source=f"crmasks file {crmasks}")
         else:
             from .pipeline import compute_crmasks
 
@@ -231,7 +230,11 @@ def run_yaml(
                 frame_names=images,
                 units=data_unit(first),
             )
-            hdul = crmasks_hdulist(result, history=[f"Image {Path(i).name}" for i in images])
+            hdul = crmasks_hdulist(
+                result,
+                history=[f"Image {Path(i).name}" for i in images],
+                frame_uuids=identities,
+            )
             write_crmasks(hdul, stage / "crmasks.fits")
             masks = read_crmasks(hdul)
             del result, hdul  # the stack, statistics and detections are no longer needed
@@ -265,16 +268,24 @@ def _inputlist(path: str) -> list[str]:
 def _compute(args, progress=None, console=None) -> int:
     from .config import PARAMETERS
     from .crmasks_file import crmasks_hdulist, write_crmasks
+    from .identity import check_distinct, file_identities
     from .inputs import check_frames, read_frames
     from .pipeline import compute_crmasks
     from .provenance import data_unit, input_header, refuse_combined_inputs
 
     images = _inputlist(args.inputlist)
+    out = Path(args.output_masks)
+    inputs = [args.inputlist, *images]
+    stale = safety.REPORT_PATTERNS if args.plots else ()
+    safety.check_output_file(out, "--output_masks", inputs)
+    safety.check_output_names(out.parent, (out.name, *stale), inputs, "--output_masks folder")
     extname = None if args.extname in (None, "PRIMARY") else args.extname
     extnum = 0 if args.extname == "PRIMARY" else None
     refuse_combined_inputs(images, extnum=extnum, extname=extname)
     frames = read_frames(images, extname=extname, extnum=extnum)
     shape = check_frames(frames, names=images, min_frames=1)
+    identities = file_identities(images, frames)
+    check_distinct(identities, images)
     # only the options given: every other parameter gets the schema default (as in YAML)
     params: dict[str, Any] = {k: v for k, v in vars(args).items() if k in PARAMETERS}
     if not args.plots:
@@ -286,9 +297,8 @@ def _compute(args, progress=None, console=None) -> int:
         if not display_available():
             log.warning("interactive: no display available; running non-interactively")
             cfg = cfg.replace(interactive=False, verify_cr=False)
-    out = Path(args.output_masks)
     unit = data_unit(input_header(images[0], extnum=extnum, extname=extname))
-    with _staging(out.parent if str(out.parent) else Path(".")) as stage:
+    with safety.staging(out.parent, stale=stale, protected=inputs) as stage:
         reviewer = None
         if cfg.interactive:
             from .interactive import InteractiveReviewer
@@ -303,7 +313,7 @@ def _compute(args, progress=None, console=None) -> int:
             reviewer=reviewer,
             units=unit,
         )
-        write_crmasks(crmasks_hdulist(result), stage / out.name)
+        write_crmasks(crmasks_hdulist(result, frame_uuids=identities), stage / out.name)
         if (stage / "report.html").is_file():
             from .reports._report_parts import add_products
 
@@ -322,17 +332,23 @@ def _done(console, text: str) -> None:
 def _apply(args, argv, console=None) -> int:
     from .combination import combine
     from .crmasks_file import combined_hdulist, read_crmasks, write_hdulist
+    from .identity import check_distinct, file_identities, match_masks
     from .inputs import check_frames, read_frames
     from .provenance import combined_header, input_header
 
     images = _inputlist(args.inputlist)
+    inputs = [args.inputlist, args.input_mask, *images]
+    safety.check_output_file(args.output_combined, "--output_combined", inputs)
     frames = read_frames(
         images,
         extname=None if args.extname in (None, "PRIMARY") else args.extname,
         extnum=0 if args.extname == "PRIMARY" else None,
     )
     shape = check_frames(frames, names=images, min_frames=3)
+    identities = file_identities(images, frames)
+    check_distinct(identities, images)
     masks = read_crmasks(args.input_mask, n_frames=len(frames), shape=shape)
+    masks = match_masks(masks, identities, source=f"--input_mask {args.input_mask}")
     comb = combine(frames, args.combination, masks=masks, bias=args.bias)
     extname = None if args.extname in (None, "PRIMARY") else args.extname
     first = input_header(
@@ -342,7 +358,9 @@ def _apply(args, argv, console=None) -> int:
     hdul = combined_hdulist(
         comb, masks_uuid=masks.uuid, history=_combination_history(argv, images), header=header
     )
-    write_hdulist(hdul, args.output_combined)
+    out = Path(args.output_combined)
+    with safety.staging(out.parent, protected=inputs) as stage:
+        write_hdulist(hdul, stage / out.name)
     _done(
         console, f"{args.combination} combination of {len(frames)} images in {args.output_combined}"
     )
@@ -368,9 +386,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserStop:
         print("megara-crmasks: stopped by the operator; no output written", file=sys.stderr)
         return 0
-    except (CLIError, ConfigError, InputError, ImportError, ValueError) as exc:
-        print(f"megara-crmasks: error: {exc}", file=sys.stderr)
+    except (CLIError, ConfigError, InputError, ImportError, ValueError, OSError) as exc:
+        print(f"megara-crmasks: error: {safety.one_line(exc)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("megara-crmasks: interrupted (Ctrl-C); no output written", file=sys.stderr)
+        return 130
+    except safety.Terminated:
+        print("megara-crmasks: terminated (SIGTERM); no output written", file=sys.stderr)
+        return 143
 
 
 def _console(args):

@@ -27,6 +27,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .guards import check_bias, check_finite_result
 from .stacking import build_stack, low_mean
 
 __all__ = [
@@ -298,20 +299,21 @@ def iter_combinations(
     """
     for method in methods:
         _check_method(method)
+    check_bias(bias)
     stack, coinc = _prepare(frames, methods, masks, bias, apply_flux_factor, dtype)
     shared = _Shared(stack, coinc)
     for m in methods:
-        yield (
-            m,
-            combine_stack(
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: reported just below
+            comb = combine_stack(
                 stack,
                 m,
                 masks=masks,
                 use_auxmedian=use_auxmedian and m in CR_METHODS,
                 cr_coincidences=coinc,
                 stats=shared,
-            ),
-        )
+            )
+        check_finite_result(comb)
+        yield m, comb
 
 
 def _prepare(frames, methods, masks, bias, apply_flux_factor, dtype):

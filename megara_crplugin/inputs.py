@@ -10,16 +10,24 @@ value or list them in ``pixels_to_be_replaced_by_local_median``) before running.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 
 from .exceptions import InputError
 
 __all__ = ["NoiseModel", "check_frames", "noise_model", "read_frames"]
+
+
+def _open_strict(path: Path):
+    """``fits.open`` with a truncated file an error (astropy only warns, then pads)."""
+    warnings.filterwarnings("error", "File may have been truncated")
+    return fits.open(path, memmap=False)
 
 
 def read_frames(
@@ -58,7 +66,7 @@ def read_frames(
         if not p.is_file():
             raise InputError(f"input image {p}: file not found")
         try:
-            with fits.open(p, memmap=False) as hdul:
+            with warnings.catch_warnings(), _open_strict(p) as hdul:
                 if extname is not None:
                     if extname not in hdul:
                         names = ", ".join(h.name for h in hdul)
@@ -82,7 +90,7 @@ def read_frames(
                         f"input image {p}: HDU {hdu.name!r} holds no 2-D image (data shape {shape})"
                     )
                 frames.append(np.asarray(data, dtype=np.float32))
-        except OSError as exc:
+        except (OSError, AstropyUserWarning) as exc:
             raise InputError(f"input image {p}: cannot read it as FITS ({exc})") from exc
     return frames
 

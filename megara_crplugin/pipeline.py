@@ -31,6 +31,7 @@ from .combination import combine_stack
 from .config import CRConfig, validate_parameters
 from .exceptions import InputError
 from .fluxfactor import estimate_flux_factors
+from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
 from .inputs import NoiseModel, check_frames, noise_model
 from .masks import feature_table, keep_features, mm_flags, problematic_pixels, target_detection
@@ -118,6 +119,8 @@ def _prepare(frames, parameters, frame_names) -> tuple[CRConfig, NoiseModel, tup
     shape = check_frames(frames, names=frame_names, min_frames=min_frames)
     cfg = validate_parameters(params, n_images=n, shape=shape or shape0)
     noise = noise_model(cfg.gain, cfg.rnoise, cfg.bias, shape=shape)
+    check_frame_values(frames, frame_names)
+    check_geometry(cfg, shape)
     return cfg, noise, shape
 
 

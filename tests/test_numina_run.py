@@ -179,16 +179,46 @@ def test_cr_method_without_crmasks_fails_clearly(ws):
 @numina_run
 @needs_entry_point
 def test_masks_for_other_frames_fail_clearly(ws, truth_masks):
-    frames = [ws.names[1], ws.names[0], ws.names[2]]  # same files, other order
-    ob = _lcb_ob(ws, "otherframes", frames, method="meancr", crmasks=truth_masks.name)
+    """Issue 10: masks recorded for other exposures are refused, naming both sets."""
+    other = ws.data / "crmasks_other.fits"
+    with fits.open(truth_masks) as hdul:
+        for i in (1, 2, 3):
+            hdul[0].header[f"FUUID{i}"] = f"other-{i}"
+        hdul.writeto(other, overwrite=True)
+    ob = _lcb_ob(ws, "otherframes", ws.names, method="meancr", crmasks=other.name)
     proc, _, _ = _run_ob(ws, ob)
     assert proc.returncode == 1
     assert (
-        "ERROR: MegaraLcbImage: crmasks_truth.fits does not match the frames of the "
-        "observation result (raw_2.fits, raw_1.fits, raw_3.fits): crmasks file "
-        "crmasks_truth.fits: the masks were computed for other exposures" in proc.stderr
+        "ERROR: MegaraLcbImage: crmasks_other.fits does not match the frames of the "
+        "observation result (raw_1.fits, raw_2.fits, raw_3.fits): crmasks_other.fits: the "
+        "masks were computed for other exposures (recorded: other-1, other-2, other-3; "
+        f"given: {', '.join(ws.uuids)})" in proc.stderr
     )
     assert "Traceback" not in proc.stderr
+
+
+def test_same_frames_in_another_order_reorder_masks_and_factors(ws, tmp_path):
+    """Issue 10: the masks follow the frames by UUID (CRMASKi and FLUXFi reordered)."""
+    path = nh.truth_crmasks_file(
+        tmp_path / "original.fits",
+        ws.sset,
+        ws.uuids,
+        apply_flux_factor_to="original",
+        flux_factors=(1.0, 2.0, 1.5),
+    )
+    masks = read_crmasks(path)
+    order = [1, 2, 0]
+    names = [ws.names[i] for i in order]
+    rinput = _lcb_input(ws, names, method="meancr", crmasks=DataFrame(filename=str(path)))
+    recipe = CrLCBImageRecipe()
+    out = recipe.combine_with_crmasks(rinput)
+    frames, _ = _preprocess(recipe, rinput)
+    masks.flux_factors = masks.flux_factors[order]
+    crm = {f"CRMASK{j}": masks.masks[f"CRMASK{i + 1}"] for j, i in enumerate(order, start=1)}
+    masks.masks.update(crm)
+    expected = combine(frames, "meancr", masks=masks, apply_flux_factor=True)
+    np.testing.assert_array_equal(out[0].data, expected.data)
+    np.testing.assert_array_equal(out["MAP"].data, expected.map)
 
 
 @numina_run
@@ -250,12 +280,15 @@ def test_frames_without_uuid_do_not_crash(tmp_path, monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="numina.recipes.megara"):
         result = recipe.run(rinput)
     hdr = result.crmasks.frame[0].header
-    assert "FUUID1" not in hdr
+    assert str(hdr["FUUID1"]).startswith("sha256:")  # checksum of the raw pixels (issue 10)
     history = [str(h) for h in hdr["HISTORY"]]
-    assert "Image (no UUID) raw_1.fits" in history
+    assert f"Image {hdr['FUUID1']} raw_1.fits" in history
     assert "interactive = False" in history
     assert "interactive: no display is available, running without interaction" in caplog.text
-    assert "frames without UUID (raw_1.fits, raw_2.fits, raw_3.fits)" in caplog.text
+    assert (
+        "frames without UUID (raw_1.fits, raw_2.fits, raw_3.fits): recorded by a checksum"
+        in caplog.text
+    )
     assert all(result.crmasks.frame["MEDIANCR"].data[y, x] for y, x in sset.double_hits)
     assert list(tmp_path.iterdir()) == [data]  # no intermediate files outside numina run
 
@@ -276,16 +309,17 @@ def test_masks_of_another_shape_are_rejected(ws, truth_masks, tmp_path):
         CrLCBImageRecipe().combine_with_crmasks(rinput)
 
 
-def test_masks_for_another_number_of_frames_are_rejected(ws, truth_masks):
+def test_the_same_frame_twice_is_rejected(ws, truth_masks):
     rinput = _lcb_input(
         ws,
         ws.names + ws.names[:1],
         method="meancrt",
         crmasks=DataFrame(filename=str(truth_masks)),
     )
-    with pytest.raises(
+    with pytest.raises(  # issue 10: a frame given twice is refused before the masks are read
         RecipeInputError,
-        match=r"crmasks_truth.fits: masks were computed for 3 exposures, but 4 are given",
+        match=r"CrLCBImageRecipe: images: raw_1.fits \(#1\) and raw_1.fits \(#4\) are the same "
+        r"exposure \(UUID ",
     ):
         CrLCBImageRecipe().combine_with_crmasks(rinput)
 

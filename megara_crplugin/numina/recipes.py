@@ -119,14 +119,24 @@ def _frame_label(frame: Any, index: int) -> str:
     return os.path.basename(str(name)) if name else f"frame {index}"
 
 
-def _frame_uuids(frames: Sequence[Any]) -> list[str | None]:
-    """UUID keyword of each raw frame (None when absent); reads headers only."""
+def _frame_uuids(frames: Sequence[Any]) -> list[str]:
+    """Identity of each raw frame: its UUID keyword, else a checksum of its pixels."""
+    from ..identity import frame_identity
+
     out = []
     for frame in frames:
         with frame.open() as hdul:
-            value = hdul[0].header.get("UUID")
-        out.append(str(value) if value not in (None, "") else None)
+            out.append(frame_identity(hdul[0].header, lambda h=hdul: h[0].data))
     return out
+
+
+def _check_distinct(uuids: Sequence[str], labels: Sequence[str], mode: str) -> None:
+    from ..identity import check_distinct
+
+    try:
+        check_distinct(uuids, labels)
+    except InputError as exc:
+        raise RecipeInputError(f"{mode}: {exc}") from None
 
 
 def _display_available() -> bool:
@@ -235,6 +245,7 @@ class CrDetectionRecipe(CrDetectionParameters):
         labels = [_frame_label(f, i) for i, f in enumerate(frames, start=1)]
         config = self._config(rinput, n, None)  # before the expensive work
         uuids = _frame_uuids(frames)
+        _check_distinct(uuids, labels, "MegaraCrDetection")
 
         arrays, reduced = _preprocess(self, rinput)
         config = self._config(rinput, n, arrays[0].shape)
@@ -278,7 +289,7 @@ class CrDetectionRecipe(CrDetectionParameters):
 
         history = ["---"]
         for label, fid in zip(labels, uuids, strict=True):
-            history.append(f"Image {fid if fid else '(no UUID)'} {label}")
+            history.append(f"Image {fid} {label}")
         history.append("---")
         for name, mask in result.masks.items():
             history.append(f"Extension {name}: {int(np.count_nonzero(mask))} masked pixels")
@@ -286,7 +297,7 @@ class CrDetectionRecipe(CrDetectionParameters):
         hdul = crmasks_hdulist(
             result,
             history=history,
-            frame_uuids=tuple(uuids) if all(uuids) else (),
+            frame_uuids=tuple(uuids),
         )
         hdr = hdul[0].header
         first = reduced[0][0].header
@@ -294,10 +305,11 @@ class CrDetectionRecipe(CrDetectionParameters):
             if key in first:
                 hdr[key] = first[key]
         self.set_base_headers(hdr)
-        if not all(uuids):
+        no_uuid = [lab for lab, fid in zip(labels, uuids, strict=True) if fid.startswith("sha256:")]
+        if no_uuid:
             self.logger.warning(
-                "frames without UUID (%s): the masks cannot be matched to them by UUID later",
-                ", ".join(lab for lab, fid in zip(labels, uuids, strict=True) if not fid),
+                "frames without UUID (%s): recorded by a checksum of their pixels",
+                ", ".join(no_uuid),
             )
 
         if rinput.save_postprocessed:
@@ -438,6 +450,7 @@ class CrImageCombination(ImageRecipe):
         """
         from ..combination import combine
         from ..crmasks_file import combined_hdulist, read_crmasks
+        from ..identity import match_masks
 
         method = rinput.method
         mode = mode_name(self)
@@ -451,12 +464,12 @@ class CrImageCombination(ImageRecipe):
         kwargs = self._cr_kwargs(rinput)
         labels = [_frame_label(f, i) for i, f in enumerate(frames, start=1)]
         uuids = _frame_uuids(frames)
+        _check_distinct(uuids, labels, mode)
         masks_name = os.path.basename(str(getattr(rinput.crmasks, "filename", "") or "crmasks"))
         with rinput.crmasks.open() as hdul_masks:
             try:
-                masks = read_crmasks(
-                    hdul_masks, n_frames=len(frames), frame_uuids=uuids if all(uuids) else None
-                )
+                masks = read_crmasks(hdul_masks, n_frames=len(frames))
+                masks = match_masks(masks, uuids, source="<HDUList>")
             except InputError as exc:
                 raise RecipeInputError(
                     f"{mode}: {masks_name} does not match the frames of the observation result "
@@ -498,10 +511,7 @@ class CrImageCombination(ImageRecipe):
         base = reduced[0][0].header.copy()
         stamp = datetime.datetime.now(datetime.timezone.utc).isoformat()
         history = [f"Combined {len(arrays)} images using '{method}'", f"Combination time {stamp}"]
-        history += [
-            f"Image {fid if fid else '(no UUID)'} {lab}"
-            for fid, lab in zip(uuids, labels, strict=True)
-        ]
+        history += [f"Image {fid} {lab}" for fid, lab in zip(uuids, labels, strict=True)]
         history.append(f"apply_flux_factor={apply_ff}, use_auxmedian={use_aux}")
         history += calibration_history(rinput)
         out = combined_hdulist(comb, history=history, masks_uuid=masks.uuid, header=base)

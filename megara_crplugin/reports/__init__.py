@@ -213,5 +213,6 @@ def write_reports(
         advance(n_problem)
         if html:
             written.append(write_html_report(result, out, written))
-    _LOG.info("reports: %d files written to %s", len(written), out)
+    shown = out.parent if out.name.startswith(".megara-crmasks-") else out  # not the staging
+    _LOG.info("reports: %d files written to %s", len(written), shown)
     return written
