@@ -26,6 +26,7 @@ from pathlib import Path
 from astropy.io import fits
 
 from ._version import __version__
+from .crmasks_checks import ascii_text
 
 __all__ = [
     "COMBINED_KEYS",
@@ -174,7 +175,7 @@ def combined_header(
     header["VARDEF"] = variance_definition(method)[:68]
     header.add_comment(f"VARIANCE extension ({method}): {variance_definition(method)}")
     for i, p in enumerate(inputs, start=1):
-        header[f"CRINP{i}"] = (Path(p).name[:68], f"input exposure {i}")
+        header[f"CRINP{i}"] = (ascii_text(Path(p).name)[:68], f"input exposure {i}")
     return header
 
 
