@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,7 @@ _KINDS = {
     "pixels_median": "list of [X, Y, Xwidth, Ywidth]",
     "offsets": "list of N [dx, dy] or null",
     "fixed_points": "list of [x, y] or [x, y, weight]",
+    "path": "str (file path) or null",
 }
 _HISTORY_WIDTH = 72
 _MAXPLOTS_CAP = 1000
@@ -259,6 +261,7 @@ def _expected_text(p: Param) -> str:
         "pixels_median": "a list of [X, Y, Xwidth, Ywidth] or null",
         "offsets": "a list of [dx, dy] pairs or null",
         "fixed_points": "a list of [x, y] or [x, y, weight] or null",
+        "path": "a file path (string) or null",
     }
     return texts[p.kind]
 
@@ -302,6 +305,16 @@ def _norm_float(p: Param, v: Any, n: int | None, shape: Any) -> float | None:
     if not is_number(v) or not _in_range(p, float(v)):
         raise p._fail(v)
     return float(v)
+
+
+def _norm_path(p: Param, v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, os.PathLike):
+        v = os.fspath(v)
+    if not isinstance(v, str) or not v.strip():
+        raise p._fail(v)
+    return v
 
 
 def _norm_choice(p: Param, v: Any, n: int | None, shape: Any) -> str:
@@ -408,6 +421,7 @@ _NORMALISERS = {
     "pixels_median": lambda p, v, n, s: _rg.as_local_median_pixels(v, shape=s),
     "offsets": lambda p, v, n, s: _rg.as_offsets(v, n_images=n),
     "fixed_points": lambda p, v, n, s: _rg.as_fixed_points(v),
+    "path": lambda p, v, n, s: _norm_path(p, v),
 }
 
 
@@ -452,6 +466,12 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
     ("general", "pixels_to_be_replaced_by_local_median", "pixels_median", None, "pixel",
      {**_NULL, "note": "Xwidth, Ywidth odd >= 1, Xwidth*Ywidth >= 3"},
      "Pixels replaced by the median of an Xwidth x Ywidth window."),
+    ("general", "bpm", "path", None, "", _NULL,
+     "Bad-pixel mask (FITS, non-zero = bad, like the DRP's BPM): known defects, never masked."),
+    ("general", "defects_low_rnoise", "optional_float", 10.0, "rnoise", {**_NULL, **_POS},
+     "Defect: min2d below -this x rnoise (null = off)."),
+    ("general", "defects_hot_sigma", "optional_float", 5.0, "sigma", {**_NULL, **_POS},
+     "Defect: above (below) all 8 neighbours by this many sigma in every exposure (null = off)."),
     ("general", "dtype", "choice", "float32", "", {"choices": ("float32", "float64")},
      "Floating type of the internal stack and of the combinations."),
     ("general", "verify_cr", "bool", False, "", {"note": "requires interactive"},
@@ -560,6 +580,9 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "median one (reference)."),
     ("mm", "mm_boundary_tail", "float", 0.1, "pixel", {"minimum": 0, "min_exclusive": True},
      "Simulated pixels (all simulations) expected above each boundary point; 1 = reference."),
+    ("mm", "mm_aux_corroboration", "optional_float", 1e-3, "", {**_NULL, **_UNIT},
+     "Aux feature kept only with a pixel above the simulated level exceeded with this "
+     "probability per pixel (null = reference: above mm_threshold)."),
     ("mm", "mm_knots_splfit", "int", 3, "", {"minimum": 2},
      "Total number of spline knots (both ends included)."),
     ("mm", "mm_fixed_points_in_boundary", "fixed_points", None, "ADU",
@@ -796,6 +819,9 @@ class CRConfig:
     pixels_to_be_flagged_as_cr: tuple[tuple[int, int], ...]
     pixels_to_be_ignored_as_cr: tuple[tuple[int, int], ...]
     pixels_to_be_replaced_by_local_median: tuple[tuple[int, int, int, int], ...]
+    bpm: str | None
+    defects_low_rnoise: float | None
+    defects_hot_sigma: float | None
     dtype: str
     verify_cr: bool
     semiwindow: int
@@ -846,6 +872,7 @@ class CRConfig:
     mm_boundary_fit: str
     mm_secondary_boundary: str
     mm_boundary_tail: float
+    mm_aux_corroboration: float | None
     mm_knots_splfit: int
     mm_fixed_points_in_boundary: tuple[tuple[float, float, float], ...]
     mm_nsimulations: int
