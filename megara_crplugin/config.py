@@ -84,7 +84,7 @@ _KINDS = {
     "pixels_median": "list of [X, Y, Xwidth, Ywidth]",
     "offsets": "list of N [dx, dy] or null",
     "fixed_points": "list of [x, y] or [x, y, weight]",
-    "path": "str (file path) or null",
+    "path": "str (file path), 2-D array (Python) or null",
 }
 _HISTORY_WIDTH = 72
 _MAXPLOTS_CAP = 1000
@@ -261,7 +261,7 @@ def _expected_text(p: Param) -> str:
         "pixels_median": "a list of [X, Y, Xwidth, Ywidth] or null",
         "offsets": "a list of [dx, dy] pairs or null",
         "fixed_points": "a list of [x, y] or [x, y, weight] or null",
-        "path": "a file path (string) or null",
+        "path": "a file path (string), a 2-D array (from Python) or null",
     }
     return texts[p.kind]
 
@@ -307,9 +307,17 @@ def _norm_float(p: Param, v: Any, n: int | None, shape: Any) -> float | None:
     return float(v)
 
 
-def _norm_path(p: Param, v: Any) -> str | None:
+def _norm_path(p: Param, v: Any, shape: Any) -> str | np.ndarray | None:
     if v is None:
         return None
+    if isinstance(v, np.ndarray):  # from Python (the numina recipe: megaradrp's master BPM)
+        if v.ndim != 2 or (shape is not None and tuple(v.shape) != tuple(shape)):
+            raise ConfigError(
+                [f"{p.name}: expected a 2-D array of the exposures' shape, got shape {v.shape}"]
+            )
+        out = np.asarray(v) != 0
+        out.setflags(write=False)
+        return out
     if isinstance(v, os.PathLike):
         v = os.fspath(v)
     if not isinstance(v, str) or not v.strip():
@@ -421,7 +429,7 @@ _NORMALISERS = {
     "pixels_median": lambda p, v, n, s: _rg.as_local_median_pixels(v, shape=s),
     "offsets": lambda p, v, n, s: _rg.as_offsets(v, n_images=n),
     "fixed_points": lambda p, v, n, s: _rg.as_fixed_points(v),
-    "path": lambda p, v, n, s: _norm_path(p, v),
+    "path": lambda p, v, n, s: _norm_path(p, v, s),
 }
 
 
@@ -466,12 +474,6 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
     ("general", "pixels_to_be_replaced_by_local_median", "pixels_median", None, "pixel",
      {**_NULL, "note": "Xwidth, Ywidth odd >= 1, Xwidth*Ywidth >= 3"},
      "Pixels replaced by the median of an Xwidth x Ywidth window."),
-    ("general", "bpm", "path", None, "", _NULL,
-     "Bad-pixel mask (FITS, non-zero = bad, like the DRP's BPM): known defects, never masked."),
-    ("general", "defects_low_rnoise", "optional_float", 10.0, "rnoise", {**_NULL, **_POS},
-     "Defect: min2d below -this x rnoise (null = off)."),
-    ("general", "defects_hot_sigma", "optional_float", 5.0, "sigma", {**_NULL, **_POS},
-     "Defect: above (below) all 8 neighbours by this many sigma in every exposure (null = off)."),
     ("general", "dtype", "choice", "float32", "", {"choices": ("float32", "float64")},
      "Floating type of the internal stack and of the combinations."),
     ("general", "verify_cr", "bool", False, "", {"note": "requires interactive"},
@@ -484,6 +486,12 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "Number of features plotted (negative = all; at most 1000)."),
     ("general", "debug", "bool", False, "", {},
      "Write extra diagnostic figures."),
+    ("general", "bpm", "path", None, "", _NULL,
+     "Bad-pixel mask (FITS, non-zero = bad, like the DRP's BPM): known defects, never masked."),
+    ("general", "defects_low_rnoise", "optional_float", 10.0, "rnoise", {**_NULL, **_POS},
+     "Defect: min2d below -this x rnoise (null = off)."),
+    ("general", "defects_hot_sigma", "optional_float", 5.0, "sigma", {**_NULL, **_POS},
+     "Defect: above (below) all 8 neighbours by this many sigma in every exposure (null = off)."),
     ("la", "la_gain_apply", "bool", False, "", {},
      "Accepted for compatibility; no effect (cleaned images are always in ADU)."),
     ("la", "la_sigclip", "pair", [5.0, 3.0], "", _POS,
@@ -819,15 +827,15 @@ class CRConfig:
     pixels_to_be_flagged_as_cr: tuple[tuple[int, int], ...]
     pixels_to_be_ignored_as_cr: tuple[tuple[int, int], ...]
     pixels_to_be_replaced_by_local_median: tuple[tuple[int, int, int, int], ...]
-    bpm: str | None
-    defects_low_rnoise: float | None
-    defects_hot_sigma: float | None
     dtype: str
     verify_cr: bool
     semiwindow: int
     color_scale: str
     maxplots: int
     debug: bool
+    bpm: str | np.ndarray | None
+    defects_low_rnoise: float | None
+    defects_hot_sigma: float | None
     la_gain_apply: bool
     la_sigclip: tuple[float, float]
     la_sigfrac: tuple[float, float]

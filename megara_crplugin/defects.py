@@ -28,7 +28,6 @@ Mask polarity here: True = defect.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +37,6 @@ from scipy import ndimage
 from .exceptions import InputError
 
 __all__ = ["DefectMap", "classify_defects", "load_bpm"]
-
-log = logging.getLogger(__name__)
 
 #: The 8 neighbours of a pixel (3 x 3 ring).
 _RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=bool)
@@ -78,13 +75,13 @@ class DefectMap:
         )
 
 
-def load_bpm(path: str | None, shape: tuple[int, int]) -> np.ndarray | None:
+def load_bpm(path: str | np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
     """Read the bad-pixel mask ``bpm`` (first HDU with 2-D data; non-zero = bad).
 
     Parameters
     ----------
-    path : str or None
-        FITS file; None: no BPM.
+    path : str, ndarray or None
+        FITS file, or the mask itself (validated array); None: no BPM.
     shape : (int, int)
         Shape of the exposures.
 
@@ -100,6 +97,8 @@ def load_bpm(path: str | None, shape: tuple[int, int]) -> np.ndarray | None:
     """
     if path is None:
         return None
+    if isinstance(path, np.ndarray):
+        return np.asarray(path, dtype=bool)
     from astropy.io import fits
 
     p = Path(path)
@@ -190,5 +189,4 @@ def classify_defects(
         n_cold=int(cold.sum()),
         n_bpm=int(known.sum()),
     )
-    log.info(result.summary())
     return result

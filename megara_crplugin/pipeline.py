@@ -630,3 +630,5 @@ def _log_summary(result: CRMaskResult) -> None:
         if name != "MEDIANCR":
             log.info("%s: %d masked pixels", name, int(t.mask.sum()))
     log.info("problematic pixels (masked in every CRMASKi): %d", int(result.problematic.sum()))
+    if result.defects is not None:
+        log.info(result.defects.summary())
