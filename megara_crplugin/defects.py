@@ -16,10 +16,17 @@ rnoise**2)``):
 * ``hot``: in every exposure the pixel exceeds the brightest of its 8
   neighbours by more than ``defects_hot_sigma * sigma(neighbour)`` and is more
   than 3 times that neighbour: sharper than any sampled image (a star or a line
-  of FWHM >= 2 pixels has a neighbour above a third of its peak).
+  of FWHM >= 2 pixels has a neighbour above a third of its peak), with the same
+  value in every exposure: its range over the N exposures is within
+  :func:`same_range` (N) times the noise at its median, the 99.5 % point of the
+  range of N normal values (a cosmic ray hitting the pixel in every exposure has
+  unrelated amplitudes and stays a cosmic ray).
+* ``aux``: features the Aux detector flags in every exposure whose pixels all
+  have the same value (range test): hot pixels on a background, which the
+  8-neighbour rule misses when a neighbour is bright.
 * ``cold``: in every exposure the pixel lies more than ``defects_hot_sigma *
   sigma(neighbour)`` under the faintest of its 8 neighbours and under a third
-  of it (dead pixels).
+  of it, with the same value in every exposure (dead pixels).
 * ``bpm``: pixels marked (non-zero) in the optional bad-pixel mask ``bpm``
   (FITS, like the DRP's master BPM: 1 = bad).
 
@@ -28,6 +35,7 @@ Mask polarity here: True = defect.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +43,23 @@ import numpy as np
 from scipy import ndimage
 
 from .exceptions import InputError
+from .masks import keep_features
 
-__all__ = ["DefectMap", "classify_defects", "load_bpm"]
+__all__ = ["DefectMap", "add_constant_detections", "classify_defects", "load_bpm", "same_range"]
 
 #: The 8 neighbours of a pixel (3 x 3 ring).
 _RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=bool)
 #: A defect pixel is more than this factor above (below) its brightest (faintest) neighbour.
 SHARPNESS = 3.0
+
+
+def same_range(n: int) -> float:
+    """Largest range of N values of one pixel, in noise units, for "the same value".
+
+    About the 99.5 % point of the range of N normal values (4.3 for N = 3, 4.75
+    for 5, 5.4 for 10).
+    """
+    return 3.3 + 0.9 * float(np.log(max(int(n), 2)))
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,7 @@ class DefectMap:
     n_hot: int = 0
     n_cold: int = 0
     n_bpm: int = 0
+    n_aux: int = 0
 
     @property
     def count(self) -> int:
@@ -71,7 +90,7 @@ class DefectMap:
         """One line for the log and the report."""
         return (
             f"defects: {self.count} pixels (low {self.n_low}, hot {self.n_hot}, "
-            f"cold {self.n_cold}, bpm {self.n_bpm}), never in a cosmic-ray mask"
+            f"cold {self.n_cold}, bpm {self.n_bpm}, aux {self.n_aux}), never in a cosmic-ray mask"
         )
 
 
@@ -140,6 +159,52 @@ def _every_frame(stack, gain, rnoise, k, *, hot: bool) -> np.ndarray:
     return out
 
 
+def _same_value(stack, cand: np.ndarray, gain, rnoise) -> np.ndarray:
+    """Candidates whose values have the same expectation in every exposure (range test)."""
+    same = np.zeros(cand.shape, dtype=bool)
+    if cand.any():
+        vals = np.asarray(stack)[:, cand]
+        spread = vals.max(axis=0) - vals.min(axis=0)
+        g = gain if np.ndim(gain) == 0 else np.asarray(gain)[cand]
+        r = rnoise if np.ndim(rnoise) == 0 else np.asarray(rnoise)[cand]
+        limit = same_range(len(vals)) * _sigma(np.median(vals, axis=0), g, r)
+        same[cand] = spread <= limit
+    return same
+
+
+def add_constant_detections(
+    defects: DefectMap, every: np.ndarray, stack: np.ndarray, *, gain, rnoise
+) -> DefectMap:
+    """Add the ``aux`` rule: detections of every exposure with the same value.
+
+    Parameters
+    ----------
+    defects : DefectMap
+        Defects found so far.
+    every : ndarray of bool
+        Pixels the Aux detector flags in every exposure; an 8-connected feature of
+        them is a defect only when all its pixels pass the same-value test.
+    stack : ndarray (N, ny, nx)
+        Bias-subtracted exposures (ADU).
+    gain, rnoise : float or ndarray
+        e-/ADU and ADU.
+
+    Returns
+    -------
+    DefectMap
+        ``defects`` with those pixels added (``n_aux``).
+    """
+    every = every & ~defects.mask
+    same = _same_value(stack, every, gain, rnoise)
+    # a feature with one pixel whose values differ is a cosmic ray hitting every exposure
+    found = every & ~keep_features(every, every & ~same)
+    if not found.any():
+        return defects
+    return dataclasses.replace(
+        defects, mask=defects.mask | found, n_aux=defects.n_aux + int(found.sum())
+    )
+
+
 def classify_defects(
     stack: np.ndarray,
     min2d: np.ndarray,
@@ -181,6 +246,9 @@ def classify_defects(
     if hot_sigma is not None:
         hot = _every_frame(stack, gain, rnoise, hot_sigma, hot=True)
         cold = _every_frame(stack, gain, rnoise, hot_sigma, hot=False)
+        same = _same_value(stack, hot | cold, gain, rnoise)
+        hot &= same
+        cold &= same
     known = np.zeros(shape, dtype=bool) if bpm is None else np.asarray(bpm, dtype=bool)
     result = DefectMap(
         mask=low | hot | cold | known,

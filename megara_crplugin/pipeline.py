@@ -29,7 +29,7 @@ from .boundary import boundary_points, fit_boundary
 from .combination import combine_stack
 from .config import CRConfig, validate_parameters
 from .corroborate import corroborate, corroboration_levels
-from .defects import classify_defects, load_bpm
+from .defects import add_constant_detections, classify_defects, load_bpm
 from .exceptions import InputError
 from .fluxfactor import estimate_flux_factors
 from .hooks import NullProgress, NullReviewer
@@ -188,6 +188,12 @@ def compute_crmasks(
     threshold = cfg.threshold(noise.rnoise_scalar)
 
     aux_med, auxclean, aux_mean, aux_frames, cleaned_frames = _aux_pass(ctx, stats)
+    if ctx.detector is not None:  # the same detection in every exposure: a defect (issue 9)
+        every = np.logical_and.reduce(aux_frames)
+        defects = add_constant_detections(
+            defects, every, stats.stack, gain=noise.gain, rnoise=noise.rnoise
+        )
+        allowed &= ~defects.mask
     aux_med &= allowed
 
     offsets = _offsets(ctx, stats, cleaned_frames, extras)
@@ -214,22 +220,14 @@ def compute_crmasks(
         cleanable=allowed,
     )
     levels = secondary.get("corroboration") or {}
-    all_aux = np.logical_and.reduce(aux_frames) if ctx.detector is not None else None
-    if all_aux is not None and levels.get("frame") is not None:
-        all_aux = corroborate(
-            all_aux,
-            stats.min2d,
-            stats.max2d - stats.min2d,
-            level=levels["frame"],
-            threshold=threshold,
-        )
+    # Aux detections of every exposure, defects out: triple hits (defect 24)
+    all_aux = np.logical_and.reduce(aux_frames) & allowed if ctx.detector is not None else None
 
     def detections(y, aux, *, per_frame=False, bnd=boundary, level="median"):
         if not cfg.uses_mm:
             return aux & allowed, np.zeros(shape, dtype=bool)
         flag_mm = mm_flags(stats.min2d, y, **{**mm_kwargs, "boundary": bnd})
-        # pixels hit in every exposure stay masked (defect 24), with M.M. evidence (issue 9)
-        also = all_aux if per_frame else None
+        also = all_aux if per_frame or level == "mean" else None
         flag_aux = corroborate(
             aux & allowed, stats.min2d, y, level=levels.get(level), threshold=threshold, also=also
         )

@@ -33,9 +33,10 @@ def test_hot_pixel_in_every_frame_is_a_defect_a_cosmic_ray_is_not():
     stack[:, 10, 10] += 400.0  # hot: same excess in every exposure
     stack[0, 20, 20] += 400.0  # single hit
     stack[:2, 30, 30] += 400.0  # double hit (2 of 3 exposures)
+    stack[:, 40, 40] += np.array([1278.0, 3417.0, 1950.0], dtype=np.float32)  # triple hit
     d = _classify(stack)
     assert d.mask[10, 10] and d.n_hot == 1
-    assert not d.mask[20, 20] and not d.mask[30, 30]
+    assert not d.mask[20, 20] and not d.mask[30, 30] and not d.mask[40, 40]
     assert d.count == 1 and d.n_low == d.n_cold == d.n_bpm == 0
 
 
@@ -138,3 +139,19 @@ def test_defects_extension_round_trip_and_older_files(defect_run, tmp_path):
     older = read_crmasks(old_path)  # the layout before issue 9 keeps working
     assert older.defects is None
     assert np.array_equal(older.masks["MEDIANCR"], defect_run.masks["MEDIANCR"])
+
+
+def test_aux_detections_of_every_exposure_same_value_defect_else_triple_hit():
+    from megara_crplugin.defects import DefectMap, add_constant_detections
+
+    stack = _stack(level=100.0)
+    every = np.zeros(SHAPE, dtype=bool)
+    stack[:, 10, 10] += 80.0  # a hot pixel on a background: the same excess every time
+    every[10, 10] = True
+    # a triple hit: unrelated amplitudes at its peak, similar ones in its wings
+    stack[:, 30, 30] += np.array([600.0, 250.0, 900.0], dtype=np.float32)
+    stack[:, 30, 31] += np.array([40.0, 38.0, 42.0], dtype=np.float32)
+    every[30, 30:32] = True
+    none = DefectMap(mask=np.zeros(SHAPE, dtype=bool))
+    d = add_constant_detections(none, every, stack, gain=GAIN, rnoise=RNOISE)
+    assert d.mask[10, 10] and d.n_aux == 1 and d.count == 1

@@ -88,7 +88,7 @@ def _mask_rows(result: Any) -> list[tuple[str, str, str]]:
             (
                 _esc(
                     f"DEFECTS (low {defects.n_low}, hot {defects.n_hot}, "
-                    f"cold {defects.n_cold}, bpm {defects.n_bpm})"
+                    f"cold {defects.n_cold}, bpm {defects.n_bpm}, aux {defects.n_aux})"
                 ),
                 str(defects.count),
                 f"{100.0 * defects.count / npix:.4f}",
