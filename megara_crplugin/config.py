@@ -491,7 +491,8 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
     ("general", "defects_low_rnoise", "optional_float", 10.0, "rnoise", {**_NULL, **_POS},
      "Defect: min2d below -this x rnoise (null = off)."),
     ("general", "defects_hot_sigma", "optional_float", 5.0, "sigma", {**_NULL, **_POS},
-     "Defect: above (below) all 8 neighbours by this many sigma in every exposure (null = off)."),
+     "Defect: above (below) all 8 neighbours by this many sigma in every exposure; null = "
+     "off (also the same-valued Aux detections of every exposure)."),
     ("la", "la_gain_apply", "bool", False, "", {},
      "Accepted for compatibility; no effect (cleaned images are always in ADU)."),
     ("la", "la_sigclip", "pair", [5.0, 3.0], "", _POS,

@@ -188,7 +188,7 @@ def compute_crmasks(
     threshold = cfg.threshold(noise.rnoise_scalar)
 
     aux_med, auxclean, aux_mean, aux_frames, cleaned_frames = _aux_pass(ctx, stats)
-    if ctx.detector is not None:  # the same detection in every exposure: a defect (issue 9)
+    if ctx.detector is not None and cfg.defects_hot_sigma is not None:  # issue 9: defects
         every = np.logical_and.reduce(aux_frames)
         defects = add_constant_detections(
             defects, every, stats.stack, gain=noise.gain, rnoise=noise.rnoise
