@@ -8,7 +8,7 @@ Measured before issue 9 (mm_seed 1): SPRAT 5 frames 333 MEDIANCR features
 (3,058 pixels, 334 of the 351 undilated ones Aux-only without M.M. evidence),
 2,199 pixels masked in every CRMASKi; SPRAT frames 1-3 340 features, 2,374;
 ISIS G93-48 16 features (all on the star trace), 3 pixels of the first three
-columns in the masks.  After items 1 and 2: SPRAT 15 / 37 features, 9 / 63
+columns in the masks.  After items 1 and 2: SPRAT 14 / 37 features, 18 / 81
 pixels in every CRMASKi; ISIS 16 features, no first-column pixel in a mask, all
 of them in DEFECTS.  The remaining features lie on the star traces, whose flux
 changes between exposures: issue 9 item 3 (branch i9c) removes them, hence the
