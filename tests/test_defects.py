@@ -155,3 +155,35 @@ def test_aux_detections_of_every_exposure_same_value_defect_else_triple_hit():
     none = DefectMap(mask=np.zeros(SHAPE, dtype=bool))
     d = add_constant_detections(none, every, stack, gain=GAIN, rnoise=RNOISE)
     assert d.mask[10, 10] and d.n_aux == 1 and d.count == 1
+
+
+def test_recipe_passes_megaradrp_master_bpm_as_known_defects():
+    pytest.importorskip("megaradrp")
+    import logging
+
+    from megara_crplugin.numina.recipes import RecipeInputError, _with_master_bpm
+
+    data = np.zeros(SHAPE, dtype=np.uint8)
+    data[7, 9] = 1
+
+    class _Frame:  # numina DataFrame: open() gives the HDUList
+        def __init__(self, arr):
+            self.arr = arr
+
+        def open(self):
+            return fits.HDUList([fits.PrimaryHDU(self.arr)])
+
+    class _Input:
+        master_bpm = _Frame(data)
+
+    class _Recipe:
+        logger = logging.getLogger("test")
+
+    cfg = validate_parameters({"interactive": False}, n_images=3, shape=SHAPE)
+    got = _with_master_bpm(_Recipe(), _Input(), cfg)
+    assert got.bpm.dtype == bool and got.bpm.sum() == 1 and got.bpm[7, 9]
+    _Input.master_bpm = None
+    assert _with_master_bpm(_Recipe(), _Input(), cfg).bpm is None
+    _Input.master_bpm = _Frame(np.zeros((8, 8), dtype=np.uint8))
+    with pytest.raises(RecipeInputError, match="master_bpm: .*bpm: expected a 2-D array"):
+        _with_master_bpm(_Recipe(), _Input(), cfg)
