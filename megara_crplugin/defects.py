@@ -45,7 +45,15 @@ from scipy import ndimage
 from .exceptions import InputError
 from .masks import keep_features
 
-__all__ = ["DefectMap", "add_constant_detections", "classify_defects", "load_bpm", "same_range"]
+__all__ = [
+    "DefectMap",
+    "add_constant_detections",
+    "aux_defects",
+    "classify_defects",
+    "load_bpm",
+    "same_range",
+    "stack_defects",
+]
 
 #: The 8 neighbours of a pixel (3 x 3 ring).
 _RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=bool)
@@ -258,3 +266,45 @@ def classify_defects(
         n_bpm=int(known.sum()),
     )
     return result
+
+
+def stack_defects(cfg, noise, stats, bpm: np.ndarray | None) -> DefectMap:
+    """Pipeline stage: the low/hot/cold/bpm rules with the run's parameters.
+
+    Parameters
+    ----------
+    cfg : CRConfig
+        ``defects_low_rnoise`` and ``defects_hot_sigma``.
+    noise : NoiseModel
+        ``gain`` (e-/ADU) and ``rnoise`` (ADU).
+    stats : StackStatistics
+        Bias-subtracted stack and its ``min2d`` (ADU).
+    bpm : ndarray of bool or None
+        Known defects (:func:`load_bpm`).
+
+    Returns
+    -------
+    DefectMap
+    """
+    return classify_defects(
+        stats.stack,
+        stats.min2d,
+        gain=noise.gain,
+        rnoise=noise.rnoise,
+        bpm=bpm,
+        low_rnoise=cfg.defects_low_rnoise,
+        hot_sigma=cfg.defects_hot_sigma,
+    )
+
+
+def aux_defects(cfg, noise, stats, defects: DefectMap, aux_frames) -> DefectMap:
+    """Pipeline stage: add the ``aux`` rule (off with ``defects_hot_sigma: null``).
+
+    ``aux_frames`` are the Aux masks of the N exposures (True = detection).
+    """
+    if cfg.defects_hot_sigma is None:
+        return defects
+    every = np.logical_and.reduce([np.asarray(m, dtype=bool) for m in aux_frames])
+    return add_constant_detections(
+        defects, every, stats.stack, gain=noise.gain, rnoise=noise.rnoise
+    )

@@ -29,7 +29,7 @@ from .boundary import boundary_points, fit_boundary
 from .combination import combine_stack
 from .config import CRConfig, validate_parameters
 from .corroborate import corroborate, corroboration_levels
-from .defects import add_constant_detections, classify_defects, load_bpm
+from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
 from .fluxfactor import estimate_flux_factors
 from .hooks import NullProgress, NullReviewer
@@ -175,24 +175,13 @@ def compute_crmasks(
 
     ff, stack, stats = _stack(ctx, frames, shape, extras)
     allowed, forced = _cleaning_masks(cfg, shape)
-    defects = classify_defects(
-        stats.stack,
-        stats.min2d,
-        gain=noise.gain,
-        rnoise=noise.rnoise,
-        bpm=bpm,
-        low_rnoise=cfg.defects_low_rnoise,
-        hot_sigma=cfg.defects_hot_sigma,
-    )
+    defects = stack_defects(cfg, noise, stats, bpm)
     allowed &= ~defects.mask  # defects are never cosmic rays (issue 9)
     threshold = cfg.threshold(noise.rnoise_scalar)
 
     aux_med, auxclean, aux_mean, aux_frames, cleaned_frames = _aux_pass(ctx, stats)
-    if ctx.detector is not None and cfg.defects_hot_sigma is not None:  # issue 9: defects
-        every = np.logical_and.reduce(aux_frames)
-        defects = add_constant_detections(
-            defects, every, stats.stack, gain=noise.gain, rnoise=noise.rnoise
-        )
+    if ctx.detector is not None:
+        defects = aux_defects(cfg, noise, stats, defects, aux_frames)
         allowed &= ~defects.mask
     aux_med &= allowed
 
