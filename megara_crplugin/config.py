@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -86,6 +87,7 @@ _KINDS = {
     "pixels_median": "list of [X, Y, Xwidth, Ywidth]",
     "offsets": "list of N [dx, dy] or null",
     "fixed_points": "list of [x, y] or [x, y, weight]",
+    "path": "str (file path), 2-D array (Python) or null",
 }
 _HISTORY_WIDTH = 72
 _MAXPLOTS_CAP = 1000
@@ -262,6 +264,7 @@ def _expected_text(p: Param) -> str:
         "pixels_median": "a list of [X, Y, Xwidth, Ywidth] or null",
         "offsets": "a list of [dx, dy] pairs or null",
         "fixed_points": "a list of [x, y] or [x, y, weight] or null",
+        "path": "a file path (string), a 2-D array (from Python) or null",
     }
     return texts[p.kind]
 
@@ -305,6 +308,24 @@ def _norm_float(p: Param, v: Any, n: int | None, shape: Any) -> float | None:
     if not is_number(v) or not _in_range(p, float(v)):
         raise p._fail(v)
     return float(v)
+
+
+def _norm_path(p: Param, v: Any, shape: Any) -> str | np.ndarray | None:
+    if v is None:
+        return None
+    if isinstance(v, np.ndarray):  # from Python (the numina recipe: megaradrp's master BPM)
+        if v.ndim != 2 or (shape is not None and tuple(v.shape) != tuple(shape)):
+            raise ConfigError(
+                [f"{p.name}: expected a 2-D array of the exposures' shape, got shape {v.shape}"]
+            )
+        out = np.asarray(v) != 0
+        out.setflags(write=False)
+        return out
+    if isinstance(v, os.PathLike):
+        v = os.fspath(v)
+    if not isinstance(v, str) or not v.strip():
+        raise p._fail(v)
+    return v
 
 
 def _norm_choice(p: Param, v: Any, n: int | None, shape: Any) -> str:
@@ -418,6 +439,7 @@ _NORMALISERS = {
     "pixels_median": lambda p, v, n, s: _rg.as_local_median_pixels(v, shape=s),
     "offsets": lambda p, v, n, s: _rg.as_offsets(v, n_images=n),
     "fixed_points": lambda p, v, n, s: _rg.as_fixed_points(v),
+    "path": lambda p, v, n, s: _norm_path(p, v, s),
 }
 
 
@@ -477,6 +499,13 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
     ("general", "diagram_yscale", "choice", "sqrt", "", {"choices": ("linear", "sqrt", "log")},
      "Ordinate of the MM diagram panels of the target figures: sqrt or (symmetric) log keep "
      "the boundary readable beside bright cosmic rays."),
+    ("general", "bpm", "path", None, "", _NULL,
+     "Bad-pixel mask (FITS, non-zero = bad, like the DRP's BPM): known defects, never masked."),
+    ("general", "defects_low_rnoise", "optional_float", 10.0, "rnoise", {**_NULL, **_POS},
+     "Defect: min2d below -this x rnoise (null = off)."),
+    ("general", "defects_hot_sigma", "optional_float", 5.0, "sigma", {**_NULL, **_POS},
+     "Defect: above (below) all 8 neighbours by this many sigma in every exposure; null = "
+     "off (also the same-valued Aux detections of every exposure)."),
     ("la", "la_gain_apply", "bool", False, "", {},
      "Accepted for compatibility; no effect (cleaned images are always in ADU)."),
     ("la", "la_sigclip", "pair", [5.0, 3.0], "", _POS,
@@ -573,6 +602,9 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "median one (reference)."),
     ("mm", "mm_boundary_tail", "float", 0.1, "pixel", {"minimum": 0, "min_exclusive": True},
      "Simulated pixels (all simulations) expected above each boundary point; 1 = reference."),
+    ("mm", "mm_aux_corroboration", "optional_float", 1e-3, "", {**_NULL, **_UNIT},
+     "Aux feature kept only with a pixel above the simulated level exceeded with this "
+     "probability per pixel (null = reference: above mm_threshold)."),
     ("mm", "mm_knots_splfit", "int", 3, "", {"minimum": 2},
      "Total number of spline knots (both ends included)."),
     ("mm", "mm_fixed_points_in_boundary", "fixed_points", None, "ADU",
@@ -821,6 +853,9 @@ class CRConfig:
     maxplots: int
     debug: bool
     diagram_yscale: str
+    bpm: str | np.ndarray | None
+    defects_low_rnoise: float | None
+    defects_hot_sigma: float | None
     la_gain_apply: bool
     la_sigclip: tuple[float, float]
     la_sigfrac: tuple[float, float]
@@ -865,6 +900,7 @@ class CRConfig:
     mm_boundary_fit: str
     mm_secondary_boundary: str
     mm_boundary_tail: float
+    mm_aux_corroboration: float | None
     mm_knots_splfit: int
     mm_fixed_points_in_boundary: tuple[tuple[float, float, float], ...]
     mm_nsimulations: int

@@ -15,6 +15,8 @@
  .    MEANCR      uint8 0/1
  .    AUXCLEAN    float32, Aux-cleaned median2d (ADU), when the detector cleans
  .    RPMEDIAN    table X_pixel, Y_pixel, X_width, Y_width (FITS coordinates)
+ .    DEFECTS     uint8 0/1, detector defects (never in a mask), header
+                  ``NPMASKED``; absent in files of older versions
 ====  ==========  ==========================================================
 
 Every file is written to a temporary name in the destination folder and then
@@ -60,6 +62,8 @@ class CRMasks:
     cr_coincidences: int = 2
     frame_uuids: tuple[str, ...] = ()
     header: fits.Header = field(default_factory=fits.Header)
+    #: Detector defects (True = defect), None for files without DEFECTS.
+    defects: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -159,6 +163,8 @@ def crmasks_hdulist(
             for k, n in enumerate(("X_pixel", "Y_pixel", "X_width", "Y_width"))
         ]
         hdul.append(fits.BinTableHDU.from_columns(cols, name="RPMEDIAN"))
+    if getattr(result, "defects", None) is not None:
+        hdul.append(_mask_hdu("DEFECTS", result.defects.mask))
     return hdul
 
 
@@ -265,6 +271,7 @@ def _read_hdul(hdul, name, n_frames, shape, frame_uuids) -> CRMasks:
         cr_coincidences=int(hdr.get("CRCOINC", 2)),
         frame_uuids=fuuids,
         header=hdr.copy(),
+        defects=(np.asarray(hdul["DEFECTS"].data) != 0) if "DEFECTS" in names else None,
     )
 
 

@@ -29,12 +29,14 @@ from .alignment import measure_offset, shift_image
 from .boundary import boundary_points, fit_boundary
 from .combination import combine_stack
 from .config import CRConfig, validate_parameters
+from .corroborate import corroborate, corroboration_levels
+from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
 from .fluxfactor import estimate_flux_factors
 from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
 from .inputs import NoiseModel, check_frames, noise_model
-from .masks import feature_table, keep_features, mm_flags, problematic_pixels, target_detection
+from .masks import feature_table, mm_flags, problematic_pixels, target_detection
 from .result import CRMaskResult, SimulatedHistogram, StackStatistics, TargetDetection
 from .simulation import (
     NoiseScale,
@@ -168,6 +170,7 @@ def compute_crmasks(
         When the operator stops an interactive run.
     """
     cfg, noise, shape = _prepare(frames, parameters, frame_names)
+    bpm = load_bpm(cfg.bpm, shape)
     reviewer = reviewer if (cfg.interactive and reviewer is not None) else NullReviewer()
     ctx = _Context(cfg, noise, progress or NullProgress(), reviewer, frame_names)
     if cfg.aux_name is not None:
@@ -181,9 +184,14 @@ def compute_crmasks(
 
     ff, stack, stats = _stack(ctx, frames, shape, extras)
     allowed, forced = _cleaning_masks(cfg, shape)
+    defects = stack_defects(cfg, noise, stats, bpm)
+    allowed &= ~defects.mask  # defects are never cosmic rays (issue 9)
     threshold = cfg.threshold(noise.rnoise_scalar)
 
     aux_med, auxclean, aux_mean, aux_frames, cleaned_frames = _aux_pass(ctx, stats)
+    if ctx.detector is not None:
+        defects = aux_defects(cfg, noise, stats, defects, aux_frames)
+        allowed &= ~defects.mask
     aux_med &= allowed
 
     offsets = _offsets(ctx, stats, cleaned_frames, extras)
@@ -191,7 +199,7 @@ def compute_crmasks(
     secondary = {"mean": None, "frame": None}
     if cfg.uses_mm:
         model = _synthetic_model(cfg, stats, aux_med, cleaned_frames, offsets, ff)
-        exclude = aux_med.copy()
+        exclude = aux_med | defects.mask
         for m in aux_frames:
             exclude |= m
         histogram, boundary, secondary = _mm_boundary(
@@ -209,16 +217,19 @@ def compute_crmasks(
         mm_dilation=cfg.mm_dilation,
         cleanable=allowed,
     )
-    all_aux = np.logical_and.reduce(aux_frames) if ctx.detector is not None else None
+    levels = secondary.get("corroboration") or {}
+    # Aux detections of every exposure, defects out: triple hits (defect 24)
+    all_aux = np.logical_and.reduce(aux_frames) & allowed if ctx.detector is not None else None
 
-    def detections(y, aux, *, per_frame=False, bnd=boundary):
+    def detections(y, aux, *, per_frame=False, bnd=boundary, level="median"):
         if not cfg.uses_mm:
             return aux & allowed, np.zeros(shape, dtype=bool)
         flag_mm = mm_flags(stats.min2d, y, **{**mm_kwargs, "boundary": bnd})
-        support = y > threshold
-        if per_frame and all_aux is not None:
-            support |= all_aux  # pixels hit in every exposure stay masked (defect 24)
-        return keep_features(aux & allowed, support), flag_mm
+        also = all_aux if per_frame or level == "mean" else None
+        flag_aux = corroborate(
+            aux & allowed, stats.min2d, y, level=levels.get(level), threshold=threshold, also=also
+        )
+        return flag_aux, flag_mm
 
     with ctx.phase("MEDIANCR"):
         flag_aux, flag_mm = detections(y_med, aux_med)
@@ -250,6 +261,7 @@ def compute_crmasks(
         rnoise=noise.rnoise,
         timings=ctx.timings,
         extras=extras,
+        defects=defects,
     )
     if cfg.verify_cr and features:
         rejected = ctx.reviewer.verify_features(result, features)
@@ -261,7 +273,11 @@ def compute_crmasks(
         for i in range(n):
             per_frame.append(
                 detections(
-                    stack[i] - stats.min2d, aux_frames[i], per_frame=True, bnd=secondary["frame"]
+                    stack[i] - stats.min2d,
+                    aux_frames[i],
+                    per_frame=True,
+                    bnd=secondary["frame"],
+                    level="frame",
                 )
             )
             advance(1)
@@ -269,7 +285,9 @@ def compute_crmasks(
         frames_mm = np.logical_or.reduce([fm for _, fm in per_frame])
 
     with ctx.phase("MEANCRT"):
-        flag_aux, flag_mm = detections(stats.mean2d - stats.min2d, aux_mean, bnd=secondary["mean"])
+        flag_aux, flag_mm = detections(
+            stats.mean2d - stats.min2d, aux_mean, bnd=secondary["mean"], level="mean"
+        )
         meancrt = target_detection(
             "MEANCRT",
             stats.mean2d,
@@ -521,11 +539,11 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
         )
         decision = ctx.reviewer.review_boundary(histogram, boundary, stats, cfg)
         if decision.action == "continue":
-            return (
-                histogram,
-                boundary,
-                _secondary_boundaries(cfg, sims, scale, boundary, xedges, yedges),
+            secondary = _secondary_boundaries(cfg, sims, scale, boundary, xedges, yedges)
+            secondary["corroboration"] = corroboration_levels(
+                sims, scale, xedges, cfg.mm_aux_corroboration
             )
+            return histogram, boundary, secondary
         changes = dict(decision.changes)
         for key in ("xdiag_min", "xdiag_max", "ydiag_max"):
             if key in changes:
@@ -598,3 +616,5 @@ def _log_summary(result: CRMaskResult) -> None:
         if name != "MEDIANCR":
             log.info("%s: %d masked pixels", name, int(t.mask.sum()))
     log.info("problematic pixels (masked in every CRMASKi): %d", int(result.problematic.sum()))
+    if result.defects is not None:
+        log.info(result.defects.summary())

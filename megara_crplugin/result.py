@@ -191,6 +191,9 @@ class CRMaskResult:
     rnoise: np.ndarray | float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Detector defects (:class:`~megara_crplugin.defects.DefectMap`; True = defect,
+    #: never in a cosmic-ray mask), None when not classified.
+    defects: Any = None
 
     @property
     def masks(self) -> dict[str, np.ndarray]:

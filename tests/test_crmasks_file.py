@@ -27,7 +27,7 @@ MASK_NAMES = ["MEDIANCR", "MEANCRT", "CRMASK1", "CRMASK2", "CRMASK3", "MEANCR"]
 
 def test_extensions_order_and_mask_encoding(small_result, small_crmasks_path):
     with fits.open(small_crmasks_path) as hdul:
-        assert [h.name for h in hdul] == ["PRIMARY", *MASK_NAMES]
+        assert [h.name for h in hdul] == ["PRIMARY", *MASK_NAMES, "DEFECTS"]
         assert hdul[0].data is None
         for name in MASK_NAMES:
             data = hdul[name].data
@@ -99,7 +99,7 @@ def test_auxclean_and_rpmedian_extensions(small_result, tmp_path):
     res = dataclasses.replace(small_result, auxclean=aux, rpmedian=((5, 6, 3, 1), (10, 20, 1, 5)))
     path = write_crmasks(crmasks_hdulist(res), tmp_path / "crmasks.fits")
     with fits.open(path) as hdul:
-        assert [h.name for h in hdul] == ["PRIMARY", *MASK_NAMES, "AUXCLEAN", "RPMEDIAN"]
+        assert [h.name for h in hdul] == ["PRIMARY", *MASK_NAMES, "AUXCLEAN", "RPMEDIAN", "DEFECTS"]
         assert hdul["AUXCLEAN"].data.dtype == np.dtype(">f4")
         table = hdul["RPMEDIAN"].data
         assert table.columns.names == ["X_pixel", "Y_pixel", "X_width", "Y_width"]

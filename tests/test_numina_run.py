@@ -105,6 +105,7 @@ def test_crdetection_numina_run(ws, crdet):
             "CRMASK2",
             "CRMASK3",
             "MEANCR",
+            "DEFECTS",
         ]
         for h in hdul[1:]:
             assert h.data.dtype == np.uint8 and h.data.shape == nh.TRIM_SHAPE

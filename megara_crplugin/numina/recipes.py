@@ -168,6 +168,20 @@ def _preprocess(
     return arrays, reduced
 
 
+def _with_master_bpm(recipe: Any, rinput: Any, config: Any) -> Any:
+    """Known defects from megaradrp's master BPM (1 = bad) unless ``bpm`` is given."""
+    master = getattr(rinput, "master_bpm", None)
+    if master is None or config.bpm is not None:
+        return config
+    with master.open() as hdul:
+        data = np.asarray(hdul[0].data)
+    recipe.logger.info("bpm: known defects from the master BPM (%d pixels)", int((data != 0).sum()))
+    try:
+        return config.replace(bpm=data)
+    except ConfigError as exc:
+        raise RecipeInputError(f"MegaraCrDetection: master_bpm: {exc}") from None
+
+
 def _check_n_frames(rinput: Any, mode: str) -> list[Any]:
     frames = list(rinput.obresult.frames)
     if len(frames) < 3:
@@ -249,6 +263,7 @@ class CrDetectionRecipe(CrDetectionParameters):
 
         arrays, reduced = _preprocess(self, rinput)
         config = self._config(rinput, n, arrays[0].shape)
+        config = _with_master_bpm(self, rinput, config)
         if config.interactive and not _display_available():
             self.logger.warning(
                 "interactive: no display is available, running without interaction "

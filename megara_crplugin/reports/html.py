@@ -85,6 +85,18 @@ def _mask_rows(result: Any) -> list[tuple[str, str, str]]:
         rows.append((_esc(name), str(count), f"{100.0 * count / npix:.4f}"))
     count = int(np.count_nonzero(result.problematic))
     rows.append(("problematic (all CRMASKi)", str(count), f"{100.0 * count / npix:.4f}"))
+    defects = getattr(result, "defects", None)
+    if defects is not None:  # issue 9: detector defects, never in a mask
+        rows.append(
+            (
+                _esc(
+                    f"DEFECTS (low {defects.n_low}, hot {defects.n_hot}, "
+                    f"cold {defects.n_cold}, bpm {defects.n_bpm}, aux {defects.n_aux})"
+                ),
+                str(defects.count),
+                f"{100.0 * defects.count / npix:.4f}",
+            )
+        )
     return rows
 
 
