@@ -41,6 +41,8 @@ from megara_crplugin.synthetic import make_megara_like_frames
 
 #: Designed double hits per Mpix in the measured sets.
 DOUBLES_PER_MPIX = 100
+#: Fraction of them that are faint (weaker hit 2-16 sigma in the high-rate mode).
+FAINT_FRACTION = 0.5
 SCENARIOS = {
     "default": {},
     "flux": {"flux_factors": (0.8, 1.0, 1.2)},
@@ -71,7 +73,12 @@ def measure(shape, seed: int, method: str, scenario: str = "default", **extra) -
     npix = shape[0] * shape[1]
     n_doubles = max(1, round(DOUBLES_PER_MPIX * npix / 2**20))
     sset = make_megara_like_frames(
-        shape, seed=seed, rate="high", n_double_hits=n_doubles, **SCENARIOS[scenario]
+        shape,
+        seed=seed,
+        rate="high",
+        n_double_hits=n_doubles,
+        faint_fraction=FAINT_FRACTION,
+        **SCENARIOS[scenario],
     )
     frames = list(sset.frames)
     t0 = time.perf_counter()

@@ -32,7 +32,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ExpectedSignal", "estimate_expected", "raised_in", "median_flags"]
+__all__ = [
+    "ExpectedSignal",
+    "estimate_expected",
+    "frame_flags",
+    "median_flags",
+    "mediancr_mm_flags",
+    "raised_in",
+]
 
 #: Neighbours used on each side along x (px).
 HALF_WIDTH = 3
@@ -214,3 +221,73 @@ def median_flags(stack: np.ndarray, expected: ExpectedSignal, *, k: float) -> np
         True = the median is raised by cosmic rays.
     """
     return raised_in(stack, expected, k=k, needed=stack.shape[0] // 2 + 1)
+
+
+#: Threshold (sigma) a boundary detection must also pass against the expected signal.
+K_CONFIRM = 3.5
+
+
+#: Threshold (sigma) of a single exposure above its expected signal (CRMASKi, MEANCRT).
+K_SINGLE = 5.0
+
+
+def mediancr_mm_flags(
+    stack: np.ndarray,
+    expected: ExpectedSignal,
+    flag_mm: np.ndarray,
+    *,
+    k: float,
+    cleanable: np.ndarray | None = None,
+) -> np.ndarray:
+    """M.M. flags of MEDIANCR with the expected-signal test (``mm_expected_sigma``).
+
+    A pixel is flagged when its median exceeds the expected signal by ``k``
+    sigma (:func:`median_flags`), or when the M.M. boundary flags it and the
+    median exceeds the expected signal by :data:`K_CONFIRM` sigma (a boundary
+    detection made only of a low minimum is noise, not a cosmic ray).
+
+    Parameters
+    ----------
+    stack : ndarray, shape (N, ny, nx)
+        Bias-free exposures (ADU).
+    expected : ExpectedSignal
+        From :func:`estimate_expected` on the same stack.
+    flag_mm : ndarray of bool, shape (ny, nx)
+        Boundary detections (True = cosmic ray).
+    k : float
+        Detection threshold (sigma).
+    cleanable : ndarray of bool, optional
+        Pixels that may be flagged.
+
+    Returns
+    -------
+    ndarray of bool, shape (ny, nx)
+        True = cosmic ray in the median.
+    """
+    confirmed = flag_mm & median_flags(stack, expected, k=K_CONFIRM)
+    out = median_flags(stack, expected, k=k) | confirmed
+    return out & cleanable if cleanable is not None else out
+
+
+def frame_flags(
+    stack: np.ndarray, expected: ExpectedSignal, i: int, *, k: float = K_SINGLE
+) -> np.ndarray:
+    """Pixels where exposure ``i`` exceeds its expected signal by ``k`` sigma.
+
+    Parameters
+    ----------
+    stack : ndarray, shape (N, ny, nx)
+        Bias-free exposures (ADU).
+    expected : ExpectedSignal
+        From :func:`estimate_expected` on the same stack.
+    i : int
+        Exposure index (0-based).
+    k : float, optional
+        Threshold (sigma).
+
+    Returns
+    -------
+    ndarray of bool, shape (ny, nx)
+        True = cosmic ray in exposure ``i``.
+    """
+    return stack[i] > expected.value[i] + k * expected.sigma[i]

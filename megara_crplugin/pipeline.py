@@ -29,6 +29,7 @@ from .boundary import boundary_points, fit_boundary
 from .combination import combine_stack
 from .config import CRConfig, validate_parameters
 from .exceptions import InputError
+from .expected import estimate_expected, frame_flags, mediancr_mm_flags
 from .fluxfactor import estimate_flux_factors
 from .hooks import NullProgress, NullReviewer
 from .inputs import NoiseModel, check_frames, noise_model
@@ -213,6 +214,11 @@ def compute_crmasks(
 
     with ctx.phase("MEDIANCR"):
         flag_aux, flag_mm = detections(y_med, aux_med)
+        expected = _expected(cfg, stack, noise, ff, offsets)
+        if expected is not None:
+            flag_mm = mediancr_mm_flags(
+                stack, expected, flag_mm, k=cfg.mm_expected_sigma, cleanable=allowed
+            )
         mediancr = target_detection(
             "MEDIANCR",
             stats.median2d,
@@ -255,6 +261,8 @@ def compute_crmasks(
                     stack[i] - stats.min2d, aux_frames[i], per_frame=True, bnd=secondary["frame"]
                 )
             )
+            if expected is not None:  # single hits above the expected signal
+                per_frame[-1][1][...] |= frame_flags(stack, expected, i) & allowed
             advance(1)
         # a cosmic ray M.M.Cosmic finds in one exposure is a cosmic ray of the mean
         frames_mm = np.logical_or.reduce([fm for _, fm in per_frame])
@@ -314,6 +322,19 @@ def compute_crmasks(
         with ctx.phase("reports"):
             write_reports(result, Path(output_dir), progress=ctx.progress)
     return result
+
+
+def _expected(cfg, stack, noise, ff, offsets):
+    """Expected signal from the neighbours (``mm_expected_sigma``), or None when off."""
+    if not cfg.uses_mm or cfg.mm_expected_sigma is None:
+        return None
+    return estimate_expected(
+        stack,
+        gain=noise.gain,
+        rnoise=noise.rnoise,
+        flux_factors=ff if cfg.apply_flux_factor_to == "simulated" else None,
+        per_frame=offsets is not None,
+    )
 
 
 def _stack(ctx: _Context, frames, shape, extras):

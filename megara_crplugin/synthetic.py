@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import atomic_path
-from .synthetic_rates import adapt_scene, resolve_cr_fraction
+from .synthetic_rates import adapt_scene, faint_sigma, resolve_cr_fraction
 
 __all__ = [
     "CREvent",
@@ -654,7 +654,7 @@ def _designed_events(rng, kind: str, n: int, n_frames: int, expected_e, p: dict[
     lo = np.maximum(_BRIGHT_SIGMA * sigma, _CR_AMPLITUDE_E[0])
     weak = np.where(
         faint,
-        rng.uniform(*_FAINT_SIGMA, n) * sigma,
+        rng.uniform(*p.get("faint_sigma", _FAINT_SIGMA), n) * sigma,
         _log_uniform(rng, lo, np.maximum(5000.0, 2.0 * lo)),
     )
     factors = _log_uniform(rng, 1.2, 4.0, (n, hits))
@@ -791,8 +791,9 @@ def make_megara_like_frames(
     dtype : {numpy.float32, numpy.float64}, optional
         Data type of the image arrays.
     rate : {'normal', 'high'}, optional
-        ``'high'``: 1,500 random events per Mpix per exposure and the sky
-        continuum halved (most inter-fibre pixels below 20 e-); see
+        ``'high'``: 1,500 random events per Mpix per exposure, the sky
+        continuum halved (most inter-fibre pixels below 20 e-) and faint
+        double hits of 2-16 sigma (near the detection limit); see
         :mod:`megara_crplugin.synthetic_rates`.
 
     Returns
@@ -841,6 +842,7 @@ def make_megara_like_frames(
     )
     params["rate"], params["cr_fraction"] = resolve_cr_fraction(rate, cr_fraction)
     p = _validate(params)
+    p["faint_sigma"] = faint_sigma(p["rate"])
     scene_rng, cr_rng, noise_rng = np.random.default_rng(seed).spawn(3)
     scene = _make_scene(scene_rng, p["shape"])
     scene = _strip_scene(scene, sky_lines=p["sky_lines"], extended_object=p["extended_object"])

@@ -3,7 +3,8 @@
 ``make_megara_like_frames(..., rate="high")`` imitates a long exposure at a
 high cosmic-ray rate on a faint target: about 1,500 random events per Mpix
 per exposure (the ``normal`` rate has about 370), and a sky continuum half as
-bright, so that most of the image between the fibres sits below 20 e-.
+bright, so that most of the image between the fibres sits below 20 e-, and
+faint designed double hits whose weaker hit is 2-16 sigma instead of 2-5.
 This is where recall near the detection limit is decided: faint double hits
 on low signal, and enough chance coincidences to exercise the boundary.
 
@@ -15,7 +16,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-__all__ = ["HIGH_RATE_EVENTS_PER_MPIX", "RATES", "adapt_scene", "resolve_cr_fraction"]
+__all__ = [
+    "HIGH_RATE_EVENTS_PER_MPIX",
+    "RATES",
+    "adapt_scene",
+    "faint_sigma",
+    "resolve_cr_fraction",
+]
 
 #: Accepted values of the ``rate`` argument of ``make_megara_like_frames``.
 RATES = ("normal", "high")
@@ -26,6 +33,9 @@ HIGH_RATE_EVENTS_PER_MPIX = 1500.0
 #: Mean number of pixels of one random event, measured on 3 x 4112 x 4096 frames
 #: (single pixels, blobs, tracks and worms in the generator's proportions).
 MEAN_EVENT_PIXELS = 6.1
+#: Weaker-hit range (single-frame sigma) of the faint designed double hits, per mode:
+#: ``high`` reaches from below the 5 sigma limit to well above it.
+FAINT_SIGMA = {"normal": (2.0, 5.0), "high": (2.0, 16.0)}
 #: Factor applied to the sky continuum and the diffuse light of the ``high`` scene.
 HIGH_RATE_SKY_SCALE = 0.5
 
@@ -58,6 +68,11 @@ def resolve_cr_fraction(rate: Any, cr_fraction: Any) -> tuple[str, Any]:
     if rate == "high":
         return rate, HIGH_RATE_EVENTS_PER_MPIX * MEAN_EVENT_PIXELS / 1e6
     return rate, NORMAL_CR_FRACTION
+
+
+def faint_sigma(rate: str) -> tuple[float, float]:
+    """Range (single-frame sigma) of the weaker hit of faint designed double hits."""
+    return FAINT_SIGMA[rate]
 
 
 def adapt_scene(scene, rate: str):
