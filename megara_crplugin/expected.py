@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 __all__ = [
     "ExpectedSignal",
@@ -45,6 +46,7 @@ __all__ = [
 HALF_WIDTH = 3
 #: Rows processed at once (bounds the temporaries: 2 * HALF_WIDTH * N copies of a chunk).
 CHUNK_ROWS = 256
+_FLOOR_SIGMA = 3.0
 #: Range along x (in sigma) above which the adjacent rows show a line.
 _STRUCTURE_SIGMA = 5.0
 #: Scatter of the median of n Gaussian samples is about 1.2533 sigma / sqrt(n).
@@ -66,6 +68,24 @@ class ExpectedSignal:
 
     value: np.ndarray
     sigma: np.ndarray
+
+
+def _shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """Shift by ``(dx, dy)`` px with linear interpolation (no ringing around cosmic rays)."""
+    return ndimage.shift(np.asarray(image, np.float32), (dy, dx), order=1, mode="nearest")
+
+
+def _interpolation_error(image: np.ndarray) -> np.ndarray:
+    """Bound of the error of two linear interpolations (align, shift back) of ``image``.
+
+    One linear interpolation at a fraction t of a pixel errs by at most
+    ``t (1 - t) / 2 * |f''|`` <= ``|f''| / 8`` per axis (ADU); sharp lines
+    and fibre peaks are flattened by that much.
+    """
+    p = np.pad(image, 1, mode="edge")
+    d2x = np.abs(p[1:-1, 2:] + p[1:-1, :-2] - 2 * image)
+    d2y = np.abs(p[2:, 1:-1] + p[:-2, 1:-1] - 2 * image)
+    return 0.25 * (d2x + d2y)
 
 
 def _rows(a, rows):
@@ -108,11 +128,25 @@ def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
     m = np.pad(np.median(block, axis=0), ((0, 0), (hw, hw)), mode="reflect")
     m_nb = (sum(m[:, hw + d : hw + d + nx] for d in range(-hw, hw + 1)) - m[:, hw:-hw]) / (2 * hw)
     sq = np.sqrt(2.0 * (np.maximum(q_nb / 2, 0) / gain + rnoise**2))
-    structured = window.max(axis=0) - window.min(axis=0) > _STRUCTURE_SIGMA * sq
-    peaked = structured & (q_nb > 0) & (m_nb > 0)
+    structure = (window.max(axis=0) - window.min(axis=0)) / sq
+    peaked = (structure > _STRUCTURE_SIGMA) & (q_nb > 0) & (m_nb > 0)
     out = np.full(q.shape, np.nan, np.float32)
     out[peaked] = q[peaked] * m_nb[peaked] / q_nb[peaked]
-    return out
+    return out, structure
+
+
+def _estimate_block(stack, ff, rows, gain, rnoise, half_width):
+    """Expected signal (flux-normalised, ADU) of rows ``rows`` from the exposures of ``stack``.
+
+    One estimate for all exposures; the pixel's own minimum over the
+    exposures is a floor where the adjacent rows show structure along x.
+    """
+    block = stack[:, rows].astype(np.float32) / ff[:, None, None].astype(np.float32)
+    est = _neighbour_median(block, half_width)
+    line, structure = _line_estimate(stack, ff, rows, block, gain, rnoise, half_width)
+    low = block.min(axis=0)
+    low[structure <= _FLOOR_SIGMA] = np.nan
+    return np.broadcast_to(np.fmax(est, np.fmax(low, line)), block.shape)
 
 
 def estimate_expected(
@@ -121,7 +155,7 @@ def estimate_expected(
     gain,
     rnoise,
     flux_factors=None,
-    per_frame: bool = False,
+    offsets=None,
     half_width: int = HALF_WIDTH,
 ) -> ExpectedSignal:
     """Estimate the expected signal of each exposure from its x-neighbours.
@@ -136,9 +170,10 @@ def estimate_expected(
         Read noise (ADU).
     flux_factors : sequence of float, optional
         Exposure i expects ``signal * flux_factors[i]`` (default all 1).
-    per_frame : bool, optional
-        Estimate each exposure from its own neighbours only (use when the
-        exposures are offset from each other); default: pool all exposures.
+    offsets : array_like, shape (N, 2), optional
+        ``(dx, dy)`` of each exposure (px, the ``mm_xy_offsets`` convention):
+        the exposures are aligned on the reference, the estimate is made on
+        the aligned stack and shifted back onto each exposure.
     half_width : int, optional
         Neighbours on each side along x (>= 1).
 
@@ -154,24 +189,27 @@ def estimate_expected(
         raise ValueError(f"half_width: expected >= 1, got {half_width}")
     n, ny, nx = stack.shape
     ff = np.ones(n) if flux_factors is None else np.asarray(flux_factors, float).reshape(n)
-    value = np.empty(stack.shape, np.float32)
+    value = np.empty(stack.shape, np.float32)  # flux-normalised until the end
     sigma = np.empty(stack.shape, np.float32)
-    n_used = 2 * min(half_width, nx - 1) * (1 if per_frame else n)
+    n_used = 2 * min(half_width, nx - 1) * n
     est_scale = _MEDIAN_EFFICIENCY / np.sqrt(n_used)
+    if offsets is not None:
+        offsets = np.asarray(offsets, float).reshape(n, 2)
+        stack = np.stack([_shift(stack[i], -dx, -dy) for i, (dx, dy) in enumerate(offsets)])
     for r0 in range(0, ny, CHUNK_ROWS):
         rows = slice(r0, min(r0 + CHUNK_ROWS, ny))
-        block = stack[:, rows].astype(np.float32) / ff[:, None, None].astype(np.float32)
-        if per_frame:
-            est = np.stack([_neighbour_median(block[i : i + 1], half_width) for i in range(n)])
-        else:
-            est = np.broadcast_to(_neighbour_median(block, half_width), block.shape)
-        g, rn = _rows(gain, rows), _rows(rnoise, rows)
-        line = _line_estimate(stack, ff, rows, block, g, rn, half_width)
-        est = np.maximum(est, np.fmax(block.min(axis=0), line))
-        var = np.maximum(est, 0) / g + rn**2
-        value[:, rows] = est * ff[:, None, None]
-        sigma[:, rows] = np.sqrt(var * (1.0 + est_scale**2)) * ff[:, None, None]
-
+        value[:, rows] = _estimate_block(
+            stack, ff, rows, _rows(gain, rows), _rows(rnoise, rows), half_width
+        )
+    if offsets is not None:
+        for i, (dx, dy) in enumerate(offsets):
+            value[i] = _shift(value[i], dx, dy)
+    value *= ff[:, None, None].astype(np.float32)
+    for i in range(n):
+        var = (np.maximum(value[i], 0) / gain + np.asarray(rnoise) ** 2) * (1.0 + est_scale**2)
+        if offsets is not None:
+            var = var + _interpolation_error(value[i]) ** 2
+        sigma[i] = np.sqrt(var)
     return ExpectedSignal(value, sigma)
 
 
@@ -224,7 +262,7 @@ def median_flags(stack: np.ndarray, expected: ExpectedSignal, *, k: float) -> np
 
 
 #: Threshold (sigma) a boundary detection must also pass against the expected signal.
-K_CONFIRM = 3.5
+K_CONFIRM = 4.0
 
 
 #: Threshold (sigma) of a single exposure above its expected signal (CRMASKi, MEANCRT).

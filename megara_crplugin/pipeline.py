@@ -333,7 +333,7 @@ def _expected(cfg, stack, noise, ff, offsets):
         gain=noise.gain,
         rnoise=noise.rnoise,
         flux_factors=ff if cfg.apply_flux_factor_to == "simulated" else None,
-        per_frame=offsets is not None,
+        offsets=offsets,
     )
 
 
