@@ -46,7 +46,11 @@ __all__ = [
 HALF_WIDTH = 3
 #: Rows processed at once (bounds the temporaries: 2 * HALF_WIDTH * N copies of a chunk).
 CHUNK_ROWS = 256
+#: Structure (sigma) above which the pixel's own minimum is a floor of the estimate.
 _FLOOR_SIGMA = 3.0
+_ROW_STRUCTURE = True
+#: Scatter of the median of 3 values in units of one value's sigma.
+_MEDIAN3_SCALE = 0.67
 #: Range along x (in sigma) above which the adjacent rows show a line.
 _STRUCTURE_SIGMA = 5.0
 #: Scatter of the median of n Gaussian samples is about 1.2533 sigma / sqrt(n).
@@ -132,6 +136,11 @@ def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
     peaked = (structure > _STRUCTURE_SIGMA) & (q_nb > 0) & (m_nb > 0)
     out = np.full(q.shape, np.nan, np.float32)
     out[peaked] = q[peaked] * m_nb[peaked] / q_nb[peaked]
+    if _ROW_STRUCTURE:
+        # the row's own neighbours (median image, the pixel itself left out)
+        own = np.stack([m[:, hw + d : hw + d + nx] for d in range(-hw, hw + 1) if d != 0])
+        sm = _MEDIAN3_SCALE * np.sqrt(np.maximum(m_nb, 0) / gain + rnoise**2)
+        structure = np.maximum(structure, (own.max(axis=0) - own.min(axis=0)) / sm)
     return out, structure
 
 

@@ -166,8 +166,10 @@ def test_raised_in_counts_exposures():
         ),
         (
             lambda: raised_in(
-                np.zeros((3, 2, 2)), ExpectedSignal(np.zeros((3, 2, 2)), np.ones((3, 2, 2))),
-                k=4, needed=4,
+                np.zeros((3, 2, 2)),
+                ExpectedSignal(np.zeros((3, 2, 2)), np.ones((3, 2, 2))),
+                k=4,
+                needed=4,
             ),  # fmt: skip
             "needed: expected 1..3",
         ),
