@@ -68,10 +68,13 @@ class ExpectedSignal:
     sigma : ndarray of float32, shape (N, ny, nx)
         Noise of one value about that expectation: photon and read noise
         plus the scatter of the estimate (ADU).
+    gain : float or ndarray (ny, nx), optional
+        Gain (e-/ADU), for the noise of values far above the expectation.
     """
 
     value: np.ndarray
     sigma: np.ndarray
+    gain: float | np.ndarray = 1.0
 
 
 def _shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
@@ -219,7 +222,7 @@ def estimate_expected(
         if offsets is not None:
             var = var + _interpolation_error(value[i]) ** 2
         sigma[i] = np.sqrt(var)
-    return ExpectedSignal(value, sigma)
+    return ExpectedSignal(value, sigma, gain)
 
 
 def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: int) -> np.ndarray:
@@ -236,6 +239,12 @@ def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: 
     needed : int
         Number of exposures that must exceed it (1..N).
 
+    Unless the other ``N - needed`` exposures (at least one) are clean, within
+    :data:`K_CLEAN` sigma of their expectation, the values must differ by
+    :data:`K_ALIKE` sigma or more: a pixel raised alike in every exposure is
+    a hot pixel or structure the estimate misses, not cosmic rays (whose
+    amplitudes differ).
+
     Returns
     -------
     ndarray of bool, shape (ny, nx)
@@ -245,9 +254,27 @@ def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: 
     if not 1 <= needed <= n:
         raise ValueError(f"needed: expected 1..{n}, got {needed}")
     count = np.zeros(stack.shape[1:], np.uint8)
+    clean = np.zeros(stack.shape[1:], np.uint8)
     for i in range(n):
-        count += stack[i] > expected.value[i] + k * expected.sigma[i]
-    return count >= needed
+        z = (stack[i] - expected.value[i]) / expected.sigma[i]
+        count += z > k
+        clean += z <= K_CLEAN
+    # cosmic rays in `needed` exposures leave the others clean; raised alike in
+    # (nearly) every exposure is a hot pixel or structure the estimate misses
+    return (count >= needed) & ~((clean < max(n - needed, 1)) & _alike(stack, expected))
+
+
+def _alike(stack: np.ndarray, expected: ExpectedSignal) -> np.ndarray:
+    """The N - 1 lowest values spread by less than K_ALIKE sigma of their own level.
+
+    The highest value is left out: a cosmic ray on a hot pixel does not make
+    the hot pixel a cosmic ray in the median.
+    """
+    low = np.sort(stack, axis=0)[:-1] if stack.shape[0] > 2 else stack
+    lo, hi = low[0], low[-1]
+    excess = np.maximum(low.mean(axis=0) - expected.value.mean(axis=0), 0)
+    sig = np.sqrt(expected.sigma.mean(axis=0) ** 2 + excess / expected.gain)
+    return hi - lo < K_ALIKE * sig
 
 
 def median_flags(stack: np.ndarray, expected: ExpectedSignal, *, k: float) -> np.ndarray:
@@ -274,8 +301,12 @@ def median_flags(stack: np.ndarray, expected: ExpectedSignal, *, k: float) -> np
 K_CONFIRM = 4.0
 
 
+#: Level (sigma) above which an exposure is not clean: when none is, it is not a cosmic ray.
+K_CLEAN = 3.0
+#: Spread (sigma) below which values raised in every exposure are alike (not cosmic rays).
+K_ALIKE = 5.0
 #: Threshold (sigma) of a single exposure above its expected signal (CRMASKi, MEANCRT).
-K_SINGLE = 5.0
+K_SINGLE = 6.0
 
 
 def mediancr_mm_flags(
@@ -335,6 +366,12 @@ def frame_flags(
     Returns
     -------
     ndarray of bool, shape (ny, nx)
-        True = cosmic ray in exposure ``i``.
+        True = cosmic ray in exposure ``i`` (only where most exposures are
+        within :data:`K_CLEAN` sigma of their expectation).
     """
-    return stack[i] > expected.value[i] + k * expected.sigma[i]
+    n = stack.shape[0]
+    raised = stack[i] > expected.value[i] + k * expected.sigma[i]
+    clean = np.zeros(raised.shape, np.uint8)
+    for j in range(n):
+        clean += stack[j] <= expected.value[j] + K_CLEAN * expected.sigma[j]
+    return raised & ((clean >= n - n // 2) | ~_alike(stack, expected))

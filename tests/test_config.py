@@ -58,7 +58,7 @@ class TestSchema:
             sizes[p.group] = sizes.get(p.group, 0) + 1
             if p.group != "general":
                 assert name.startswith(p.group + "_"), name
-        assert sizes == {"general": 20, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 21}
+        assert sizes == {"general": 20, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 22}
         assert list(PARAMETERS)[:20] == GENERAL_KEYS
 
     def test_decided_defaults(self):

@@ -146,14 +146,16 @@ def test_boundary_detection_needs_confirmation():
     assert not mediancr_mm_flags(stack, exp, boundary, k=4.0, cleanable=allowed)[12, 12]
 
 
-def test_raised_in_counts_exposures():
-    value = np.zeros((3, 1, 3), np.float32)
-    sigma = np.ones((3, 1, 3), np.float32)
-    exp = ExpectedSignal(value, sigma)
-    stack = np.array([[[5, 5, 0]], [[5, 0, 0]], [[0, 0, 0]]], np.float32)
-    assert raised_in(stack, exp, k=4, needed=1).tolist() == [[True, True, False]]
-    assert raised_in(stack, exp, k=4, needed=2).tolist() == [[True, False, False]]
-    assert median_flags(stack, exp, k=4).tolist() == [[True, False, False]]
+def test_raised_in_counts_exposures_and_rejects_alike_values():
+    value = np.zeros((3, 1, 5), np.float32)
+    sigma = np.ones((3, 1, 5), np.float32)
+    exp = ExpectedSignal(value, sigma, gain=1.0)
+    # columns: a double hit, a single hit, a hot pixel, a hot pixel + a hit, nothing
+    stack = np.array([[[50, 50, 9, 300, 0]], [[40, 0, 9, 9, 0]], [[0, 0, 9, 9, 0]]], np.float32)
+    assert raised_in(stack, exp, k=4, needed=1).tolist() == [[True, True, False, False, False]]
+    assert median_flags(stack, exp, k=4).tolist() == [[True, False, False, False, False]]
+    assert frame_flags(stack, exp, 0).tolist() == [[True, True, False, False, False]]
+    assert frame_flags(stack, exp, 1).tolist() == [[True, False, False, False, False]]
 
 
 @pytest.mark.parametrize(
