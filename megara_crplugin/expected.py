@@ -10,17 +10,21 @@ scatters about three times less than one sample and ignores the cosmic rays
 of the neighbours (up to half the values may be hit).
 
 Where the signal is sharp along x (sky and arc lines) the neighbours
-under-estimate the line peak; there the pixel's own clean value (the
-minimum over the exposures) is the better estimate, so the estimate used is
-``max(neighbours, min)``.
+under-estimate the line peak and flanks; there the x-profile of the rows
+above and below (a line crosses every fibre at the same column), scaled to
+this row, predicts the pixel, and the pixel's own minimum over the exposures
+is a floor.  Offset exposures are aligned first and the estimate is shifted
+back onto each (see :func:`estimate_expected`).
 
 Tests (all per pixel, so the false-alarm level does not grow with the image):
 
 * :func:`raised_in` -- at least ``needed`` of the N values lie more than
   ``k`` sigma above their expected signal (sigma from gain and read noise,
-  plus the estimate's own scatter).  With ``needed = N // 2 + 1`` this is
-  "the median is raised by a cosmic ray" (MEDIANCR); with 1 and a larger
-  ``k``, a single hit (exposures).
+  plus the estimate's own scatter), unless they are raised alike in every
+  exposure (a hot pixel).  :func:`median_flags` (``needed = N // 2 + 1``)
+  is "the median is raised by cosmic rays" (MEDIANCR); :func:`frame_flags`
+  a single hit in one exposure; :func:`mediancr_mm_flags` combines the
+  MEDIANCR test with the M.M. boundary's detections.
 
 Units: ADU (bias-free stack), ``gain`` in e-/ADU, ``rnoise`` in ADU.
 Mask polarity: True = cosmic ray.  Arrays are indexed ``[y, x]``.
