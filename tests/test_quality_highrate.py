@@ -17,7 +17,9 @@ residual > 5 sigma (2.0 before); mmcosmic events 97.7 % (82 % before), pixels
 99 % of events is not reached (98.3-98.9 %), nor <= 3 false features per Mpix
 with flux factors or offsets: those are PyCosmic-only features on the median
 (Aux corroboration, issue 9 item 1); the tests below hold what is reached.
-About 3 minutes on the 2-core VM (7 pipeline runs at 1024 x 1024).
+8 pipeline runs at 1024 x 1024: about 2 minutes in the full suite on the 2-core VM
+(flux and offsets on seeds 1-2: 98.9 % and 98.3 % of the events, 7.6 and 24.3 false
+features per Mpix of which 1.4 and 0.0 with M.M. pixels).
 """
 
 from __future__ import annotations
@@ -129,12 +131,12 @@ def test_mmcosmic_alone_improves():
 
 @pytest.mark.parametrize("scenario", ["flux", "offsets"])
 def test_flux_factors_and_offsets(scenario):
-    runs = [_measure(SEEDS[0], scenario=scenario)]
-    events, _, _, n = _totals(runs, f"mm_pycosmic, {scenario}, seed {SEEDS[0]}")
-    assert n >= 80
+    runs = [_measure(seed, scenario=scenario) for seed in SEEDS]
+    events, _, _, n = _totals(runs, f"mm_pycosmic, {scenario}, seeds {SEEDS}")
+    assert n >= 160
     assert events >= 0.98
     # all false features (7-24 per Mpix) are measured in benchmarks/highrate_recall.py;
     # nearly all are PyCosmic-only on the median: those with M.M. pixels stay rare
-    false_mm = runs[0]["false_mm"] / runs[0]["mpix"]
+    false_mm = sum(r["false_mm"] for r in runs) / sum(r["mpix"] for r in runs)
     print(f"false features with M.M. pixels: {false_mm:.2f} per Mpix")
     assert false_mm <= 3.0
