@@ -32,6 +32,7 @@ from .config import CRConfig, validate_parameters
 from .corroborate import corroborate, corroboration_levels
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
+from .expected import estimate_expected, frame_flags, mediancr_mm_flags
 from .fluxfactor import estimate_flux_factors
 from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
@@ -233,6 +234,11 @@ def compute_crmasks(
 
     with ctx.phase("MEDIANCR"):
         flag_aux, flag_mm = detections(y_med, aux_med)
+        expected = _expected(cfg, stack, noise, ff, offsets)
+        if expected is not None:
+            flag_mm = mediancr_mm_flags(
+                stack, expected, flag_mm, k=cfg.mm_expected_sigma, cleanable=allowed
+            )
         mediancr = target_detection(
             "MEDIANCR",
             stats.median2d,
@@ -280,6 +286,8 @@ def compute_crmasks(
                     level="frame",
                 )
             )
+            if expected is not None:  # single hits above the expected signal
+                per_frame[-1][1][...] |= frame_flags(stack, expected, i) & allowed
             advance(1)
         # a cosmic ray M.M.Cosmic finds in one exposure is a cosmic ray of the mean
         frames_mm = np.logical_or.reduce([fm for _, fm in per_frame])
@@ -341,6 +349,19 @@ def compute_crmasks(
         with ctx.phase("reports"):
             write_reports(result, Path(output_dir), progress=ctx.progress)
     return result
+
+
+def _expected(cfg, stack, noise, ff, offsets):
+    """Expected signal from the neighbours (``mm_expected_sigma``), or None when off."""
+    if not cfg.uses_mm or cfg.mm_expected_sigma is None:
+        return None
+    return estimate_expected(
+        stack,
+        gain=noise.gain,
+        rnoise=noise.rnoise,
+        flux_factors=ff if cfg.apply_flux_factor_to == "simulated" else None,
+        offsets=offsets,
+    )
 
 
 def _stack(ctx: _Context, frames, shape, extras):

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import atomic_path
+from .synthetic_rates import adapt_scene, faint_sigma, resolve_cr_fraction
 
 __all__ = [
     "CREvent",
@@ -653,7 +654,7 @@ def _designed_events(rng, kind: str, n: int, n_frames: int, expected_e, p: dict[
     lo = np.maximum(_BRIGHT_SIGMA * sigma, _CR_AMPLITUDE_E[0])
     weak = np.where(
         faint,
-        rng.uniform(*_FAINT_SIGMA, n) * sigma,
+        rng.uniform(*p.get("faint_sigma", _FAINT_SIGMA), n) * sigma,
         _log_uniform(rng, lo, np.maximum(5000.0, 2.0 * lo)),
     )
     factors = _log_uniform(rng, 1.2, 4.0, (n, hits))
@@ -732,7 +733,7 @@ def make_megara_like_frames(
     gain=1.0,
     rnoise=3.4,
     bias=0.0,
-    cr_fraction=0.002,
+    cr_fraction=None,
     n_double_hits=20,
     n_triple_hits=0,
     faint_fraction=0.2,
@@ -741,6 +742,7 @@ def make_megara_like_frames(
     sky_lines=True,
     extended_object=True,
     dtype=np.float32,
+    rate="normal",
 ) -> SyntheticSet:
     """Make N equivalent MEGARA-like exposures with cosmic rays and exact truth.
 
@@ -764,7 +766,8 @@ def make_megara_like_frames(
         Constant level added to every frame (ADU).
     cr_fraction : float, optional
         Fraction of pixels hit by random cosmic rays in each frame (0 to 0.05);
-        0.002 is typical of a 1200 s MEGARA exposure (0.15-0.3 %).
+        default 0.002 (typical of a 1200 s MEGARA exposure, 0.15-0.3 %), or
+        1,500 events per Mpix with ``rate='high'``.
     n_double_hits : int, optional
         Number of designed events hitting the same pixels (one pixel or a small
         blob) in exactly two frames with different amplitudes.
@@ -787,6 +790,11 @@ def make_megara_like_frames(
         Include the extended object (a few bright fibres with an emission line).
     dtype : {numpy.float32, numpy.float64}, optional
         Data type of the image arrays.
+    rate : {'normal', 'high'}, optional
+        ``'high'``: 1,500 random events per Mpix per exposure, the sky
+        continuum halved (most inter-fibre pixels below 20 e-) and faint
+        double hits of 2-16 sigma (near the detection limit); see
+        :mod:`megara_crplugin.synthetic_rates`.
 
     Returns
     -------
@@ -830,11 +838,15 @@ def make_megara_like_frames(
         sky_lines=bool(sky_lines),
         extended_object=bool(extended_object),
         dtype=dtype,
+        rate=rate,
     )
+    params["rate"], params["cr_fraction"] = resolve_cr_fraction(rate, cr_fraction)
     p = _validate(params)
+    p["faint_sigma"] = faint_sigma(p["rate"])
     scene_rng, cr_rng, noise_rng = np.random.default_rng(seed).spawn(3)
     scene = _make_scene(scene_rng, p["shape"])
     scene = _strip_scene(scene, sky_lines=p["sky_lines"], extended_object=p["extended_object"])
+    scene = adapt_scene(scene, p["rate"])
     signal, expected = _expected_frames(scene, p)
     events: list[CREvent] = []
     for i in range(p["n_frames"]):

@@ -59,7 +59,7 @@ class TestSchema:
             sizes[p.group] = sizes.get(p.group, 0) + 1
             if p.group != "general":
                 assert name.startswith(p.group + "_"), name
-        assert sizes == {"general": 24, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 22}
+        assert sizes == {"general": 24, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 23}
         assert list(PARAMETERS)[:21] == GENERAL_KEYS
 
     def test_decided_defaults(self):

@@ -1,0 +1,182 @@
+"""Expected signal from the neighbours and the tests on it (megara_crplugin.expected)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from megara_crplugin.expected import (
+    ExpectedSignal,
+    estimate_expected,
+    frame_flags,
+    median_flags,
+    mediancr_mm_flags,
+    raised_in,
+)
+
+GAIN, RNOISE = 1.0, 3.4
+
+
+def _noisy(signal: np.ndarray, n: int = 3, seed: int = 0, ff=None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ff = np.ones(n) if ff is None else np.asarray(ff, float)
+    out = np.stack([rng.poisson(signal * f * GAIN) / GAIN for f in ff]).astype(np.float32)
+    return out + rng.normal(0, RNOISE, out.shape).astype(np.float32)
+
+
+def _sigma(signal):
+    return np.sqrt(signal / GAIN + RNOISE**2)
+
+
+def _fibres(ny=128, nx=128, level=30.0):
+    """Fibre-like rows (Gaussian profile along y, pitch 6.6 px) with a flat spectrum."""
+    y = np.arange(ny)[:, None]
+    centres = np.arange(3.0, ny, 6.6)
+    prof = np.exp(-0.5 * ((y - centres[None, :]) / 1.6) ** 2).sum(axis=1, keepdims=True)
+    return np.broadcast_to(2.0 + level * prof, (ny, nx)).copy()
+
+
+def test_flat_estimate_is_unbiased_and_tighter_than_one_sample():
+    signal = np.full((64, 64), 10.0)
+    stack = _noisy(signal)
+    exp = estimate_expected(stack, gain=GAIN, rnoise=RNOISE)
+    assert exp.value.shape == stack.shape and exp.value.dtype == np.float32
+    err = exp.value[0] - 10.0
+    # the median of 18 neighbours scatters ~0.3 sigma; its max() with min2d adds a small bias
+    assert abs(np.mean(err)) < 0.35 * _sigma(10.0)
+    assert np.std(err) < 0.45 * _sigma(10.0)
+    assert np.allclose(exp.sigma[0], _sigma(exp.value[0]) * np.sqrt(1 + 1.2533**2 / 18), rtol=1e-5)
+
+
+def test_double_hit_of_6_sigma_on_low_signal_is_found_single_hit_is_not():
+    signal = _fibres(level=20.0)
+    stack = _noisy(signal, seed=3)
+    y, x = 40, 60
+    amp = 6.0 * _sigma(signal[y, x])
+    stack[0, y, x] += 1.5 * amp
+    stack[2, y, x] += amp
+    stack[1, 80, 30] += 500.0  # a single hit: the median is not raised
+    exp = estimate_expected(stack, gain=GAIN, rnoise=RNOISE)
+    med = median_flags(stack, exp, k=4.0)
+    assert med[y, x]
+    assert not med[80, 30]
+    assert frame_flags(stack, exp, 1)[80, 30]
+    assert not frame_flags(stack, exp, 0)[80, 30]
+
+
+def test_no_false_alarms_on_noise_per_pixel():
+    signal = _fibres(256, 256, level=15.0)
+    flags = 0
+    for seed in range(4):
+        stack = _noisy(signal, seed=seed)
+        exp = estimate_expected(stack, gain=GAIN, rnoise=RNOISE)
+        flags += int(median_flags(stack, exp, k=4.0).sum())
+    assert flags == 0  # 0.26 Mpix: the oracle's rate is a few per Mpix
+
+
+def test_line_peak_is_predicted_from_the_adjacent_rows():
+    ny, nx = 96, 96
+    base = _fibres(ny, nx, level=10.0)
+    x = np.arange(nx)
+    line = np.exp(-0.5 * ((x - 48.0) / 1.0) ** 2)[None, :]
+    signal = base + 40.0 * (base - 2.0) * line  # a sky line through every fibre
+    stack = _noisy(signal, seed=5)
+    exp = estimate_expected(stack, gain=GAIN, rnoise=RNOISE)
+    peak = exp.value[0][:, 48]
+    bright = signal[:, 48] > 100
+    # the x-neighbours alone would give less than half the peak
+    assert np.median(peak[bright] / signal[bright, 48]) > 0.9
+    assert not median_flags(stack, exp, k=4.0).any()
+
+
+def test_estimate_ignores_cosmic_rays_in_the_neighbours():
+    signal = np.full((32, 64), 20.0)
+    stack = _noisy(signal, seed=7)
+    clean = estimate_expected(stack, gain=GAIN, rnoise=RNOISE).value[0, 16, 32]
+    stack[0, 16, 29:32] += 3000.0  # a track along x in one exposure
+    stack[1, 16, 33:36] += 3000.0
+    hit = estimate_expected(stack, gain=GAIN, rnoise=RNOISE).value[0, 16, 32]
+    assert abs(hit - clean) < 0.5 * _sigma(20.0)
+
+
+def test_flux_factors_scale_the_expectation_of_each_exposure():
+    signal = np.full((32, 64), 50.0)
+    ff = (0.8, 1.0, 1.2)
+    stack = _noisy(signal, ff=ff, seed=2)
+    exp = estimate_expected(stack, gain=GAIN, rnoise=RNOISE, flux_factors=ff)
+    for i, f in enumerate(ff):
+        assert abs(np.median(exp.value[i]) - 50.0 * f) < 0.1 * _sigma(50.0 * f)
+
+
+def test_offsets_move_the_estimate_with_each_exposure():
+    ny, nx = 96, 64
+    y = np.arange(ny)[:, None]
+    centres = np.arange(3.0, ny, 6.6)
+
+    def fibres(dy):
+        prof = np.exp(-0.5 * ((y - dy - centres[None, :]) / 1.6) ** 2).sum(axis=1, keepdims=True)
+        return np.broadcast_to(2.0 + 200.0 * prof, (ny, nx))
+
+    truth = np.stack([fibres(0.0), fibres(0.5), fibres(-0.5)])
+    rng = np.random.default_rng(4)
+    stack = truth + rng.normal(0, RNOISE, truth.shape)
+    offsets = [(0.0, 0.0), (0.0, 0.5), (0.0, -0.5)]
+    pooled = estimate_expected(stack, gain=GAIN, rnoise=RNOISE)
+    moved = estimate_expected(stack, gain=GAIN, rnoise=RNOISE, offsets=offsets)
+    for i in (1, 2):
+        err_moved = np.abs(moved.value[i] - truth[i])[5:-5].mean()
+        assert err_moved < 0.5 * np.abs(pooled.value[i] - truth[i])[5:-5].mean()
+    # no false alarms although the exposures differ by up to half the fibre peak
+    assert not median_flags(stack, moved, k=4.25).any()
+
+
+def test_boundary_detection_needs_confirmation():
+    signal = np.full((32, 32), 15.0)
+    stack = _noisy(signal, seed=9)
+    stack[1, 10, 10] = 15.0 - 4.5 * _sigma(15.0)  # a low minimum: large median - min
+    boundary = np.zeros((32, 32), bool)
+    boundary[10, 10] = True
+    exp = estimate_expected(stack, gain=GAIN, rnoise=RNOISE)
+    assert not mediancr_mm_flags(stack, exp, boundary, k=4.0)[10, 10]
+    stack[[0, 2], 12, 12] += 30 * _sigma(15.0)
+    exp = estimate_expected(stack, gain=GAIN, rnoise=RNOISE)
+    allowed = np.ones((32, 32), bool)
+    allowed[12, 12] = False
+    assert mediancr_mm_flags(stack, exp, boundary, k=4.0)[12, 12]
+    assert not mediancr_mm_flags(stack, exp, boundary, k=4.0, cleanable=allowed)[12, 12]
+
+
+def test_raised_in_counts_exposures_and_rejects_alike_values():
+    value = np.zeros((3, 1, 5), np.float32)
+    sigma = np.ones((3, 1, 5), np.float32)
+    exp = ExpectedSignal(value, sigma, gain=1.0)
+    # columns: a double hit, a single hit, a hot pixel, a hot pixel + a hit, nothing
+    stack = np.array([[[50, 50, 9, 300, 0]], [[40, 0, 9, 9, 0]], [[0, 0, 9, 9, 0]]], np.float32)
+    assert raised_in(stack, exp, k=4, needed=1).tolist() == [[True, True, False, False, False]]
+    assert median_flags(stack, exp, k=4).tolist() == [[True, False, False, False, False]]
+    assert frame_flags(stack, exp, 0).tolist() == [[True, True, False, False, False]]
+    assert frame_flags(stack, exp, 1).tolist() == [[True, False, False, False, False]]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: estimate_expected(np.zeros((4, 4)), gain=1, rnoise=1), "stack: expected a"),
+        (
+            lambda: estimate_expected(np.zeros((3, 4, 4)), gain=1, rnoise=1, half_width=0),
+            "half_width: expected >= 1",
+        ),
+        (
+            lambda: raised_in(
+                np.zeros((3, 2, 2)),
+                ExpectedSignal(np.zeros((3, 2, 2)), np.ones((3, 2, 2))),
+                k=4,
+                needed=4,
+            ),  # fmt: skip
+            "needed: expected 1..3",
+        ),
+    ],
+)
+def test_bad_arguments_name_themselves(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

