@@ -8,6 +8,7 @@ Forms (see ``docs/cli.md``)::
     megara-crmasks apply --inputlist LIST --input_mask FILE --output_combined FILE
                          [--combination METHOD]
     megara-crmasks demo [--output_dir DIR] [--size N] [--seed S] [--crmethod M]
+    megara-crmasks selftest PARAMS.yaml [--output_dir DIR] [--events N] [--seed S]
 
 Every output of a run is written into a hidden staging folder inside the output
 directory and moved into place only when the whole run succeeded, so an error
@@ -363,6 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import main as demo_main
 
             return demo_main(argv[1:])
+        if argv and argv[0] == "selftest":
+            from .selftest_cli import main as selftest_main
+
+            return selftest_main(argv[1:])
         args = _main_parser().parse_args(argv)
         return _run_main(args, argv)
     except UserStop:
