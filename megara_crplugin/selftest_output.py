@@ -17,7 +17,14 @@ import numpy as np
 from ._atomic import atomic_path
 from .selftest import AMPLITUDE_BINS, SelfTestResult, recall_table
 
-__all__ = ["CSV_COLUMNS", "OUTPUT_NAMES", "check_free", "summary_lines", "write_outputs"]
+__all__ = [
+    "CSV_COLUMNS",
+    "OUTPUT_NAMES",
+    "check_free",
+    "selftest_to",
+    "summary_lines",
+    "write_outputs",
+]
 
 #: Files written by the self-test (in this order).
 OUTPUT_NAMES = ("selftest.csv", "selftest.png")
@@ -132,4 +139,19 @@ def write_outputs(result: SelfTestResult, output_dir: str | Path, *, title: str 
         fig = selftest_figure(result, title=title)
         fig.savefig(tmp_png, format="png", dpi=120)
         check_free(out)
+    return paths
+
+
+def selftest_to(folder, frames, config, n_events: int, base_masks=None, report=print) -> list[Path]:
+    """Run the self-test (``n_events`` events, seed 0) and write its files into ``folder``.
+
+    Used by the numina recipe; ``report`` receives the progress and summary lines.
+    """
+    from .selftest import run_selftest
+
+    check_free(folder)
+    result = run_selftest(frames, config, n_events=n_events, base_masks=base_masks, report=report)
+    paths = write_outputs(result, folder, title=f"self-test ({len(frames)} exposures)")
+    for line in summary_lines(result):
+        report(line)
     return paths

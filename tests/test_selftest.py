@@ -235,3 +235,41 @@ def test_write_outputs_never_overwrites(small, tmp_path):
         write_outputs(result, tmp_path)
     assert (tmp_path / "selftest.png").read_bytes() == b"user file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["selftest.png"]
+
+
+@pytest.mark.slow
+def test_recipe_selftest_option_writes_the_files(tmp_path, monkeypatch):
+    """MegaraCrDetection with ``selftest: N`` writes the same files into the results folder."""
+    pytest.importorskip("megaradrp")
+    import numina_helpers as nh
+    from numina.core import DataFrame
+
+    from megara_crplugin.numina.recipes import CrDetectionRecipe, RecipeInputError
+
+    data = tmp_path / "data"
+    sset = nh.synthetic_set(3, n_single=20, n_double=3)
+    names, _ = nh.write_raw_set(data, sset)
+    nh.master_bias().writeto(data / "master_bias.fits")
+    results = tmp_path / "results"
+    results.mkdir()
+
+    def run(count):
+        recipe = CrDetectionRecipe()
+        recipe.runinfo["results_dir"] = str(results)
+        rinput = recipe.create_input(
+            obresult=nh.observation_result(data, names, "MegaraCrDetection"),
+            master_bias=DataFrame(filename=str(data / "master_bias.fits")),
+            **{**FAST, "mm_nsimulations": 2, "maxplots": 0},
+            selftest=count,
+        )
+        return recipe.run(rinput)
+
+    monkeypatch.chdir(tmp_path)
+    run(25)
+    assert sorted(p.name for p in results.iterdir()) == ["selftest.csv", "selftest.png"]
+    rows = list(csv.DictReader((results / "selftest.csv").read_text().splitlines()))
+    assert len(rows) == 25 and {r["kind"] for r in rows} == {"single", "double"}
+    digest = _digest(results)
+    with pytest.raises(RecipeInputError, match="selftest.csv already exists"):
+        run(25)
+    assert _digest(results) == digest
