@@ -37,7 +37,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--doubles", type=int, default=None, help="how many hit two exposures (default: half)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the injections (0)")
-    p.add_argument("--log-level", default="INFO", type=str.upper, help="logging level (INFO)")
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="logging level (INFO)",
+    )
     return p
 
 
