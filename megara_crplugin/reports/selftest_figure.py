@@ -63,7 +63,10 @@ def selftest_figure(result: Any, *, title: str = "", bins=None) -> Any:
         lo, hi = wilson_interval(k[ok], n[ok])
         rec = k[ok] / n[ok]
         total = f"{int(result.detected[sel].sum())}/{int(sel.sum())}"
-        target = "MEDIANCR" if kind == "double" and result.n_frames <= 4 else "CRMASKi"
+        if kind == "single":
+            target = "its CRMASKi"
+        else:
+            target = "MEDIANCR" if result.n_frames <= 4 else "both CRMASKi"
         ax.errorbar(
             centres[ok],
             rec,
