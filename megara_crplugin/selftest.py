@@ -27,6 +27,7 @@ minus the bias at the pixel.  Mask polarity: ``True`` = cosmic ray.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ import numpy as np
 from scipy import ndimage
 
 from .config import CRConfig
+from .exceptions import CRPluginWarning
 from .masks import dilate
 
 __all__ = [
@@ -422,7 +424,9 @@ def run_selftest(
                 "away from the existing detections; ask for fewer events"
             )
         say(f"self-test: run {max(rounds, default=0) + 1} with {len(placed)} injected events")
-        masks = compute_crmasks(inject(frames, placed), cfg).masks
+        with warnings.catch_warnings():  # the un-injected run already said it
+            warnings.simplefilter("ignore", CRPluginWarning)
+            masks = compute_crmasks(inject(frames, placed), cfg).masks
         det, tgt, npx = score_events(placed, masks, n)
         for name, count in _unexplained(masks, base_masks, placed, cfg.dilation).items():
             unexplained[name] = unexplained.get(name, 0) + count
