@@ -34,6 +34,16 @@ def wilson_interval(k: np.ndarray, n: np.ndarray, z: float = 1.0) -> tuple[np.nd
     return centre - half, centre + half
 
 
+def _covering(bins: np.ndarray, amp: np.ndarray) -> np.ndarray:
+    """``bins`` extended by one bin below / above so that every amplitude is drawn."""
+    amp = amp[np.isfinite(amp) & (amp > 0)]
+    if amp.size and amp.min() < bins[0]:
+        bins = np.concatenate([[10 ** np.floor(np.log10(amp.min()))], bins])
+    if amp.size and amp.max() > bins[-1]:
+        bins = np.concatenate([bins, [10 ** np.ceil(np.log10(amp.max() * 1.0001))]])
+    return bins
+
+
 def selftest_figure(result: Any, *, title: str = "", bins=None) -> Any:
     """Draw the self-test figure of a :class:`~megara_crplugin.selftest.SelfTestResult`.
 
@@ -44,12 +54,12 @@ def selftest_figure(result: Any, *, title: str = "", bins=None) -> Any:
     """
     from ..selftest import AMPLITUDE_BINS, recall_table
 
-    bins = np.asarray(AMPLITUDE_BINS if bins is None else bins, float)
+    kinds = np.array([ev.kind for ev in result.events])
+    amp = np.array([ev.amplitude_sigma for ev in result.events])
+    bins = _covering(np.asarray(AMPLITUDE_BINS if bins is None else bins, float), amp)
     fig = new_figure((7.0, 5.6))
     grid = fig.add_gridspec(2, 1, height_ratios=(3, 1), hspace=0.08)
     ax, axn = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
-    kinds = np.array([ev.kind for ev in result.events])
-    amp = np.array([ev.amplitude_sigma for ev in result.events])
     centres = np.sqrt(bins[:-1] * bins[1:])
     width = np.diff(np.log10(bins))
     for j, kind in enumerate(("double", "single")):
