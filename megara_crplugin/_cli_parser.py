@@ -49,6 +49,7 @@ __all__ = [
 #: (:func:`register_subcommand` does the same at run time).
 _SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("demo", "megara_crplugin.demo", "the whole job on synthetic MEGARA-like frames"),
+    ("selftest", "megara_crplugin.selftest_cli", "inject known cosmic rays and measure recall"),
 ]
 
 

@@ -238,6 +238,12 @@ class CrDetectionRecipe(CrDetectionParameters):
         False, "Write postprocessed_<method>.fits, the 7 combinations (e-), in the work folder"
     )
 
+    selftest = Parameter(
+        0,
+        "Self-test: events injected into copies of the frames after the masks (0 = off); "
+        "selftest.csv and selftest.png go to the results folder",
+    )
+
     crmasks = Result(CRMasks)
 
     def build_recipe_input(self, ob, dal):
@@ -258,6 +264,7 @@ class CrDetectionRecipe(CrDetectionParameters):
         n = len(frames)
         labels = [_frame_label(f, i) for i, f in enumerate(frames, start=1)]
         config = self._config(rinput, n, None)  # before the expensive work
+        selftest_dir = self._selftest_dir(rinput)
         uuids = _frame_uuids(frames)
         _check_distinct(uuids, labels, "MegaraCrDetection")
 
@@ -331,8 +338,29 @@ class CrDetectionRecipe(CrDetectionParameters):
             self._save_postprocessed(
                 arrays, read_crmasks(hdul), workdir, config, first=reduced[0][0].header
             )
+        if selftest_dir is not None:
+            from ..selftest_output import selftest_to
+
+            base = None if config.interactive else result.masks
+            selftest_to(selftest_dir, arrays, config, rinput.selftest, base, self.logger.info)
         self.logger.info("end MegaraCrDetection")
         return self.create_result(crmasks=hdul)
+
+    def _selftest_dir(self, rinput: Any) -> Path | None:
+        """Results folder of the self-test (None when off); checked before the work."""
+        count = rinput.selftest
+        if not count:
+            return None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise RecipeInputError(f"selftest: expected a number of events >= 0, got {count!r}")
+        from ..selftest_output import check_free
+
+        folder = Path(self.runinfo.get("results_dir") or os.getcwd())
+        try:
+            check_free(folder, option="selftest: results folder")
+        except FileExistsError as exc:
+            raise RecipeInputError(str(exc)) from None
+        return folder
 
     def set_base_headers(self, hdr: fits.Header) -> fits.Header:
         """Numina's NUM* keywords plus ``NUMTYPE = 'CRMasks'``."""
