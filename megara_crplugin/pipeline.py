@@ -29,6 +29,7 @@ from .boundary import boundary_points, fit_boundary
 from .combination import combine_stack
 from .config import CRConfig, validate_parameters
 from .exceptions import InputError
+from .fluxchange import filter_detections
 from .fluxfactor import estimate_flux_factors
 from .hooks import NullProgress, NullReviewer
 from .inputs import NoiseModel, check_frames, noise_model
@@ -201,15 +202,26 @@ def compute_crmasks(
         cleanable=allowed,
     )
     all_aux = np.logical_and.reduce(aux_frames) if ctx.detector is not None else None
+    fc_kwargs = dict(gain=noise.gain, rnoise=noise.rnoise, nsigma=cfg.flux_change_nsigma)
 
-    def detections(y, aux, *, per_frame=False, bnd=boundary):
+    flux_changes: dict[str, int] = {}
+
+    def detections(y, aux, *, per_frame=False, bnd=boundary, name="MEDIANCR"):
         if not cfg.uses_mm:
-            return aux & allowed, np.zeros(shape, dtype=bool)
-        flag_mm = mm_flags(stats.min2d, y, **{**mm_kwargs, "boundary": bnd})
-        support = y > threshold
-        if per_frame and all_aux is not None:
-            support |= all_aux  # pixels hit in every exposure stay masked (defect 24)
-        return keep_features(aux & allowed, support), flag_mm
+            flags = aux & allowed, np.zeros(shape, dtype=bool)
+        else:
+            flag_mm = mm_flags(stats.min2d, y, **{**mm_kwargs, "boundary": bnd})
+            support = y > threshold
+            if per_frame and all_aux is not None:
+                support |= all_aux  # pixels hit in every exposure stay masked (defect 24)
+            flags = keep_features(aux & allowed, support), flag_mm
+        if not cfg.flux_change_rejection:
+            return flags
+        *flags, fc = filter_detections(
+            *flags, y, stats.min2d, **fc_kwargs, protected=forced & allowed
+        )
+        flux_changes[name] = fc.n_rejected
+        return tuple(flags)
 
     with ctx.phase("MEDIANCR"):
         flag_aux, flag_mm = detections(y_med, aux_med)
@@ -241,6 +253,7 @@ def compute_crmasks(
         rnoise=noise.rnoise,
         timings=ctx.timings,
         extras=extras,
+        flux_changes=flux_changes,
     )
     if cfg.verify_cr and features:
         rejected = ctx.reviewer.verify_features(result, features)
@@ -252,7 +265,11 @@ def compute_crmasks(
         for i in range(n):
             per_frame.append(
                 detections(
-                    stack[i] - stats.min2d, aux_frames[i], per_frame=True, bnd=secondary["frame"]
+                    stack[i] - stats.min2d,
+                    aux_frames[i],
+                    per_frame=True,
+                    bnd=secondary["frame"],
+                    name=f"CRMASK{i + 1}",
                 )
             )
             advance(1)
@@ -260,7 +277,9 @@ def compute_crmasks(
         frames_mm = np.logical_or.reduce([fm for _, fm in per_frame])
 
     with ctx.phase("MEANCRT"):
-        flag_aux, flag_mm = detections(stats.mean2d - stats.min2d, aux_mean, bnd=secondary["mean"])
+        flag_aux, flag_mm = detections(
+            stats.mean2d - stats.min2d, aux_mean, bnd=secondary["mean"], name="MEANCRT"
+        )
         meancrt = target_detection(
             "MEANCRT",
             stats.mean2d,
@@ -595,6 +614,11 @@ def _log_summary(result: CRMaskResult) -> None:
         int((c == 1).sum()),
         len(result.features),
     )
+    if result.flux_changes:
+        log.info(
+            "features rejected as flux changes (excess = scaled local signal): %s",
+            ", ".join(f"{k} {v}" for k, v in result.flux_changes.items()),
+        )
     for name, t in result.targets.items():
         if name != "MEDIANCR":
             log.info("%s: %d masked pixels", name, int(t.mask.sum()))

@@ -187,6 +187,9 @@ class CRMaskResult:
     rnoise: np.ndarray | float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: Number of features rejected as flux changes, per target (``MEDIANCR``,
+    #: ``MEANCRT``, ``CRMASK<i>``); empty when ``flux_change_rejection`` is off.
+    flux_changes: dict[str, int] = field(default_factory=dict)
 
     @property
     def masks(self) -> dict[str, np.ndarray]:
