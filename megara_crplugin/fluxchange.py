@@ -10,13 +10,17 @@ that model.
 
 The test, per 8-connected feature of a detection mask:
 
-1. the feature's window is the feature grown by ``window`` pixels; the ring
-   (window minus the feature) gives ``a`` (>= 0) and ``b`` by weighted least
-   squares of ``excess`` on ``profile`` (weights 1 / noise variance);
+1. the feature's window is the feature grown by ``window`` pixels; features
+   whose windows touch form one group (a drifting arc line gives one group
+   along the line); ``a`` (>= 0) and ``b`` come from a weighted least-squares
+   fit of ``excess`` on ``profile`` over the group's window (weights 1 /
+   noise variance), repeated once without the pixels the first fit leaves
+   above the limit of step 2 (the cosmic rays);
 2. on the feature's pixels the residual ``excess - (a * profile + b)`` is
    compared with ``hypot(nsigma * sqrt(var_noise), tolerance * a * profile)``
    (the second term allows the excess of a real flux change to differ from a
-   pure scaling of the profile by a fraction ``tolerance``);
+   pure scaling of the profile by up to ``tolerance`` times the fitted excess:
+   sub-pixel shifts, seeing changes);
 3. a feature with no pixel above that limit is a *flux change* and is removed.
 
 Everything is one labelling plus per-label reductions (``np.bincount``):
@@ -57,12 +61,17 @@ class FluxChangeResult:
     n_rejected: int
 
 
-def _ring_fit(labels, grown, ring, excess, profile, weight, nlab):
-    """Per-label weighted fit ``excess = a * profile + b`` on the ring pixels (a >= 0)."""
-    lab = grown[ring]
-    w = weight[ring]
-    p = profile[ring]
-    e = excess[ring]
+def _limit(a, var, profile, nsigma, tolerance):
+    """Largest residual a flux change may leave (ADU)."""
+    return np.hypot(nsigma * np.sqrt(var), tolerance * a * np.abs(profile))
+
+
+def _window_fit(groups, used, excess, profile, weight, nlab):
+    """Per-group weighted fit ``excess = a * profile + b`` on the ``used`` pixels (a >= 0)."""
+    lab = groups[used]
+    w = weight[used]
+    p = profile[used]
+    e = excess[used]
 
     def sums(values):
         return np.bincount(lab, weights=values, minlength=nlab + 1)
@@ -129,18 +138,26 @@ def reject_flux_changes(
         return FluxChangeResult(kept=flags.copy(), rejected=empty, n_features=0, n_rejected=0)
     excess = np.asarray(excess, dtype=np.float64)
     profile = np.asarray(profile, dtype=np.float64)
-    grown = ndimage.maximum_filter(labels, size=2 * window + 1, mode="constant")
-    ring = (labels == 0) & (grown > 0)
+    # groups: features whose windows touch share one fit (their rings overlap)
+    window_mask = ndimage.maximum_filter(flags, size=2 * window + 1, mode="constant")
+    groups, ngroups = ndimage.label(window_mask, structure=EIGHT)
     var_map = np.asarray(rnoise, dtype=np.float64) ** 2 + np.clip(profile, 0.0, None) / gain
     var_map = np.broadcast_to(var_map, flags.shape)
     weight = 1.0 / np.maximum(var_map, 1e-6)
-    a, b = _ring_fit(labels, grown, ring, excess, profile, weight, nlab)
+    # fit on the whole window, then again without the pixels the first fit
+    # does not explain (the cosmic rays themselves)
+    used = window_mask
+    for _ in range(2):
+        a, b = _window_fit(groups, used, excess, profile, weight, ngroups)
+        limit = _limit(a[groups], var_map, profile, nsigma, tolerance)
+        used = window_mask & ~((excess - (a[groups] * profile + b[groups])) > limit)
 
     ys, xs = np.nonzero(flags)
     lab = labels[ys, xs]
+    grp = groups[ys, xs]
     p = profile[ys, xs]
-    model = a[lab] * p + b[lab]
-    allowed = np.hypot(nsigma * np.sqrt(var_map[ys, xs]), tolerance * a[lab] * np.abs(p))
+    model = a[grp] * p + b[grp]
+    allowed = _limit(a[grp], var_map[ys, xs], p, nsigma, tolerance)
     sharp = (excess[ys, xs] - model) > allowed
     is_cr = np.bincount(lab, weights=sharp, minlength=nlab + 1) > 0
     if protected is not None:

@@ -34,6 +34,7 @@ from .fluxfactor import estimate_flux_factors
 from .hooks import NullProgress, NullReviewer
 from .inputs import NoiseModel, check_frames, noise_model
 from .masks import feature_table, keep_features, mm_flags, problematic_pixels, target_detection
+from .noisecheck import check_noise
 from .result import CRMaskResult, SimulatedHistogram, StackStatistics, TargetDetection
 from .simulation import (
     NoiseScale,
@@ -191,6 +192,15 @@ def compute_crmasks(
         )
         extras["boundaries"] = secondary
 
+    with ctx.phase("noise check"):
+        noise_check = check_noise(
+            stats,
+            histogram,
+            boundary,
+            gain=noise.gain,
+            rnoise=noise.rnoise,
+            tolerance=cfg.noise_check_tolerance,
+        )
     y_med = stats.median2d - stats.min2d
     min_max2d = cfg.mm_minimum_max2d_rnoise * np.asarray(noise.rnoise, dtype=np.float32)
     mm_kwargs = dict(
@@ -254,6 +264,7 @@ def compute_crmasks(
         timings=ctx.timings,
         extras=extras,
         flux_changes=flux_changes,
+        noise_check=noise_check,
     )
     if cfg.verify_cr and features:
         rejected = ctx.reviewer.verify_features(result, features)

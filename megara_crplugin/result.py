@@ -16,6 +16,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .boundary import Boundary
     from .config import CRConfig
+    from .noisecheck import NoiseCheck
 
 __all__ = [
     "CODE_AUX",
@@ -190,6 +191,8 @@ class CRMaskResult:
     #: Number of features rejected as flux changes, per target (``MEDIANCR``,
     #: ``MEANCRT``, ``CRMASK<i>``); empty when ``flux_change_rejection`` is off.
     flux_changes: dict[str, int] = field(default_factory=dict)
+    #: The noise model checked against the frames (None when not run).
+    noise_check: NoiseCheck | None = None
 
     @property
     def masks(self) -> dict[str, np.ndarray]:
