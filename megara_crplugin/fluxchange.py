@@ -144,6 +144,12 @@ def reject_flux_changes(
     var_map = np.asarray(rnoise, dtype=np.float64) ** 2 + np.clip(profile, 0.0, None) / gain
     var_map = np.broadcast_to(var_map, flags.shape)
     weight = 1.0 / np.maximum(var_map, 1e-6)
+    # the profile above the group's lowest level: on flat sky a scale of the
+    # (constant) signal is indistinguishable from an offset and must not widen
+    # the tolerance
+    floor = np.zeros(ngroups + 1)
+    floor[1:] = ndimage.minimum(profile, groups, np.arange(1, ngroups + 1))
+    profile = np.where(window_mask, profile - floor[groups], 0.0)
     # fit on the whole window, then again without the pixels the first fit
     # does not explain (the cosmic rays themselves)
     used = window_mask
