@@ -454,12 +454,6 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "Pixels replaced by the median of an Xwidth x Ywidth window."),
     ("general", "dtype", "choice", "float32", "", {"choices": ("float32", "float64")},
      "Floating type of the internal stack and of the combinations."),
-    ("general", "flux_change_rejection", "bool", True, "", {},
-     "Drop features whose excess is a scaled copy of the local signal (flux changes)."),
-    ("general", "flux_change_nsigma", "float", 4.0, "sigma", _POS,
-     "A feature is kept when its excess exceeds the scaled-profile model by this much."),
-    ("general", "noise_check_tolerance", "float", 0.25, "", _POS,
-     "Warn when the read noise measured on the frames differs from rnoise by this fraction."),
     ("general", "verify_cr", "bool", False, "", {"note": "requires interactive"},
      "Ask accept/reject for every MEDIANCR feature."),
     ("general", "semiwindow", "int", 15, "pixel", _NONNEG,
@@ -470,6 +464,12 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "Number of features plotted (negative = all; at most 1000)."),
     ("general", "debug", "bool", False, "", {},
      "Write extra diagnostic figures."),
+    ("general", "flux_change_rejection", "bool", True, "", {},
+     "Drop features whose excess is a scaled copy of the local signal (flux changes)."),
+    ("general", "flux_change_nsigma", "float", 4.0, "sigma", _POS,
+     "A feature is kept when its excess exceeds the scaled-profile model by this much."),
+    ("general", "noise_check_tolerance", "float", 0.25, "", _POS,
+     "Warn when the read noise measured on the frames differs from rnoise by this fraction."),
     ("la", "la_gain_apply", "bool", False, "", {},
      "Accepted for compatibility; no effect (cleaned images are always in ADU)."),
     ("la", "la_sigclip", "pair", [5.0, 3.0], "", _POS,
@@ -803,14 +803,14 @@ class CRConfig:
     pixels_to_be_ignored_as_cr: tuple[tuple[int, int], ...]
     pixels_to_be_replaced_by_local_median: tuple[tuple[int, int, int, int], ...]
     dtype: str
-    flux_change_rejection: bool
-    flux_change_nsigma: float
-    noise_check_tolerance: float
     verify_cr: bool
     semiwindow: int
     color_scale: str
     maxplots: int
     debug: bool
+    flux_change_rejection: bool
+    flux_change_nsigma: float
+    noise_check_tolerance: float
     la_gain_apply: bool
     la_sigclip: tuple[float, float]
     la_sigfrac: tuple[float, float]

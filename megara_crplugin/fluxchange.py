@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from .masks import EIGHT
 
-__all__ = ["FluxChangeResult", "filter_detections", "reject_flux_changes"]
+__all__ = ["FluxChangeResult", "filter_detections", "filter_target", "reject_flux_changes"]
 
 
 @dataclass(frozen=True)
@@ -221,3 +221,46 @@ def filter_detections(
         protected=protected,
     )
     return flag_aux & res.kept, flag_mm & res.kept, res
+
+
+def filter_target(cfg, noise, min2d, flags, excess, protected, counts: dict, name: str):
+    """Pipeline stage: drop the flux-change features of one target's detections.
+
+    Parameters
+    ----------
+    cfg : CRConfig
+        Uses ``flux_change_rejection`` and ``flux_change_nsigma``.
+    noise : NoiseModel
+        Gain (e-/ADU) and read noise (ADU).
+    min2d : ndarray
+        The profile (ADU).
+    flags : tuple of ndarray of bool
+        ``(flag_aux, flag_mm)`` of the target (True = cosmic ray).
+    excess : ndarray
+        Target minus ``min2d`` (ADU).
+    protected : ndarray of bool
+        Pixels forced by the operator.
+    counts : dict
+        Receives ``counts[name]`` = number of features rejected.
+    name : str
+        Target name (``MEDIANCR``, ``MEANCRT``, ``CRMASK<i>``).
+
+    Returns
+    -------
+    tuple of ndarray of bool
+        ``(flag_aux, flag_mm)`` without the flux changes (unchanged when the
+        rejection is off).
+    """
+    if not cfg.flux_change_rejection:
+        return flags
+    flag_aux, flag_mm, res = filter_detections(
+        *flags,
+        excess,
+        min2d,
+        gain=noise.gain,
+        rnoise=noise.rnoise,
+        nsigma=cfg.flux_change_nsigma,
+        protected=protected,
+    )
+    counts[name] = res.n_rejected
+    return flag_aux, flag_mm

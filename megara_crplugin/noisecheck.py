@@ -10,13 +10,17 @@ Two independent checks, both cheap (O(pixels)):
   differences, in bins of ``median2d``, is fitted for ``rnoise**2`` and
   ``eps**2`` with the given gain.  A measured read noise that differs from
   ``rnoise`` by more than ``noise_check_tolerance`` (fraction) raises a warning.
-* **Real against simulated diagram.**  In every column of the M.M. diagram the
-  simulations give the level above which a fraction ``TAIL`` (1 %) of the
-  pixels lie; with equivalent exposures about the same fraction of the real
-  pixels lie above it (cosmic rays are far too rare to matter).  The counts of
-  real pixels above the detection boundary and the number the simulations
-  expect there are reported too.  Many more real pixels than expected mean the
-  exposures are not equivalent (flux changes between frames).
+* **Real against simulated diagram.**  The real pixels above the detection
+  boundary are counted and compared with the number the simulations put
+  there; those of them in features whose excess follows the signal profile
+  (:mod:`megara_crplugin.fluxchange`) are flux changes, not cosmic rays.  In
+  every photon-noise-dominated column of the diagram the simulations also give
+  the level above which a fraction ``TAIL`` (1 %) of the pixels lie; with
+  equivalent exposures about the same fraction of the real pixels lie above
+  it.  The exposures are *not equivalent* when more than ``FLUX_PIXELS_LIMIT``
+  (+ 3 x the simulated count) pixels above the boundary follow the profile,
+  when the tail fraction exceeds ``TAIL_RATIO_LIMIT`` times 1 %, or when the
+  relative excess scatter exceeds ``EXCESS_LIMIT``.
 
 The outcome is a frozen :class:`NoiseCheck` (a typed field of the result),
 written to the log, to ``crmasks.fits`` (keywords ``NCRNMEAS``, ``NCEXCESS``,
@@ -32,8 +36,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .exceptions import CRPluginWarning
+from .fluxchange import reject_flux_changes
 
-__all__ = ["NoiseCheck", "check_noise", "diagram_tail", "measure_noise"]
+__all__ = [
+    "NoiseCheck",
+    "add_to_header",
+    "check_noise",
+    "check_noise_model",
+    "diagram_tail",
+    "measure_noise",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +55,9 @@ TAIL = 0.01
 TAIL_RATIO_LIMIT = 3.0
 #: Relative excess scatter (``eps``) above which the exposures are not equivalent.
 EXCESS_LIMIT = 0.005
+#: Pixels above the boundary that follow the signal profile, beyond which (plus
+#: three times the simulated count) the exposures are not equivalent.
+FLUX_PIXELS_LIMIT = 10
 #: Largest number of pixels used by the frame-difference fit.
 _MAX_SAMPLES = 1_000_000
 
@@ -67,6 +82,9 @@ class NoiseCheck:
         Real pixels above the detection boundary (median diagram).
     above_boundary_expected : float
         Pixels the simulations put above it (per simulated stack).
+    above_boundary_flux : int
+        Real pixels above the boundary in features whose excess follows the
+        signal profile (flux changes, see :mod:`megara_crplugin.fluxchange`).
     rnoise_ok : bool
         ``rnoise_measured`` within the tolerance of ``rnoise_given``.
     equivalent : bool
@@ -82,6 +100,7 @@ class NoiseCheck:
     tail_measured: float
     above_boundary: int
     above_boundary_expected: float
+    above_boundary_flux: int
     rnoise_ok: bool
     equivalent: bool
     message: str = ""
@@ -111,7 +130,8 @@ def measure_noise(
     gain : float
         Gain (e-/ADU).
     nbins : int, optional
-        Number of signal bins (equal numbers of pixels).
+        Number of equal-count signal bins at low signal (the upper half is
+        also cut in bins 10 % wide, so that the Poisson term is not smeared).
 
     Returns
     -------
@@ -128,18 +148,28 @@ def measure_noise(
     diffs = np.stack(
         [np.ravel(stack[i])[idx] - np.ravel(stack[i + 1])[idx] for i in range(n - 1)]
     ).astype(np.float64)
-    order = np.argsort(s, kind="stable")
-    centres, variances, weights = [], [], []
-    for chunk in np.array_split(order, nbins):
-        if chunk.size < 50:
+    # narrow bins: equal numbers of pixels at low signal, 10 % wide above
+    qedges = np.quantile(s, np.linspace(0.0, 1.0, nbins + 1))
+    top = max(float(s.max()), 1.0)
+    gedges = np.geomspace(max(float(qedges[nbins // 2]), 1.0), top, 2)
+    if top > 1.0:
+        n_geo = max(2, int(np.ceil(np.log(top / gedges[0]) / np.log(1.1))) + 1)
+        gedges = np.geomspace(gedges[0], top, n_geo)
+    edges = np.unique(np.concatenate([qedges, gedges]))
+    which = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, edges.size - 2)
+    centres, centres2, variances, weights = [], [], [], []
+    for k in range(edges.size - 1):
+        chunk = np.nonzero(which == k)[0]
+        if chunk.size < 200:
             continue
         v = _robust_var(diffs[:, chunk].ravel()) / 2.0
-        level = float(np.median(s[chunk]))
+        level = float(np.mean(np.clip(s[chunk], 0, None)))
         centres.append(level)
-        variances.append(v - max(level, 0.0) / gain)
+        centres2.append(float(np.mean(np.clip(s[chunk], 0, None) ** 2)))
+        variances.append(v - level / gain)
         weights.append(1.0 / max(v, 1e-6))
-    c, v, w = np.array(centres), np.array(variances), np.array(weights)
-    design = np.stack([np.ones_like(c), np.clip(c, 0, None) ** 2], axis=1) * w[:, None]
+    c2, v, w = np.array(centres2), np.array(variances), np.array(weights)
+    design = np.stack([np.ones_like(c2), c2], axis=1) * w[:, None]
     (rn2, eps2), *_ = np.linalg.lstsq(design, v * w, rcond=None)
     if eps2 < 0:  # no excess: the intercept alone
         eps2 = 0.0
@@ -187,21 +217,26 @@ def diagram_tail(
     return float(tail * found / max(expected, 1e-12))
 
 
-def _above_boundary(histogram, boundary) -> tuple[int, float]:
-    """Real and simulated counts in the bins whose centre lies above the boundary."""
+def _above_boundary(stats, histogram, boundary, *, gain, rnoise, nsigma):
+    """Real pixels above the boundary, those following the profile, and the simulated count."""
     xc = 0.5 * (histogram.xedges[:-1] + histogram.xedges[1:])
     yc = 0.5 * (histogram.yedges[:-1] + histogram.yedges[1:])
-    above = yc[:, None] > np.asarray(boundary(xc), dtype=np.float64)[None, :]
-    real = int(np.asarray(histogram.real_counts)[above].sum())
-    return real, float(np.asarray(histogram.counts)[above].sum())
+    above_bins = yc[:, None] > np.asarray(boundary(xc), dtype=np.float64)[None, :]
+    expected = float(np.asarray(histogram.counts)[above_bins].sum())
+    excess = stats.median2d - stats.min2d
+    above = excess > np.asarray(boundary(stats.min2d), dtype=np.float64).reshape(excess.shape)
+    res = reject_flux_changes(above, excess, stats.min2d, gain=gain, rnoise=rnoise, nsigma=nsigma)
+    return int(above.sum()), int(res.rejected.sum()), expected
 
 
-def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps) -> str:
+def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected) -> str:
     parts = []
     if not equivalent:
         parts.append(
-            f"exposures not equivalent: {ratio:.1f} times the expected fraction of pixels "
-            f"above the simulated 1 % level (relative excess scatter {eps:.1%}): flux changes "
+            f"exposures not equivalent: {flux} pixels above the boundary follow the signal "
+            f"profile ({expected:.1f} expected above it from the simulations), "
+            f"{ratio:.1f} times the expected fraction above the simulated 1 % level, "
+            f"relative excess scatter {eps:.1%}: flux changes "
             "between frames (lamp drift, seeing, guiding); features that follow the signal "
             "profile are rejected (flux_change_rejection); try flux_factor: auto, "
             "mm_photon_distribution: nbinom with a smaller mm_nbinom_shape, or "
@@ -215,7 +250,9 @@ def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps) -> str:
     return "; ".join(parts)
 
 
-def check_noise(stats, histogram, boundary, *, gain, rnoise, tolerance: float) -> NoiseCheck:
+def check_noise(
+    stats, histogram, boundary, *, gain, rnoise, tolerance: float, nsigma: float = 4.0
+) -> NoiseCheck:
     """Compare the noise model with the frames; log and warn about a mismatch.
 
     Parameters
@@ -231,6 +268,8 @@ def check_noise(stats, histogram, boundary, *, gain, rnoise, tolerance: float) -
         Noise model (e-/ADU, ADU); medians are used.
     tolerance : float
         ``noise_check_tolerance``: allowed fractional read-noise difference.
+    nsigma : float, optional
+        ``flux_change_nsigma``, for the flux-change count above the boundary.
 
     Returns
     -------
@@ -244,7 +283,7 @@ def check_noise(stats, histogram, boundary, *, gain, rnoise, tolerance: float) -
     g, rn = float(np.median(gain)), float(np.median(rnoise))
     rn_meas, eps = measure_noise(stats.stack, stats.median2d, gain=g)
     rn_ok = rn <= 0 or abs(rn_meas / rn - 1.0) <= tolerance
-    tail, above, above_exp = float("nan"), 0, 0.0
+    tail, above, flux, above_exp = float("nan"), 0, 0, 0.0
     if histogram is not None:
         # columns where the photon noise dominates: flux changes show there
         xc = 0.5 * (histogram.xedges[:-1] + histogram.xedges[1:])
@@ -252,19 +291,26 @@ def check_noise(stats, histogram, boundary, *, gain, rnoise, tolerance: float) -
         if not np.isfinite(tail):
             tail = diagram_tail(histogram.counts, histogram.real_counts)
         if boundary is not None:
-            above, above_exp = _above_boundary(histogram, boundary)
+            above, flux, above_exp = _above_boundary(
+                stats, histogram, boundary, gain=gain, rnoise=rnoise, nsigma=nsigma
+            )
     ratio = tail / TAIL if np.isfinite(tail) else 1.0
-    equivalent = ratio <= TAIL_RATIO_LIMIT and eps <= EXCESS_LIMIT
-    msg = _message(rn_ok, rn_meas, rn, equivalent, ratio, eps)
+    equivalent = (
+        ratio <= TAIL_RATIO_LIMIT
+        and eps <= EXCESS_LIMIT
+        and flux <= FLUX_PIXELS_LIMIT + 3 * above_exp
+    )
+    msg = _message(rn_ok, rn_meas, rn, equivalent, ratio, eps, flux, above_exp)
     log.info(
         "noise check: read noise %.2f ADU measured (%.2f given), excess scatter %.2f %%, "
         "%.2f %% of pixels above the simulated 1 %% level, %d above the boundary "
-        "(%.1f expected)",
+        "(%d following the signal profile; %.1f expected)",
         rn_meas,
         rn,
         100 * eps,
         100 * tail,
         above,
+        flux,
         above_exp,
     )
     if msg:
@@ -278,7 +324,52 @@ def check_noise(stats, histogram, boundary, *, gain, rnoise, tolerance: float) -
         tail_measured=tail,
         above_boundary=above,
         above_boundary_expected=above_exp,
+        above_boundary_flux=flux,
         rnoise_ok=bool(rn_ok),
         equivalent=bool(equivalent),
         message=msg,
+    )
+
+
+def add_to_header(header, check: NoiseCheck | None, flux_changes: dict | None = None) -> None:
+    """Record the noise check (and the flux-change count) in a FITS header.
+
+    Keywords: ``NCRNMEAS`` (read noise measured, ADU), ``NCEXCESS`` (relative
+    excess scatter), ``NCTAILR`` (measured / expected fraction above the
+    simulated 1 % level; absent without a diagram), ``NCEQUIV`` (T when the
+    exposures look equivalent), ``NFLUXCHG`` (MEDIANCR features rejected as
+    flux changes); a mismatch adds its message as HISTORY.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        Modified in place.
+    check : NoiseCheck or None
+        Nothing is written when None.
+    flux_changes : dict, optional
+        ``CRMaskResult.flux_changes``.
+    """
+    if flux_changes and "MEDIANCR" in flux_changes:
+        header["NFLUXCHG"] = (int(flux_changes["MEDIANCR"]), "MEDIANCR features = flux changes")
+    if check is None:
+        return
+    header["NCRNMEAS"] = (round(check.rnoise_measured, 3), "[ADU] read noise from frame diffs")
+    header["NCEXCESS"] = (round(check.excess, 5), "relative excess scatter between frames")
+    if np.isfinite(check.tail_ratio):
+        header["NCTAILR"] = (round(check.tail_ratio, 3), "data/simulated pixels above 1% level")
+    header["NCEQUIV"] = (bool(check.equivalent), "exposures equivalent (noise check)")
+    if check.message:
+        header.add_history(f"Noise check: {check.message}")
+
+
+def check_noise_model(cfg, noise, stats, histogram, boundary) -> NoiseCheck:
+    """Pipeline stage: :func:`check_noise` with the run's configuration and noise model."""
+    return check_noise(
+        stats,
+        histogram,
+        boundary,
+        gain=noise.gain,
+        rnoise=noise.rnoise,
+        tolerance=cfg.noise_check_tolerance,
+        nsigma=cfg.flux_change_nsigma,
     )

@@ -29,12 +29,12 @@ from .boundary import boundary_points, fit_boundary
 from .combination import combine_stack
 from .config import CRConfig, validate_parameters
 from .exceptions import InputError
-from .fluxchange import filter_detections
+from .fluxchange import filter_target
 from .fluxfactor import estimate_flux_factors
 from .hooks import NullProgress, NullReviewer
 from .inputs import NoiseModel, check_frames, noise_model
 from .masks import feature_table, keep_features, mm_flags, problematic_pixels, target_detection
-from .noisecheck import check_noise
+from .noisecheck import check_noise_model
 from .result import CRMaskResult, SimulatedHistogram, StackStatistics, TargetDetection
 from .simulation import (
     NoiseScale,
@@ -193,14 +193,7 @@ def compute_crmasks(
         extras["boundaries"] = secondary
 
     with ctx.phase("noise check"):
-        noise_check = check_noise(
-            stats,
-            histogram,
-            boundary,
-            gain=noise.gain,
-            rnoise=noise.rnoise,
-            tolerance=cfg.noise_check_tolerance,
-        )
+        noise_check = check_noise_model(cfg, noise, stats, histogram, boundary)
     y_med = stats.median2d - stats.min2d
     min_max2d = cfg.mm_minimum_max2d_rnoise * np.asarray(noise.rnoise, dtype=np.float32)
     mm_kwargs = dict(
@@ -212,7 +205,6 @@ def compute_crmasks(
         cleanable=allowed,
     )
     all_aux = np.logical_and.reduce(aux_frames) if ctx.detector is not None else None
-    fc_kwargs = dict(gain=noise.gain, rnoise=noise.rnoise, nsigma=cfg.flux_change_nsigma)
 
     flux_changes: dict[str, int] = {}
 
@@ -225,13 +217,9 @@ def compute_crmasks(
             if per_frame and all_aux is not None:
                 support |= all_aux  # pixels hit in every exposure stay masked (defect 24)
             flags = keep_features(aux & allowed, support), flag_mm
-        if not cfg.flux_change_rejection:
-            return flags
-        *flags, fc = filter_detections(
-            *flags, y, stats.min2d, **fc_kwargs, protected=forced & allowed
+        return filter_target(
+            cfg, noise, stats.min2d, flags, y, forced & allowed, flux_changes, name
         )
-        flux_changes[name] = fc.n_rejected
-        return tuple(flags)
 
     with ctx.phase("MEDIANCR"):
         flag_aux, flag_mm = detections(y_med, aux_med)

@@ -30,6 +30,8 @@ GENERAL_KEYS = [
     "regions_to_be_skipped", "pixels_to_be_flagged_as_cr", "pixels_to_be_ignored_as_cr",
     "pixels_to_be_replaced_by_local_median", "dtype", "verify_cr", "semiwindow",
     "color_scale", "maxplots", "debug",
+    # issue 9c: flux changes and the noise check (not in the reference)
+    "flux_change_rejection", "flux_change_nsigma", "noise_check_tolerance",
 ]  # fmt: skip
 
 
@@ -58,8 +60,8 @@ class TestSchema:
             sizes[p.group] = sizes.get(p.group, 0) + 1
             if p.group != "general":
                 assert name.startswith(p.group + "_"), name
-        assert sizes == {"general": 20, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 21}
-        assert list(PARAMETERS)[:20] == GENERAL_KEYS
+        assert sizes == {"general": 23, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 21}
+        assert list(PARAMETERS)[:23] == GENERAL_KEYS
 
     def test_decided_defaults(self):
         d = {name: p.default for name, p in PARAMETERS.items()}
@@ -70,6 +72,8 @@ class TestSchema:
         assert (d["gain"], d["rnoise"], d["bias"]) == (1.0, 3.4, 0.0)
         assert d["la_sigclip"] == [5.0, 3.0] and d["pc_sigma_det"] == [5.0, 3.0]
         assert d["mm_threshold"] is None and d["mm_threshold_rnoise"] == 0.0
+        assert d["flux_change_rejection"] is True and d["flux_change_nsigma"] == 4.0
+        assert d["noise_check_tolerance"] == 0.25
 
     def test_every_param_is_well_formed(self):
         for name, p in PARAMETERS.items():
