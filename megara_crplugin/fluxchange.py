@@ -12,12 +12,15 @@ The test, per 8-connected feature of a detection mask:
 
 1. the feature's window is the feature grown by ``window`` pixels; features
    whose windows touch form one group (a drifting arc line gives one group
-   along the line); ``a`` (>= 0) and ``b`` come from a weighted least-squares
-   fit of ``excess`` on ``profile`` over the group's window (weights 1 /
-   noise variance), repeated once without the pixels the first fit leaves
-   above the limit of step 2 (the cosmic rays);
-2. on the feature's pixels the residual ``excess - (a * profile + b)`` is
-   compared with ``hypot(nsigma * sqrt(var_noise), tolerance * a * profile)``
+   along the line); ``a`` (>= 0), ``c`` (>= 0) and ``b`` come from a weighted
+   least-squares fit ``excess = a * profile + c * |grad profile| + b`` (the
+   gradient term: a sub-pixel shift changes a sharp profile most on its
+   flanks) over the ring (the group's window without the detections; weights
+   1 / noise variance), repeated once over the whole window without the
+   pixels the first fit leaves above the limit of step 2 (the cosmic rays);
+2. on the feature's pixels the residual ``excess - (change + b)``, with
+   ``change = a * profile + c * |grad profile|``, is compared with
+   ``hypot(nsigma * sqrt(var_noise), tolerance * change)``
    (the second term allows the excess of a real flux change to differ from a
    pure scaling of the profile by up to ``tolerance`` times the fitted excess:
    sub-pixel shifts, seeing changes);
@@ -61,31 +64,37 @@ class FluxChangeResult:
     n_rejected: int
 
 
-def _limit(a, var, profile, nsigma, tolerance):
-    """Largest residual a flux change may leave (ADU)."""
-    return np.hypot(nsigma * np.sqrt(var), tolerance * a * np.abs(profile))
+def _limit(change, var, nsigma, tolerance):
+    """Largest residual a flux change may leave (ADU); ``change`` = fitted flux-change part."""
+    return np.hypot(nsigma * np.sqrt(var), tolerance * change)
 
 
-def _window_fit(groups, used, excess, profile, weight, nlab):
-    """Per-group weighted fit ``excess = a * profile + b`` on the ``used`` pixels (a >= 0)."""
+def _window_fit(groups, used, excess, basis, weight, ngroups):
+    """Per-group weighted fit ``excess = sum_k c_k * basis_k + b`` on ``used`` (c_k >= 0).
+
+    Returns ``coef`` (ngroups + 1, K) and ``b`` (ngroups + 1,).
+    """
     lab = groups[used]
     w = weight[used]
-    p = profile[used]
+    cols = [np.ones(lab.size)] + [bk[used] for bk in basis]
     e = excess[used]
-
-    def sums(values):
-        return np.bincount(lab, weights=values, minlength=nlab + 1)
-
-    sw, swp, swpp = sums(w), sums(w * p), sums(w * p * p)
-    swe, swpe = sums(w * e), sums(w * p * e)
-    det = sw * swpp - swp * swp
+    k = len(cols)
+    normal = np.zeros((ngroups + 1, k, k))
+    rhs = np.zeros((ngroups + 1, k))
+    for i in range(k):
+        rhs[:, i] = np.bincount(lab, weights=w * cols[i] * e, minlength=ngroups + 1)
+        for j in range(i, k):
+            normal[:, i, j] = normal[:, j, i] = np.bincount(
+                lab, weights=w * cols[i] * cols[j], minlength=ngroups + 1
+            )
+    scale = np.maximum(np.einsum("gii->g", normal), 1e-300)
+    normal += 1e-9 * scale[:, None, None] * np.eye(k)
+    sol = np.linalg.solve(normal, rhs[..., None])[..., 0]
+    coef = np.clip(np.nan_to_num(sol[:, 1:]), 0.0, None)
+    sw = normal[:, 0, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(
-            det > 1e-12 * np.maximum(sw * swpp, 1e-300), (sw * swpe - swp * swe) / det, 0.0
-        )
-        a = np.clip(np.nan_to_num(a), 0.0, None)
-        b = np.where(sw > 0, (swe - a * swp) / sw, 0.0)
-    return a, np.nan_to_num(b)
+        b = (rhs[:, 0] - np.einsum("gk,gk->g", normal[:, 0, 1:], coef)) / sw
+    return coef, np.nan_to_num(b)
 
 
 def reject_flux_changes(
@@ -146,24 +155,26 @@ def reject_flux_changes(
     weight = 1.0 / np.maximum(var_map, 1e-6)
     # the profile above the group's lowest level: on flat sky a scale of the
     # (constant) signal is indistinguishable from an offset and must not widen
-    # the tolerance
+    # the tolerance; its gradient: a sub-pixel shift of a sharp profile changes
+    # the flux most on its flanks
     floor = np.zeros(ngroups + 1)
     floor[1:] = ndimage.minimum(profile, groups, np.arange(1, ngroups + 1))
-    profile = np.where(window_mask, profile - floor[groups], 0.0)
-    # fit on the whole window, then again without the pixels the first fit
+    slope = np.hypot(*np.gradient(profile))
+    basis = [np.where(window_mask, profile - floor[groups], 0.0), slope]
+    # fit on the ring (the window without the detections, which must not drive
+    # the fit), then again on the whole window without the pixels the first fit
     # does not explain (the cosmic rays themselves)
-    used = window_mask
+    used = window_mask & ~flags
     for _ in range(2):
-        a, b = _window_fit(groups, used, excess, profile, weight, ngroups)
-        limit = _limit(a[groups], var_map, profile, nsigma, tolerance)
-        used = window_mask & ~((excess - (a[groups] * profile + b[groups])) > limit)
+        coef, b = _window_fit(groups, used, excess, basis, weight, ngroups)
+        change = sum(coef[groups, k] * bk for k, bk in enumerate(basis))
+        limit = _limit(change, var_map, nsigma, tolerance)
+        used = window_mask & ~((excess - (change + b[groups])) > limit)
 
     ys, xs = np.nonzero(flags)
     lab = labels[ys, xs]
-    grp = groups[ys, xs]
-    p = profile[ys, xs]
-    model = a[grp] * p + b[grp]
-    allowed = _limit(a[grp], var_map[ys, xs], p, nsigma, tolerance)
+    model = change[ys, xs] + b[groups[ys, xs]]
+    allowed = limit[ys, xs]
     sharp = (excess[ys, xs] - model) > allowed
     is_cr = np.bincount(lab, weights=sharp, minlength=nlab + 1) > 0
     if protected is not None:
