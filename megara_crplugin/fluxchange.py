@@ -12,15 +12,16 @@ The test, per 8-connected feature of a detection mask:
 
 1. the feature's window is the feature grown by ``window`` pixels; features
    whose windows touch form one group (a drifting arc line gives one group
-   along the line); ``a`` (>= 0), ``c`` (>= 0) and ``b`` come from a weighted
-   least-squares fit ``excess = a * profile + c * |grad profile| + b`` (the
-   gradient term: a sub-pixel shift changes a sharp profile most on its
-   flanks) over the ring (the group's window without the detections; weights
-   1 / noise variance), repeated once over the whole window without the
-   pixels the first fit leaves above the limit of step 2 (the cosmic rays);
+   along the line); ``a`` (>= 0), ``c`` (>= 0), ``d`` and ``b`` come from a
+   weighted least-squares fit ``excess = a * profile + c * |grad profile| +
+   d . grad profile + b`` (the gradient terms: a sub-pixel shift changes a
+   sharp profile most on its flanks, one more than the other) over the ring
+   (the group's window without the detections; weights 1 / noise variance),
+   repeated once over the whole window without the pixels the first fit
+   leaves above the limit of step 2 (the cosmic rays);
 2. on the feature's pixels the residual ``excess - (change + b)``, with
-   ``change = a * profile + c * |grad profile|``, is compared with
-   ``hypot(nsigma * sqrt(var_noise), tolerance * change)``
+   ``change`` the fitted non-constant part, is compared with
+   ``hypot(nsigma * sqrt(var_noise), tolerance * |change|)``
    (the second term allows the excess of a real flux change to differ from a
    pure scaling of the profile by up to ``tolerance`` times the fitted excess:
    sub-pixel shifts, seeing changes);
@@ -66,11 +67,13 @@ class FluxChangeResult:
 
 def _limit(change, var, nsigma, tolerance):
     """Largest residual a flux change may leave (ADU); ``change`` = fitted flux-change part."""
-    return np.hypot(nsigma * np.sqrt(var), tolerance * change)
+    return np.hypot(nsigma * np.sqrt(var), tolerance * np.abs(change))
 
 
-def _window_fit(groups, used, excess, basis, weight, ngroups):
-    """Per-group weighted fit ``excess = sum_k c_k * basis_k + b`` on ``used`` (c_k >= 0).
+def _window_fit(groups, used, excess, basis, weight, ngroups, nonneg):
+    """Per-group weighted fit ``excess = sum_k c_k * basis_k + b`` on ``used``.
+
+    ``c_k >= 0`` where ``nonneg[k]`` (the scale and the slope terms).
 
     Returns ``coef`` (ngroups + 1, K) and ``b`` (ngroups + 1,).
     """
@@ -90,7 +93,8 @@ def _window_fit(groups, used, excess, basis, weight, ngroups):
     scale = np.maximum(np.einsum("gii->g", normal), 1e-300)
     normal += 1e-9 * scale[:, None, None] * np.eye(k)
     sol = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    coef = np.clip(np.nan_to_num(sol[:, 1:]), 0.0, None)
+    coef = np.nan_to_num(sol[:, 1:])
+    coef[:, list(nonneg)] = np.clip(coef[:, list(nonneg)], 0.0, None)
     sw = normal[:, 0, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         b = (rhs[:, 0] - np.einsum("gk,gk->g", normal[:, 0, 1:], coef)) / sw
@@ -104,7 +108,7 @@ def reject_flux_changes(
     *,
     gain,
     rnoise,
-    window: int = 3,
+    window: int = 6,
     nsigma: float = 4.0,
     tolerance: float = 3.0,
     protected: np.ndarray | None = None,
@@ -159,14 +163,15 @@ def reject_flux_changes(
     # the flux most on its flanks
     floor = np.zeros(ngroups + 1)
     floor[1:] = ndimage.minimum(profile, groups, np.arange(1, ngroups + 1))
-    slope = np.hypot(*np.gradient(profile))
-    basis = [np.where(window_mask, profile - floor[groups], 0.0), slope]
+    d_y, d_x = np.gradient(profile)
+    basis = [np.where(window_mask, profile - floor[groups], 0.0), np.hypot(d_y, d_x), d_y, d_x]
+    nonneg = [True, True, False, False]
     # fit on the ring (the window without the detections, which must not drive
     # the fit), then again on the whole window without the pixels the first fit
     # does not explain (the cosmic rays themselves)
     used = window_mask & ~flags
     for _ in range(2):
-        coef, b = _window_fit(groups, used, excess, basis, weight, ngroups)
+        coef, b = _window_fit(groups, used, excess, basis, weight, ngroups, nonneg)
         change = sum(coef[groups, k] * bk for k, bk in enumerate(basis))
         limit = _limit(change, var_map, nsigma, tolerance)
         used = window_mask & ~((excess - (change + b[groups])) > limit)
