@@ -217,9 +217,9 @@ def compute_crmasks(
             if per_frame and all_aux is not None:
                 support |= all_aux  # pixels hit in every exposure stay masked (defect 24)
             flags = keep_features(aux & allowed, support), flag_mm
-        return filter_target(
-            cfg, noise, stats.min2d, flags, y, forced & allowed, flux_changes, name
-        )
+        # hit in every exposure: stays in MEANCRT and CRMASKi (defect 24)
+        keep = forced & allowed | (all_aux if name != "MEDIANCR" and all_aux is not None else 0)
+        return filter_target(cfg, noise, stats.min2d, flags, y, keep, flux_changes, name)
 
     with ctx.phase("MEDIANCR"):
         flag_aux, flag_mm = detections(y_med, aux_med)
