@@ -77,3 +77,48 @@ def test_check_noise_silent_on_equivalent_frames(recwarn):
     nc = check_noise(stats, None, None, gain=GAIN, rnoise=RNOISE, tolerance=0.25)
     assert nc.equivalent and nc.rnoise_ok and nc.message == ""
     assert not [w for w in recwarn if issubclass(w.category, CRPluginWarning)]
+
+
+def test_result_header_and_report_carry_the_check(small_result):
+    """The typed result field reaches crmasks.fits (keywords) and report.html (one line)."""
+    from megara_crplugin.crmasks_file import crmasks_hdulist
+    from megara_crplugin.noisecheck import NoiseCheck
+    from megara_crplugin.reports.html import render_html_report
+
+    nc = small_result.noise_check
+    assert isinstance(nc, NoiseCheck)
+    # equivalent synthetic exposures: rnoise 3.4 ADU recovered, no mismatch
+    assert nc.rnoise_measured == pytest.approx(3.4, rel=0.1)
+    assert nc.equivalent and nc.message == "" and nc.excess < 0.005
+    assert small_result.flux_changes["MEDIANCR"] >= 0
+    hdr = crmasks_hdulist(small_result)[0].header
+    assert hdr["NCRNMEAS"] == pytest.approx(nc.rnoise_measured, abs=1e-3)
+    assert hdr["NCEQUIV"] is True
+    assert hdr["NFLUXCHG"] == small_result.flux_changes["MEDIANCR"]
+    assert not any("Noise check" in str(h) for h in hdr["HISTORY"])
+    assert "noise check" in render_html_report(small_result, [])
+
+
+def test_mismatch_goes_to_history():
+    from astropy.io import fits
+
+    from megara_crplugin.noisecheck import NoiseCheck, add_to_header
+
+    nc = NoiseCheck(
+        rnoise_given=4.19,
+        rnoise_measured=3.2,
+        excess=0.02,
+        tail_expected=TAIL,
+        tail_measured=0.025,
+        above_boundary=1500,
+        above_boundary_expected=0.0,
+        above_boundary_flux=560,
+        rnoise_ok=True,
+        equivalent=False,
+        message="exposures not equivalent: 560 pixels above the boundary follow the profile",
+    )
+    hdr = fits.Header()
+    add_to_header(hdr, nc, {"MEDIANCR": 640})
+    assert hdr["NCEQUIV"] is False and hdr["NFLUXCHG"] == 640
+    assert hdr["NCTAILR"] == pytest.approx(2.5)
+    assert "exposures not equivalent" in "".join(str(h) for h in hdr["HISTORY"])
