@@ -70,6 +70,26 @@ def _limit(change, var, nsigma, tolerance):
     return np.hypot(nsigma * np.sqrt(var), tolerance * np.abs(change))
 
 
+def _basis(profile, wy, wx, p, grp, ngroups):
+    """Basis of the flux-change model on the window pixels ``(wy, wx)``.
+
+    The profile above its group's lowest level (on flat sky a scale of the
+    constant signal is an offset and must not widen the tolerance), the
+    modulus of its gradient and the gradient itself (a sub-pixel shift of a
+    sharp profile changes the flux most on its flanks).
+    """
+    ny, nx = profile.shape
+
+    def at(dy, dx):
+        return profile[np.clip(wy + dy, 0, ny - 1), np.clip(wx + dx, 0, nx - 1)].astype(np.float64)
+
+    d_y = 0.5 * (at(1, 0) - at(-1, 0))
+    d_x = 0.5 * (at(0, 1) - at(0, -1))
+    floor = np.zeros(ngroups + 1)
+    floor[1:] = ndimage.minimum(p, grp, np.arange(1, ngroups + 1))
+    return [p - floor[grp], np.hypot(d_y, d_x), d_y, d_x]
+
+
 def _window_fit(groups, used, excess, basis, weight, ngroups, nonneg):
     """Per-group weighted fit ``excess = sum_k c_k * basis_k + b`` on ``used``.
 
@@ -79,7 +99,7 @@ def _window_fit(groups, used, excess, basis, weight, ngroups, nonneg):
     """
     lab = groups[used]
     w = weight[used]
-    cols = [np.ones(lab.size)] + [bk[used] for bk in basis]
+    cols = [np.ones(lab.size)] + [bk[used] for bk in basis]  # 1-D window pixels
     e = excess[used]
     k = len(cols)
     normal = np.zeros((ngroups + 1, k, k))
@@ -149,38 +169,35 @@ def reject_flux_changes(
     if nlab == 0:
         empty = np.zeros(flags.shape, dtype=bool)
         return FluxChangeResult(kept=flags.copy(), rejected=empty, n_features=0, n_rejected=0)
-    excess = np.asarray(excess, dtype=np.float64)
-    profile = np.asarray(profile, dtype=np.float64)
-    # groups: features whose windows touch share one fit (their rings overlap)
+    # groups: features whose windows touch share one fit (their rings overlap);
+    # everything below works on the window pixels only (compressed 1-D arrays)
     window_mask = ndimage.maximum_filter(flags, size=2 * window + 1, mode="constant")
     groups, ngroups = ndimage.label(window_mask, structure=EIGHT)
-    var_map = np.asarray(rnoise, dtype=np.float64) ** 2 + np.clip(profile, 0.0, None) / gain
-    var_map = np.broadcast_to(var_map, flags.shape)
-    weight = 1.0 / np.maximum(var_map, 1e-6)
-    # the profile above the group's lowest level: on flat sky a scale of the
-    # (constant) signal is indistinguishable from an offset and must not widen
-    # the tolerance; its gradient: a sub-pixel shift of a sharp profile changes
-    # the flux most on its flanks
-    floor = np.zeros(ngroups + 1)
-    floor[1:] = ndimage.minimum(profile, groups, np.arange(1, ngroups + 1))
-    d_y, d_x = np.gradient(profile)
-    basis = [np.where(window_mask, profile - floor[groups], 0.0), np.hypot(d_y, d_x), d_y, d_x]
+    wy, wx = np.nonzero(window_mask)
+    grp = groups[wy, wx]
+    is_flag = flags[wy, wx]
+    prof = np.asarray(profile)
+    p = prof[wy, wx].astype(np.float64)
+    e = np.asarray(excess)[wy, wx].astype(np.float64)
+    rn = np.broadcast_to(np.asarray(rnoise, dtype=np.float64), flags.shape)[wy, wx]
+    gn = np.broadcast_to(np.asarray(gain, dtype=np.float64), flags.shape)[wy, wx]
+    var = rn**2 + np.clip(p, 0.0, None) / gn
+    weight = 1.0 / np.maximum(var, 1e-6)
+    basis = _basis(prof, wy, wx, p, grp, ngroups)
     nonneg = [True, True, False, False]
     # fit on the ring (the window without the detections, which must not drive
     # the fit), then again on the whole window without the pixels the first fit
     # does not explain (the cosmic rays themselves)
-    used = window_mask & ~flags
+    used = ~is_flag
     for _ in range(2):
-        coef, b = _window_fit(groups, used, excess, basis, weight, ngroups, nonneg)
-        change = sum(coef[groups, k] * bk for k, bk in enumerate(basis))
-        limit = _limit(change, var_map, nsigma, tolerance)
-        used = window_mask & ~((excess - (change + b[groups])) > limit)
+        coef, b = _window_fit(grp, used, e, basis, weight, ngroups, nonneg)
+        change = sum(coef[grp, k] * bk for k, bk in enumerate(basis))
+        limit = _limit(change, var, nsigma, tolerance)
+        used = ~((e - (change + b[grp])) > limit)
 
-    ys, xs = np.nonzero(flags)
-    lab = labels[ys, xs]
-    model = change[ys, xs] + b[groups[ys, xs]]
-    allowed = limit[ys, xs]
-    sharp = (excess[ys, xs] - model) > allowed
+    lab = labels[wy, wx][is_flag]
+    sharp = ((e - (change + b[grp])) > limit)[is_flag]
+    ys, xs = wy[is_flag], wx[is_flag]
     is_cr = np.bincount(lab, weights=sharp, minlength=nlab + 1) > 0
     if protected is not None:
         is_cr |= np.bincount(lab, weights=protected[ys, xs], minlength=nlab + 1) > 0

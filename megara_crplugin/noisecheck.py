@@ -18,9 +18,10 @@ Two independent checks, both cheap (O(pixels)):
   the level above which a fraction ``TAIL`` (1 %) of the pixels lie; with
   equivalent exposures about the same fraction of the real pixels lie above
   it.  The exposures are *not equivalent* when more than ``FLUX_PIXELS_LIMIT``
-  (+ 3 x the simulated count) pixels above the boundary follow the profile,
-  when the tail fraction exceeds ``TAIL_RATIO_LIMIT`` times 1 %, or when the
-  relative excess scatter exceeds ``EXCESS_LIMIT``.
+  (+ 3 x the simulated count) pixels above the boundary follow the profile, or
+  when the tail fraction exceeds ``TAIL_RATIO_LIMIT`` times 1 %; without a
+  diagram (Aux-only crmethods), when the relative excess scatter exceeds
+  ``EXCESS_LIMIT``.
 
 The outcome is a frozen :class:`NoiseCheck` (a typed field of the result),
 written to the log, to ``crmasks.fits`` (keywords ``NCRNMEAS``, ``NCEXCESS``,
@@ -295,11 +296,11 @@ def check_noise(
                 stats, histogram, boundary, gain=gain, rnoise=rnoise, nsigma=nsigma
             )
     ratio = tail / TAIL if np.isfinite(tail) else 1.0
-    equivalent = (
-        ratio <= TAIL_RATIO_LIMIT
-        and eps <= EXCESS_LIMIT
-        and flux <= FLUX_PIXELS_LIMIT + 3 * above_exp
-    )
+    if histogram is not None and boundary is not None:
+        # the diagram decides; the excess scatter alone is too noisy on small frames
+        equivalent = ratio <= TAIL_RATIO_LIMIT and flux <= FLUX_PIXELS_LIMIT + 3 * above_exp
+    else:  # no diagram (Aux-only crmethod): the frame differences are the evidence
+        equivalent = eps <= EXCESS_LIMIT
     msg = _message(rn_ok, rn_meas, rn, equivalent, ratio, eps, flux, above_exp)
     log.info(
         "noise check: read noise %.2f ADU measured (%.2f given), excess scatter %.2f %%, "
