@@ -506,6 +506,12 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
     ("general", "defects_hot_sigma", "optional_float", 5.0, "sigma", {**_NULL, **_POS},
      "Defect: above (below) all 8 neighbours by this many sigma in every exposure; null = "
      "off (also the same-valued Aux detections of every exposure)."),
+    ("general", "flux_change_rejection", "bool", True, "", {},
+     "Drop features whose excess is a scaled copy of the local signal (flux changes)."),
+    ("general", "flux_change_nsigma", "float", 4.0, "sigma", _POS,
+     "A feature is kept when its excess exceeds the scaled-profile model by this much."),
+    ("general", "noise_check_tolerance", "float", 0.25, "", _POS,
+     "Warn when the read noise measured on the frames differs from rnoise by this fraction."),
     ("la", "la_gain_apply", "bool", False, "", {},
      "Accepted for compatibility; no effect (cleaned images are always in ADU)."),
     ("la", "la_sigclip", "pair", [5.0, 3.0], "", _POS,
@@ -860,6 +866,9 @@ class CRConfig:
     bpm: str | np.ndarray | None
     defects_low_rnoise: float | None
     defects_hot_sigma: float | None
+    flux_change_rejection: bool
+    flux_change_nsigma: float
+    noise_check_tolerance: float
     la_gain_apply: bool
     la_sigclip: tuple[float, float]
     la_sigfrac: tuple[float, float]

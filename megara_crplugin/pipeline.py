@@ -33,11 +33,13 @@ from .corroborate import corroborate, corroboration_levels
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
 from .expected import estimate_expected, frame_flags, mediancr_mm_flags
+from .fluxchange import filter_target
 from .fluxfactor import estimate_flux_factors
 from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
 from .inputs import NoiseModel, check_frames, noise_model
 from .masks import feature_table, mm_flags, problematic_pixels, target_detection
+from .noisecheck import check_noise_model
 from .result import CRMaskResult, SimulatedHistogram, StackStatistics, TargetDetection
 from .simulation import (
     NoiseScale,
@@ -208,6 +210,8 @@ def compute_crmasks(
         )
         extras["boundaries"] = secondary
 
+    with ctx.phase("noise check"):
+        noise_check = check_noise_model(cfg, noise, stats, histogram, boundary)
     y_med = stats.median2d - stats.min2d
     min_max2d = cfg.mm_minimum_max2d_rnoise * np.asarray(noise.rnoise, dtype=np.float32)
     mm_kwargs = dict(
@@ -222,23 +226,42 @@ def compute_crmasks(
     # Aux detections of every exposure, defects out: triple hits (defect 24)
     all_aux = np.logical_and.reduce(aux_frames) & allowed if ctx.detector is not None else None
 
-    def detections(y, aux, *, per_frame=False, bnd=boundary, level="median"):
+    flux_changes: dict[str, int] = {}
+
+    def detections(
+        y, aux, *, per_frame=False, bnd=boundary, level="median", name="MEDIANCR", more_mm=None
+    ):
+        """(flag_aux, flag_mm) of one target: corroborated Aux, M.M. flags, flux changes out."""
         if not cfg.uses_mm:
-            return aux & allowed, np.zeros(shape, dtype=bool)
-        flag_mm = mm_flags(stats.min2d, y, **{**mm_kwargs, "boundary": bnd})
-        also = all_aux if per_frame or level == "mean" else None
-        flag_aux = corroborate(
-            aux & allowed, stats.min2d, y, level=levels.get(level), threshold=threshold, also=also
-        )
-        return flag_aux, flag_mm
+            flags = aux & allowed, np.zeros(shape, dtype=bool)
+        else:
+            flag_mm = mm_flags(stats.min2d, y, **{**mm_kwargs, "boundary": bnd})
+            if more_mm is not None:  # the expected-signal test (mm_expected_sigma)
+                flag_mm = more_mm(flag_mm)
+            also = all_aux if per_frame or level == "mean" else None
+            flag_aux = corroborate(
+                aux & allowed,
+                stats.min2d,
+                y,
+                level=levels.get(level),
+                threshold=threshold,
+                also=also,
+            )
+            flags = flag_aux, flag_mm
+        # hit in every exposure: stays in MEANCRT and CRMASKi (defect 24)
+        keep = forced & allowed | (all_aux if name != "MEDIANCR" and all_aux is not None else 0)
+        return filter_target(cfg, noise, stats.min2d, flags, y, keep, flux_changes, name)
 
     with ctx.phase("MEDIANCR"):
-        flag_aux, flag_mm = detections(y_med, aux_med)
         expected = _expected(cfg, stack, noise, ff, offsets)
+        more_mm = None
         if expected is not None:
-            flag_mm = mediancr_mm_flags(
-                stack, expected, flag_mm, k=cfg.mm_expected_sigma, cleanable=allowed
-            )
+
+            def more_mm(flag_mm):
+                k = cfg.mm_expected_sigma
+                return mediancr_mm_flags(stack, expected, flag_mm, k=k, cleanable=allowed)
+
+        flag_aux, flag_mm = detections(y_med, aux_med, more_mm=more_mm)
         mediancr = target_detection(
             "MEDIANCR",
             stats.median2d,
@@ -268,6 +291,8 @@ def compute_crmasks(
         timings=ctx.timings,
         extras=extras,
         defects=defects,
+        flux_changes=flux_changes,
+        noise_check=noise_check,
     )
     if cfg.verify_cr and features:
         rejected = ctx.reviewer.verify_features(result, features)
@@ -284,17 +309,21 @@ def compute_crmasks(
                     per_frame=True,
                     bnd=secondary["frame"],
                     level="frame",
+                    name=f"CRMASK{i + 1}",
+                    more_mm=_frame_flags(expected, stack, i, allowed),
                 )
             )
-            if expected is not None:  # single hits above the expected signal
-                per_frame[-1][1][...] |= frame_flags(stack, expected, i) & allowed
             advance(1)
         # a cosmic ray M.M.Cosmic finds in one exposure is a cosmic ray of the mean
         frames_mm = np.logical_or.reduce([fm for _, fm in per_frame])
 
     with ctx.phase("MEANCRT"):
         flag_aux, flag_mm = detections(
-            stats.mean2d - stats.min2d, aux_mean, bnd=secondary["mean"], level="mean"
+            stats.mean2d - stats.min2d,
+            aux_mean,
+            bnd=secondary["mean"],
+            level="mean",
+            name="MEANCRT",
         )
         meancrt = target_detection(
             "MEANCRT",
@@ -349,6 +378,13 @@ def compute_crmasks(
         with ctx.phase("reports"):
             write_reports(result, Path(output_dir), progress=ctx.progress)
     return result
+
+
+def _frame_flags(expected, stack, i, allowed):
+    """Adds the single hits of exposure ``i`` above the expected signal (None when off)."""
+    if expected is None:
+        return None
+    return lambda flag_mm: flag_mm | (frame_flags(stack, expected, i) & allowed)
 
 
 def _expected(cfg, stack, noise, ff, offsets):
@@ -633,6 +669,11 @@ def _log_summary(result: CRMaskResult) -> None:
         int((c == 1).sum()),
         len(result.features),
     )
+    if result.flux_changes:
+        log.info(
+            "features rejected as flux changes (excess = scaled local signal): %s",
+            ", ".join(f"{k} {v}" for k, v in result.flux_changes.items()),
+        )
     for name, t in result.targets.items():
         if name != "MEDIANCR":
             log.info("%s: %d masked pixels", name, int(t.mask.sum()))

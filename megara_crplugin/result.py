@@ -16,6 +16,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .boundary import Boundary
     from .config import CRConfig
+    from .noisecheck import NoiseCheck
 
 __all__ = [
     "CODE_AUX",
@@ -194,6 +195,11 @@ class CRMaskResult:
     #: Detector defects (:class:`~megara_crplugin.defects.DefectMap`; True = defect,
     #: never in a cosmic-ray mask), None when not classified.
     defects: Any = None
+    #: Number of features rejected as flux changes, per target (``MEDIANCR``,
+    #: ``MEANCRT``, ``CRMASK<i>``); empty when ``flux_change_rejection`` is off.
+    flux_changes: dict[str, int] = field(default_factory=dict)
+    #: The noise model checked against the frames (None when not run).
+    noise_check: NoiseCheck | None = None
 
     @property
     def masks(self) -> dict[str, np.ndarray]:

@@ -31,7 +31,10 @@ GENERAL_KEYS = [
     "color_scale", "maxplots", "debug", "diagram_yscale",
 ]  # fmt: skip
 #: General keys added by issue 9 (after the reference ones).
-GENERAL_KEYS_ISSUE9 = ["bpm", "defects_low_rnoise", "defects_hot_sigma"]
+GENERAL_KEYS_ISSUE9 = [
+    "bpm", "defects_low_rnoise", "defects_hot_sigma",
+    "flux_change_rejection", "flux_change_nsigma", "noise_check_tolerance",
+]  # fmt: skip
 
 
 def problems_of(params, **context):
@@ -59,7 +62,7 @@ class TestSchema:
             sizes[p.group] = sizes.get(p.group, 0) + 1
             if p.group != "general":
                 assert name.startswith(p.group + "_"), name
-        assert sizes == {"general": 24, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 23}
+        assert sizes == {"general": 27, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 23}
         assert list(PARAMETERS)[:21] == GENERAL_KEYS
 
     def test_decided_defaults(self):
@@ -71,6 +74,8 @@ class TestSchema:
         assert (d["gain"], d["rnoise"], d["bias"]) == (1.0, 3.4, 0.0)
         assert d["la_sigclip"] == [5.0, 3.0] and d["pc_sigma_det"] == [5.0, 3.0]
         assert d["mm_threshold"] is None and d["mm_threshold_rnoise"] == 0.0
+        assert d["flux_change_rejection"] is True and d["flux_change_nsigma"] == 4.0
+        assert d["noise_check_tolerance"] == 0.25
 
     def test_every_param_is_well_formed(self):
         for name, p in PARAMETERS.items():

@@ -229,9 +229,12 @@ def test_flux_factors_remove_false_detections(mm_params):
         res = compute_crmasks(list(sset.frames), mm_params(sset, **kw))
         return res, sum(1 for f in res.features if not near[f.ys, f.xs].any())
 
-    _, ignored = false_features(mm_expected_sigma=None)  # the boundary alone
+    _, ignored = false_features(mm_expected_sigma=None, flux_change_rejection=False)
+    _, profile_test = false_features()
     res, auto = false_features(flux_factor="auto")
     assert ignored > 10  # 20 % flux changes look like cosmic rays in the median
+    # issue 9c: most of them follow the fibre profiles and are rejected as flux changes
+    assert profile_test <= ignored // 2
     assert auto == 0
     np.testing.assert_allclose(res.flux_factors, [0.8, 1.0, 1.2], rtol=0.02)
 
@@ -448,10 +451,20 @@ def test_real_sprat_five_exposures(shared_data_dir):
     med = np.median(stack, axis=0)
     sigma = np.sqrt(np.clip(med - bias, 0, None) / gain + rnoise**2)
     counts = []
+    trace_row = int(np.argmax(np.median(med, axis=1)))
     for i in range(5):
-        hits = (stack[i] - med) > 8 * sigma
+        z = (stack[i] - med) / sigma
+        hits = z > 8
         counts.append(int(hits.sum()))
-        assert np.all(res.masks[f"CRMASK{i + 1}"][hits]), f"frame {i + 1}"
+        # issue 9c: the star trace moved by a fraction of a pixel in exposure 1, so a few
+        # pixels on its flank are > 8 sigma above the median along a whole stretch of the
+        # trace (median over 7 pixels along the dispersion > 3 sigma): a flux change, not
+        # cosmic rays, and no longer masked
+        coherent = ndimage.median_filter(z, size=(1, 7)) > 3
+        unmasked = hits & ~res.masks[f"CRMASK{i + 1}"]
+        assert not (unmasked & ~coherent).any(), f"frame {i + 1}"
+        rows = np.nonzero(unmasked.any(axis=1))[0]
+        assert np.all(np.abs(rows - trace_row) <= 4), f"frame {i + 1}: rows {rows}"
     assert counts == [56, 19, 30, 12, 11]  # the README's 53/19/28/11/11 with this noise model
     for f, b in zip(frames, before, strict=True):
         np.testing.assert_array_equal(f, b)

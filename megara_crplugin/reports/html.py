@@ -74,6 +74,19 @@ def _summary_rows(result: Any) -> list[tuple[str, str]]:
     if result.offsets is not None:
         pairs = ", ".join(f"({dx:.2f}, {dy:.2f})" for dx, dy in np.asarray(result.offsets))
         rows.append(("offsets (dx, dy) px", _esc(pairs)))
+    nc = getattr(result, "noise_check", None)
+    if nc is not None:  # issue 9: the noise model checked against the frames
+        text = (
+            f"read noise {nc.rnoise_measured:.2f} ADU measured ({nc.rnoise_given:.2f} given); "
+            f"{nc.above_boundary} pixels above the boundary, {nc.above_boundary_flux} of them "
+            f"flux changes ({nc.above_boundary_expected:.1f} expected)"
+        )
+        rows.append(("noise check", _esc(text + (f"; {nc.message}" if nc.message else ""))))
+    fc = getattr(result, "flux_changes", None)
+    if fc:
+        rows.append(
+            ("flux-change features rejected", _esc(", ".join(f"{k} {v}" for k, v in fc.items())))
+        )
     return rows
 
 

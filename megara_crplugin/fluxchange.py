@@ -1,0 +1,299 @@
+"""Flux changes are not cosmic rays: a feature-wise profile test (issue 9, item 3).
+
+When the flux of the source changes between the exposures (a star trace under
+changing seeing or guiding, an arc line whose lamp drifts, a fibre whose
+throughput changes), the excess of a target over the minimum (``median2d -
+min2d`` for MEDIANCR, ``exposure - min2d`` for CRMASKi) is a scaled copy of the
+local signal: ``excess ~ a * profile + b`` with ``profile = min2d``.  A cosmic
+ray is sharper than the instrument's profile: its excess is not explained by
+that model.
+
+The test, per 8-connected feature of a detection mask:
+
+1. the feature's window is the feature grown by ``window`` pixels; features
+   whose windows touch form one group (a drifting arc line gives one group
+   along the line); ``a`` (>= 0), ``c`` (>= 0), ``d`` and ``b`` come from a
+   weighted least-squares fit ``excess = a * profile + c * |grad profile| +
+   d . grad profile + b`` (the gradient terms: a sub-pixel shift changes a
+   sharp profile most on its flanks, one more than the other) over the ring
+   (the group's window without the detections; weights 1 / noise variance),
+   repeated once over the whole window without the pixels the first fit
+   leaves above the limit of step 2 (the cosmic rays);
+2. on the feature's pixels the residual ``excess - (change + b)``, with
+   ``change`` the fitted non-constant part, is compared with
+   ``hypot(nsigma * sqrt(var_noise), tolerance * |change|)``
+   (the second term allows the excess of a real flux change to differ from a
+   pure scaling of the profile by up to ``tolerance`` times the fitted excess:
+   sub-pixel shifts, seeing changes);
+3. a feature with no pixel above that limit is a *flux change* and is removed.
+
+Everything is one labelling plus per-label reductions (``np.bincount``):
+O(pixels), never one pass per feature.  Mask polarity: True = cosmic ray.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .masks import EIGHT
+
+__all__ = ["FluxChangeResult", "filter_detections", "filter_target", "reject_flux_changes"]
+
+
+@dataclass(frozen=True)
+class FluxChangeResult:
+    """Outcome of :func:`reject_flux_changes` on one detection mask.
+
+    Attributes
+    ----------
+    kept : ndarray of bool
+        The detections left (True = cosmic ray): the input minus the flux-change features.
+    rejected : ndarray of bool
+        Pixels of the features classified as flux changes.
+    n_features : int
+        Number of 8-connected features tested.
+    n_rejected : int
+        Number of them classified as flux changes.
+    """
+
+    kept: np.ndarray
+    rejected: np.ndarray
+    n_features: int
+    n_rejected: int
+
+
+def _limit(change, var, nsigma, tolerance):
+    """Largest residual a flux change may leave (ADU); ``change`` = fitted flux-change part."""
+    return np.hypot(nsigma * np.sqrt(var), tolerance * np.abs(change))
+
+
+def _basis(profile, wy, wx, p, grp, ngroups):
+    """Basis of the flux-change model on the window pixels ``(wy, wx)``.
+
+    The profile above its group's lowest level (on flat sky a scale of the
+    constant signal is an offset and must not widen the tolerance), the
+    modulus of its gradient and the gradient itself (a sub-pixel shift of a
+    sharp profile changes the flux most on its flanks).
+    """
+    ny, nx = profile.shape
+
+    def at(dy, dx):
+        return profile[np.clip(wy + dy, 0, ny - 1), np.clip(wx + dx, 0, nx - 1)].astype(np.float64)
+
+    d_y = 0.5 * (at(1, 0) - at(-1, 0))
+    d_x = 0.5 * (at(0, 1) - at(0, -1))
+    floor = np.zeros(ngroups + 1)
+    floor[1:] = ndimage.minimum(p, grp, np.arange(1, ngroups + 1))
+    return [p - floor[grp], np.hypot(d_y, d_x), d_y, d_x]
+
+
+def _window_fit(groups, used, excess, basis, weight, ngroups, nonneg):
+    """Per-group weighted fit ``excess = sum_k c_k * basis_k + b`` on ``used``.
+
+    ``c_k >= 0`` where ``nonneg[k]`` (the scale and the slope terms).
+
+    Returns ``coef`` (ngroups + 1, K) and ``b`` (ngroups + 1,).
+    """
+    lab = groups[used]
+    w = weight[used]
+    cols = [np.ones(lab.size)] + [bk[used] for bk in basis]  # 1-D window pixels
+    e = excess[used]
+    k = len(cols)
+    normal = np.zeros((ngroups + 1, k, k))
+    rhs = np.zeros((ngroups + 1, k))
+    for i in range(k):
+        rhs[:, i] = np.bincount(lab, weights=w * cols[i] * e, minlength=ngroups + 1)
+        for j in range(i, k):
+            normal[:, i, j] = normal[:, j, i] = np.bincount(
+                lab, weights=w * cols[i] * cols[j], minlength=ngroups + 1
+            )
+    scale = np.maximum(np.einsum("gii->g", normal), 1e-300)
+    normal += 1e-9 * scale[:, None, None] * np.eye(k)
+    sol = np.linalg.solve(normal, rhs[..., None])[..., 0]
+    coef = np.nan_to_num(sol[:, 1:])
+    coef[:, list(nonneg)] = np.clip(coef[:, list(nonneg)], 0.0, None)
+    sw = normal[:, 0, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = (rhs[:, 0] - np.einsum("gk,gk->g", normal[:, 0, 1:], coef)) / sw
+    return coef, np.nan_to_num(b)
+
+
+def reject_flux_changes(
+    flags: np.ndarray,
+    excess: np.ndarray,
+    profile: np.ndarray,
+    *,
+    gain,
+    rnoise,
+    window: int = 6,
+    nsigma: float = 4.0,
+    tolerance: float = 3.0,
+    protected: np.ndarray | None = None,
+) -> FluxChangeResult:
+    """Remove the features of ``flags`` whose excess is a scaled copy of the local signal.
+
+    Parameters
+    ----------
+    flags : ndarray of bool (ny, nx)
+        Detections to test (True = cosmic ray), before any global dilation.
+    excess : ndarray (ny, nx)
+        Excess of the target over the expected signal (ADU), e.g.
+        ``median2d - min2d`` or ``exposure - min2d``.
+    profile : ndarray (ny, nx)
+        The local signal whose scaled copy a flux change follows (ADU),
+        normally ``min2d``.
+    gain : float or ndarray
+        Gain (e-/ADU), for the Poisson part of the noise.
+    rnoise : float or ndarray
+        Read noise (ADU).
+    window : int, optional
+        Width (pixels) of the ring around each feature used for the fit.
+    nsigma : float, optional
+        A feature is a cosmic ray when one of its pixels exceeds the model by
+        more than ``nsigma`` times the allowed scatter.
+    tolerance : float, optional
+        Allowed fractional mismatch between the excess of a flux change and
+        ``a * profile`` (profile shape changes, sub-pixel shifts).
+    protected : ndarray of bool, optional
+        Pixels whose features are never rejected (forced by the operator).
+
+    Returns
+    -------
+    FluxChangeResult
+    """
+    flags = np.asarray(flags, dtype=bool)
+    labels, nlab = ndimage.label(flags, structure=EIGHT)
+    if nlab == 0:
+        empty = np.zeros(flags.shape, dtype=bool)
+        return FluxChangeResult(kept=flags.copy(), rejected=empty, n_features=0, n_rejected=0)
+    # groups: features whose windows touch share one fit (their rings overlap);
+    # everything below works on the window pixels only (compressed 1-D arrays)
+    window_mask = ndimage.maximum_filter(flags, size=2 * window + 1, mode="constant")
+    groups, ngroups = ndimage.label(window_mask, structure=EIGHT)
+    wy, wx = np.nonzero(window_mask)
+    grp = groups[wy, wx]
+    is_flag = flags[wy, wx]
+    prof = np.asarray(profile)
+    p = prof[wy, wx].astype(np.float64)
+    e = np.asarray(excess)[wy, wx].astype(np.float64)
+    rn = np.broadcast_to(np.asarray(rnoise, dtype=np.float64), flags.shape)[wy, wx]
+    gn = np.broadcast_to(np.asarray(gain, dtype=np.float64), flags.shape)[wy, wx]
+    var = rn**2 + np.clip(p, 0.0, None) / gn
+    weight = 1.0 / np.maximum(var, 1e-6)
+    basis = _basis(prof, wy, wx, p, grp, ngroups)
+    nonneg = [True, True, False, False]
+    # fit on the ring (the window without the detections, which must not drive
+    # the fit), then again on the whole window without the pixels the first fit
+    # does not explain (the cosmic rays themselves)
+    used = ~is_flag
+    for _ in range(2):
+        coef, b = _window_fit(grp, used, e, basis, weight, ngroups, nonneg)
+        change = sum(coef[grp, k] * bk for k, bk in enumerate(basis))
+        limit = _limit(change, var, nsigma, tolerance)
+        used = ~((e - (change + b[grp])) > limit)
+
+    lab = labels[wy, wx][is_flag]
+    sharp = ((e - (change + b[grp])) > limit)[is_flag]
+    ys, xs = wy[is_flag], wx[is_flag]
+    is_cr = np.bincount(lab, weights=sharp, minlength=nlab + 1) > 0
+    if protected is not None:
+        is_cr |= np.bincount(lab, weights=protected[ys, xs], minlength=nlab + 1) > 0
+    is_cr[0] = True
+    rejected = ~is_cr[labels]
+    return FluxChangeResult(
+        kept=flags & ~rejected,
+        rejected=rejected,
+        n_features=int(nlab),
+        n_rejected=int((~is_cr[1:]).sum()),
+    )
+
+
+def filter_detections(
+    flag_aux: np.ndarray,
+    flag_mm: np.ndarray,
+    excess: np.ndarray,
+    profile: np.ndarray,
+    *,
+    gain,
+    rnoise,
+    nsigma: float,
+    protected: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, FluxChangeResult]:
+    """Apply :func:`reject_flux_changes` to the union of one target's detections.
+
+    Parameters
+    ----------
+    flag_aux, flag_mm : ndarray of bool
+        Aux.Cosmic and M.M.Cosmic detections of the target (True = cosmic ray).
+    excess, profile : ndarray
+        See :func:`reject_flux_changes` (ADU).
+    gain, rnoise : float or ndarray
+        Noise model (e-/ADU, ADU); arrays are broadcast to the image.
+    nsigma : float
+        ``flux_change_nsigma``.
+    protected : ndarray of bool, optional
+        Pixels forced by the operator (their features are kept).
+
+    Returns
+    -------
+    flag_aux, flag_mm : ndarray of bool
+        The detections without the flux-change features.
+    FluxChangeResult
+        What was rejected.
+    """
+    res = reject_flux_changes(
+        flag_aux | flag_mm,
+        excess,
+        profile,
+        gain=gain,
+        rnoise=rnoise,
+        nsigma=nsigma,
+        protected=protected,
+    )
+    return flag_aux & res.kept, flag_mm & res.kept, res
+
+
+def filter_target(cfg, noise, min2d, flags, excess, protected, counts: dict, name: str):
+    """Pipeline stage: drop the flux-change features of one target's detections.
+
+    Parameters
+    ----------
+    cfg : CRConfig
+        Uses ``flux_change_rejection`` and ``flux_change_nsigma``.
+    noise : NoiseModel
+        Gain (e-/ADU) and read noise (ADU).
+    min2d : ndarray
+        The profile (ADU).
+    flags : tuple of ndarray of bool
+        ``(flag_aux, flag_mm)`` of the target (True = cosmic ray).
+    excess : ndarray
+        Target minus ``min2d`` (ADU).
+    protected : ndarray of bool
+        Pixels forced by the operator.
+    counts : dict
+        Receives ``counts[name]`` = number of features rejected.
+    name : str
+        Target name (``MEDIANCR``, ``MEANCRT``, ``CRMASK<i>``).
+
+    Returns
+    -------
+    tuple of ndarray of bool
+        ``(flag_aux, flag_mm)`` without the flux changes (unchanged when the
+        rejection is off).
+    """
+    if not cfg.flux_change_rejection:
+        return flags
+    flag_aux, flag_mm, res = filter_detections(
+        *flags,
+        excess,
+        min2d,
+        gain=noise.gain,
+        rnoise=noise.rnoise,
+        nsigma=cfg.flux_change_nsigma,
+        protected=protected,
+    )
+    counts[name] = res.n_rejected
+    return flag_aux, flag_mm

@@ -1,0 +1,376 @@
+"""The noise model checked against the data (issue 9, item 4).
+
+Two independent checks, both cheap (O(pixels)):
+
+* **Read noise and excess variance from the frames.**  The difference of two
+  exposures of the same scene has, per pixel, the variance
+  ``2 * (rnoise**2 + S / gain + (eps * S)**2)`` where ``S`` is the signal (ADU)
+  and ``eps`` the relative scatter that flux changes between the exposures add
+  (0 for equivalent exposures).  The robust variance of consecutive-frame
+  differences, in bins of ``median2d``, is fitted for ``rnoise**2`` and
+  ``eps**2`` with the given gain.  A measured read noise that differs from
+  ``rnoise`` by more than ``noise_check_tolerance`` (fraction) raises a warning.
+* **Real against simulated diagram.**  The real pixels above the detection
+  boundary are counted and compared with the number the simulations put
+  there; those of them in features whose excess follows the signal profile
+  (:mod:`megara_crplugin.fluxchange`) are flux changes, not cosmic rays.  In
+  every photon-noise-dominated column of the diagram the simulations also give
+  the level above which a fraction ``TAIL`` (1 %) of the pixels lie; with
+  equivalent exposures about the same fraction of the real pixels lie above
+  it.  The exposures are *not equivalent* when more than ``FLUX_PIXELS_LIMIT``
+  (+ 3 x the simulated count) pixels above the boundary follow the profile, or
+  when the tail fraction exceeds ``TAIL_RATIO_LIMIT`` times 1 %; without a
+  diagram (Aux-only crmethods), when the relative excess scatter exceeds
+  ``EXCESS_LIMIT``.
+
+The outcome is a frozen :class:`NoiseCheck` (a typed field of the result),
+written to the log, to ``crmasks.fits`` (keywords ``NCRNMEAS``, ``NCEXCESS``,
+``NCTAILR``, ``NCEQUIV``) and to ``report.html``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .exceptions import CRPluginWarning
+from .fluxchange import reject_flux_changes
+
+__all__ = [
+    "NoiseCheck",
+    "add_to_header",
+    "check_noise",
+    "check_noise_model",
+    "diagram_tail",
+    "measure_noise",
+]
+
+log = logging.getLogger(__name__)
+
+#: Tail fraction of the simulated diagram compared with the data.
+TAIL = 0.01
+#: Measured-to-expected tail ratio above which the exposures are not equivalent.
+TAIL_RATIO_LIMIT = 3.0
+#: Relative excess scatter (``eps``) above which the exposures are not equivalent.
+EXCESS_LIMIT = 0.005
+#: Pixels above the boundary that follow the signal profile, beyond which (plus
+#: three times the simulated count) the exposures are not equivalent.
+FLUX_PIXELS_LIMIT = 10
+#: Largest number of pixels used by the frame-difference fit.
+_MAX_SAMPLES = 1_000_000
+
+
+@dataclass(frozen=True)
+class NoiseCheck:
+    """The noise model compared with the frames.
+
+    Attributes
+    ----------
+    rnoise_given : float
+        Read noise of the configuration (ADU, median if 2-D).
+    rnoise_measured : float
+        Effective read noise measured from frame differences (ADU).
+    excess : float
+        Relative extra scatter between the exposures (``eps``: 0.01 = 1 % of
+        the signal), from the same fit.
+    tail_expected, tail_measured : float
+        Fraction of the diagram's pixels above the simulated 1 % level:
+        expected (``TAIL``) and found in the data.
+    above_boundary : int
+        Real pixels above the detection boundary (median diagram).
+    above_boundary_expected : float
+        Pixels the simulations put above it (per simulated stack).
+    above_boundary_flux : int
+        Real pixels above the boundary in features whose excess follows the
+        signal profile (flux changes, see :mod:`megara_crplugin.fluxchange`).
+    rnoise_ok : bool
+        ``rnoise_measured`` within the tolerance of ``rnoise_given``.
+    equivalent : bool
+        The real diagram agrees with the simulated one.
+    message : str
+        Cause and remedy of a mismatch (empty when everything agrees).
+    """
+
+    rnoise_given: float
+    rnoise_measured: float
+    excess: float
+    tail_expected: float
+    tail_measured: float
+    above_boundary: int
+    above_boundary_expected: float
+    above_boundary_flux: int
+    rnoise_ok: bool
+    equivalent: bool
+    message: str = ""
+
+    @property
+    def tail_ratio(self) -> float:
+        """``tail_measured / tail_expected`` (1 = the data match the simulations)."""
+        return self.tail_measured / self.tail_expected if self.tail_expected > 0 else np.nan
+
+
+def _robust_var(values: np.ndarray) -> float:
+    med = np.median(values)
+    return float((1.4826 * np.median(np.abs(values - med))) ** 2)
+
+
+def measure_noise(
+    stack: np.ndarray, signal: np.ndarray, *, gain: float, nbins: int = 24
+) -> tuple[float, float]:
+    """Effective read noise and relative excess scatter from consecutive-frame differences.
+
+    Parameters
+    ----------
+    stack : ndarray (N, ny, nx)
+        Bias-subtracted exposures (ADU).
+    signal : ndarray (ny, nx)
+        Signal of each pixel (ADU), normally ``median2d``.
+    gain : float
+        Gain (e-/ADU).
+    nbins : int, optional
+        Number of equal-count signal bins at low signal (the upper half is
+        also cut in bins 10 % wide, so that the Poisson term is not smeared).
+
+    Returns
+    -------
+    rnoise : float
+        Effective read noise (ADU): the intercept of the fit.
+    excess : float
+        ``eps``, the relative scatter added by flux changes (>= 0).
+    """
+    n = stack.shape[0]
+    flat = np.ravel(signal)
+    step = max(1, flat.size // _MAX_SAMPLES)
+    idx = np.arange(0, flat.size, step)
+    s = flat[idx].astype(np.float64)
+    diffs = np.stack(
+        [np.ravel(stack[i])[idx] - np.ravel(stack[i + 1])[idx] for i in range(n - 1)]
+    ).astype(np.float64)
+    # narrow bins: equal numbers of pixels at low signal, 10 % wide above
+    qedges = np.quantile(s, np.linspace(0.0, 1.0, nbins + 1))
+    top = max(float(s.max()), 1.0)
+    gedges = np.geomspace(max(float(qedges[nbins // 2]), 1.0), top, 2)
+    if top > 1.0:
+        n_geo = max(2, int(np.ceil(np.log(top / gedges[0]) / np.log(1.1))) + 1)
+        gedges = np.geomspace(gedges[0], top, n_geo)
+    edges = np.unique(np.concatenate([qedges, gedges]))
+    which = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, edges.size - 2)
+    centres, centres2, variances, weights = [], [], [], []
+    for k in range(edges.size - 1):
+        chunk = np.nonzero(which == k)[0]
+        if chunk.size < 200:
+            continue
+        v = _robust_var(diffs[:, chunk].ravel()) / 2.0
+        level = float(np.mean(np.clip(s[chunk], 0, None)))
+        centres.append(level)
+        centres2.append(float(np.mean(np.clip(s[chunk], 0, None) ** 2)))
+        variances.append(v - level / gain)
+        weights.append(1.0 / max(v, 1e-6))
+    c2, v, w = np.array(centres2), np.array(variances), np.array(weights)
+    design = np.stack([np.ones_like(c2), c2], axis=1) * w[:, None]
+    (rn2, eps2), *_ = np.linalg.lstsq(design, v * w, rcond=None)
+    if eps2 < 0:  # no excess: the intercept alone
+        eps2 = 0.0
+        rn2 = float(np.sum(v * w * w) / np.sum(w * w))
+    return float(np.sqrt(max(rn2, 0.0))), float(np.sqrt(eps2))
+
+
+def diagram_tail(
+    counts: np.ndarray, real_counts: np.ndarray, tail: float = TAIL, columns=None
+) -> float:
+    """Fraction of the real pixels above the simulated ``tail`` level of their column.
+
+    Parameters
+    ----------
+    counts : ndarray (ny_bins, nx_bins)
+        Simulated diagram (mean counts per simulation; rows = y bins).
+    real_counts : ndarray (ny_bins, nx_bins)
+        Real diagram on the same bins.
+    tail : float, optional
+        Simulated fraction above the level.
+    columns : ndarray of bool, optional
+        Columns (x bins) taken into account (default: all).
+
+    Returns
+    -------
+    float
+        Measured fraction (``tail`` for data that match the simulations);
+        NaN when no column has enough pixels.
+    """
+    sim = np.asarray(counts, dtype=np.float64)
+    real = np.asarray(real_counts, dtype=np.float64)
+    sim_tot, real_tot = sim.sum(axis=0), real.sum(axis=0)
+    # fraction of each column at or above every row (cumulated from the top)
+    sim_above = np.cumsum(sim[::-1], axis=0)[::-1] / np.where(sim_tot > 0, sim_tot, 1.0)
+    real_above = np.cumsum(real[::-1], axis=0)[::-1]
+    rows = np.argmax(sim_above <= tail, axis=0)  # lowest row with tail <= level
+    usable = (
+        (sim_tot * 1 > 0) & (real_tot >= 100) & (sim_above[rows, np.arange(sim.shape[1])] <= tail)
+    )
+    if not usable.any():
+        return float("nan")
+    cols = np.nonzero(usable)[0]
+    expected = np.sum(real_tot[cols] * sim_above[rows[cols], cols])
+    found = np.sum(real_above[rows[cols], cols])
+    return float(tail * found / max(expected, 1e-12))
+
+
+def _above_boundary(stats, histogram, boundary, *, gain, rnoise, nsigma):
+    """Real pixels above the boundary, those following the profile, and the simulated count."""
+    xc = 0.5 * (histogram.xedges[:-1] + histogram.xedges[1:])
+    yc = 0.5 * (histogram.yedges[:-1] + histogram.yedges[1:])
+    above_bins = yc[:, None] > np.asarray(boundary(xc), dtype=np.float64)[None, :]
+    expected = float(np.asarray(histogram.counts)[above_bins].sum())
+    excess = stats.median2d - stats.min2d
+    above = excess > np.asarray(boundary(stats.min2d), dtype=np.float64).reshape(excess.shape)
+    res = reject_flux_changes(above, excess, stats.min2d, gain=gain, rnoise=rnoise, nsigma=nsigma)
+    return int(above.sum()), int(res.rejected.sum()), expected
+
+
+def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected) -> str:
+    parts = []
+    if not equivalent:
+        parts.append(
+            f"exposures not equivalent: {flux} pixels above the boundary follow the signal "
+            f"profile ({expected:.1f} expected above it from the simulations), "
+            f"{ratio:.1f} times the expected fraction above the simulated 1 % level, "
+            f"relative excess scatter {eps:.1%}: flux changes "
+            "between frames (lamp drift, seeing, guiding); features that follow the signal "
+            "profile are rejected (flux_change_rejection); try flux_factor: auto, "
+            "mm_photon_distribution: nbinom with a smaller mm_nbinom_shape, or "
+            "mm_crosscorr_region if the frames are shifted"
+        )
+    if not rn_ok:
+        parts.append(
+            f"rnoise: {rn_meas:.2f} ADU measured from frame differences, {rn_given:.2f} ADU "
+            "given; check that rnoise is in ADU, the gain and the bias"
+        )
+    return "; ".join(parts)
+
+
+def check_noise(
+    stats, histogram, boundary, *, gain, rnoise, tolerance: float, nsigma: float = 4.0
+) -> NoiseCheck:
+    """Compare the noise model with the frames; log and warn about a mismatch.
+
+    Parameters
+    ----------
+    stats : StackStatistics
+        Stack and its statistics (ADU).
+    histogram : SimulatedHistogram or None
+        Simulated and real median diagrams (None without M.M.Cosmic: the
+        diagram checks are then skipped).
+    boundary : callable or None
+        Detection boundary f(min2d) (ADU).
+    gain, rnoise : float or ndarray
+        Noise model (e-/ADU, ADU); medians are used.
+    tolerance : float
+        ``noise_check_tolerance``: allowed fractional read-noise difference.
+    nsigma : float, optional
+        ``flux_change_nsigma``, for the flux-change count above the boundary.
+
+    Returns
+    -------
+    NoiseCheck
+
+    Warns
+    -----
+    CRPluginWarning
+        When the read noise or the diagram disagree with the model.
+    """
+    g, rn = float(np.median(gain)), float(np.median(rnoise))
+    rn_meas, eps = measure_noise(stats.stack, stats.median2d, gain=g)
+    rn_ok = rn <= 0 or abs(rn_meas / rn - 1.0) <= tolerance
+    tail, above, flux, above_exp = float("nan"), 0, 0, 0.0
+    if histogram is not None:
+        # columns where the photon noise dominates: flux changes show there
+        xc = 0.5 * (histogram.xedges[:-1] + histogram.xedges[1:])
+        tail = diagram_tail(histogram.counts, histogram.real_counts, columns=xc > g * rn**2)
+        if not np.isfinite(tail):
+            tail = diagram_tail(histogram.counts, histogram.real_counts)
+        if boundary is not None:
+            above, flux, above_exp = _above_boundary(
+                stats, histogram, boundary, gain=gain, rnoise=rnoise, nsigma=nsigma
+            )
+    ratio = tail / TAIL if np.isfinite(tail) else 1.0
+    if histogram is not None and boundary is not None:
+        # the diagram decides; the excess scatter alone is too noisy on small frames
+        equivalent = ratio <= TAIL_RATIO_LIMIT and flux <= FLUX_PIXELS_LIMIT + 3 * above_exp
+    else:  # no diagram (Aux-only crmethod): the frame differences are the evidence
+        equivalent = eps <= EXCESS_LIMIT
+    msg = _message(rn_ok, rn_meas, rn, equivalent, ratio, eps, flux, above_exp)
+    log.info(
+        "noise check: read noise %.2f ADU measured (%.2f given), excess scatter %.2f %%, "
+        "%.2f %% of pixels above the simulated 1 %% level, %d above the boundary "
+        "(%d following the signal profile; %.1f expected)",
+        rn_meas,
+        rn,
+        100 * eps,
+        100 * tail,
+        above,
+        flux,
+        above_exp,
+    )
+    if msg:
+        log.warning("%s", msg)
+        warnings.warn(msg, CRPluginWarning, stacklevel=3)
+    return NoiseCheck(
+        rnoise_given=rn,
+        rnoise_measured=rn_meas,
+        excess=eps,
+        tail_expected=TAIL,
+        tail_measured=tail,
+        above_boundary=above,
+        above_boundary_expected=above_exp,
+        above_boundary_flux=flux,
+        rnoise_ok=bool(rn_ok),
+        equivalent=bool(equivalent),
+        message=msg,
+    )
+
+
+def add_to_header(header, check: NoiseCheck | None, flux_changes: dict | None = None) -> None:
+    """Record the noise check (and the flux-change count) in a FITS header.
+
+    Keywords: ``NCRNMEAS`` (read noise measured, ADU), ``NCEXCESS`` (relative
+    excess scatter), ``NCTAILR`` (measured / expected fraction above the
+    simulated 1 % level; absent without a diagram), ``NCEQUIV`` (T when the
+    exposures look equivalent), ``NFLUXCHG`` (MEDIANCR features rejected as
+    flux changes); a mismatch adds its message as HISTORY.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        Modified in place.
+    check : NoiseCheck or None
+        Nothing is written when None.
+    flux_changes : dict, optional
+        ``CRMaskResult.flux_changes``.
+    """
+    if flux_changes and "MEDIANCR" in flux_changes:
+        header["NFLUXCHG"] = (int(flux_changes["MEDIANCR"]), "MEDIANCR features = flux changes")
+    if check is None:
+        return
+    header["NCRNMEAS"] = (round(check.rnoise_measured, 3), "[ADU] read noise from frame diffs")
+    header["NCEXCESS"] = (round(check.excess, 5), "relative excess scatter between frames")
+    if np.isfinite(check.tail_ratio):
+        header["NCTAILR"] = (round(check.tail_ratio, 3), "data/simulated pixels above 1% level")
+    header["NCEQUIV"] = (bool(check.equivalent), "exposures equivalent (noise check)")
+    if check.message:
+        header.add_history(f"Noise check: {check.message}")
+
+
+def check_noise_model(cfg, noise, stats, histogram, boundary) -> NoiseCheck:
+    """Pipeline stage: :func:`check_noise` with the run's configuration and noise model."""
+    return check_noise(
+        stats,
+        histogram,
+        boundary,
+        gain=noise.gain,
+        rnoise=noise.rnoise,
+        tolerance=cfg.noise_check_tolerance,
+        nsigma=cfg.flux_change_nsigma,
+    )

@@ -1,0 +1,109 @@
+"""Flux-change rejection on small synthetic arrays (issue 9, item 3).
+
+A feature whose excess (median2d - min2d) is a scaled copy of the local
+signal is a flux change and is rejected; a cosmic ray is sharper than the
+profile and is kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from megara_crplugin.fluxchange import filter_detections, reject_flux_changes
+
+GAIN, RNOISE = 1.0, 3.0
+SHAPE = (41, 41)
+
+
+def _line(amplitude=20000.0, sigma=1.2):
+    """A horizontal arc line (Gaussian profile along y) on a 10-ADU background."""
+    y = np.arange(SHAPE[0], dtype=float)[:, None]
+    return np.broadcast_to(10.0 + amplitude * np.exp(-0.5 * ((y - 20) / sigma) ** 2), SHAPE).copy()
+
+
+def _noise(rng, profile, scale=1.0):
+    return scale * rng.normal(0.0, np.sqrt(RNOISE**2 + np.clip(profile, 0, None) / GAIN))
+
+
+def test_scaled_line_is_rejected():
+    rng = np.random.default_rng(1)
+    profile = _line()
+    excess = 0.03 * profile + np.abs(_noise(rng, profile, 0.5))  # the lamp drifted by 3 %
+    flags = excess > 0.03 * 10000  # the line core, where the drift looks like a hit
+    assert flags.sum() > 20
+    res = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE)
+    assert res.n_features >= 1 and res.n_rejected == res.n_features
+    assert not res.kept.any()
+    assert np.array_equal(res.rejected, flags)
+
+
+def test_cosmic_ray_on_scaled_line_is_kept():
+    rng = np.random.default_rng(2)
+    profile = _line()
+    excess = 0.03 * profile + np.abs(_noise(rng, profile, 0.5))
+    excess[20, 12] += 6000.0  # a double hit on the line core: 10 x the drift
+    excess[30, 30] += 400.0  # and one on the faint background
+    flags = excess > 0.03 * 10000
+    flags[30, 30] = True
+    res = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE)
+    # the line core is one feature holding the hit: kept whole, the background hit kept too
+    assert res.kept[20, 12] and res.kept[30, 30]
+
+
+def test_isolated_cosmic_ray_beside_drifting_line_is_kept():
+    rng = np.random.default_rng(3)
+    profile = _line()
+    excess = 0.03 * profile + np.abs(_noise(rng, profile, 0.5))
+    excess[5, 5] += 60.0  # 20 sigma on the background, far from the line
+    flags = excess > 0.03 * 10000
+    flags[5, 5] = True
+    res = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE)
+    assert res.kept[5, 5]
+    assert not res.kept[20].any()  # the line is rejected
+    assert res.n_rejected == res.n_features - 1
+
+
+@pytest.mark.parametrize("amplitude_sigma", [5.0, 8.0, 50.0])
+def test_cosmic_ray_on_flat_sky_is_kept(amplitude_sigma):
+    rng = np.random.default_rng(4)
+    profile = np.full(SHAPE, 100.0) + _noise(rng, np.full(SHAPE, 100.0))
+    sigma = np.sqrt(RNOISE**2 + 100.0 / GAIN)
+    excess = np.abs(_noise(rng, profile, 0.7))
+    excess[20, 20] += amplitude_sigma * sigma
+    flags = np.zeros(SHAPE, dtype=bool)
+    flags[20, 20] = True
+    res = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE)
+    assert res.kept[20, 20] and res.n_rejected == 0
+
+
+def test_excess_at_noise_level_is_rejected():
+    """A detection with no excess beyond the noise (a hot pixel in every frame) goes."""
+    rng = np.random.default_rng(5)
+    profile = np.full(SHAPE, 100.0)
+    excess = np.abs(_noise(rng, profile, 0.7))
+    flags = np.zeros(SHAPE, dtype=bool)
+    flags[10, 10] = True
+    res = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE)
+    assert res.n_rejected == 1 and not res.kept.any()
+
+
+def test_protected_feature_is_kept_and_masks_split_back():
+    profile = _line()
+    excess = 0.03 * profile
+    flags = excess > 300
+    protected = np.zeros(SHAPE, dtype=bool)
+    protected[20, 3] = True
+    res = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE, protected=protected)
+    assert np.array_equal(res.kept, flags)
+    aux = np.zeros(SHAPE, dtype=bool)
+    aux[20, :5] = True
+    mm = flags & ~aux
+    fa, fm, res2 = filter_detections(aux, mm, excess, profile, gain=GAIN, rnoise=RNOISE, nsigma=4)
+    assert not fa.any() and not fm.any() and res2.n_rejected == res2.n_features
+
+
+def test_empty_flags():
+    z = np.zeros(SHAPE)
+    res = reject_flux_changes(np.zeros(SHAPE, bool), z, z, gain=GAIN, rnoise=RNOISE)
+    assert res.n_features == 0 and not res.kept.any()

@@ -1,0 +1,124 @@
+"""The noise model checked against the frames (issue 9, item 4), on small arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from megara_crplugin.exceptions import CRPluginWarning
+from megara_crplugin.noisecheck import TAIL, check_noise, diagram_tail, measure_noise
+from megara_crplugin.stacking import stack_statistics
+
+GAIN, RNOISE = 1.0, 3.0
+
+
+def _stack(seed, factors=(1.0, 1.0, 1.0), rnoise=RNOISE):
+    rng = np.random.default_rng(seed)
+    signal = np.tile(20000.0 * np.linspace(0.0, 1.0, 256) ** 4, (256, 1))  # half below 1300 ADU
+    frames = [
+        rng.poisson(np.clip(f * signal, 0, None) * GAIN) / GAIN
+        + rng.normal(0, rnoise, signal.shape)
+        for f in factors
+    ]
+    return np.stack(frames).astype(np.float32), signal
+
+
+def test_read_noise_measured_from_equivalent_frames():
+    stack, signal = _stack(1)
+    rn, eps = measure_noise(stack, signal, gain=GAIN)
+    assert rn == pytest.approx(RNOISE, rel=0.1)
+    assert eps < 0.002
+
+
+def test_flux_change_gives_excess_scatter():
+    # a lamp drifting by +-3 % from column to column between the exposures
+    stack, signal = _stack(2)
+    rng = np.random.default_rng(3)
+    stack[0] *= 1.0 + 0.03 * rng.standard_normal(256)[None, :]
+    rn, eps = measure_noise(stack, signal, gain=GAIN)
+    # one pair of the two differences carries the drift: the pooled estimate is diluted
+    assert 0.005 < eps < 0.03
+
+
+def test_diagram_tail_matches_for_same_distribution():
+    rng = np.random.default_rng(4)
+    sim = rng.normal(size=(200_000, 2))
+    real = rng.normal(size=(200_000, 2))
+    edges = np.linspace(-5, 5, 41)
+    hs = np.histogram2d(sim[:, 1], sim[:, 0], [edges, edges])[0]
+    hr = np.histogram2d(real[:, 1], real[:, 0], [edges, edges])[0]
+    assert diagram_tail(hs, hr) == pytest.approx(TAIL, rel=0.25)
+    hr_wide = np.histogram2d(2 * real[:, 1], real[:, 0], [edges, edges])[0]
+    assert diagram_tail(hs, hr_wide) > 5 * TAIL
+
+
+def test_check_noise_warns_about_wrong_rnoise():
+    stack, _ = _stack(5)
+    stats = stack_statistics(stack, cr_coincidences=2)
+    with pytest.warns(CRPluginWarning, match=r"rnoise: \d\.\d\d ADU measured"):
+        nc = check_noise(stats, None, None, gain=GAIN, rnoise=6.0, tolerance=0.25)
+    assert nc.rnoise_measured == pytest.approx(RNOISE, rel=0.1)
+    assert not nc.rnoise_ok and nc.equivalent and "rnoise" in nc.message
+
+
+def test_check_noise_warns_about_non_equivalent_frames():
+    stack, _ = _stack(6)
+    rng = np.random.default_rng(7)
+    stack[0] *= 1.0 + 0.03 * rng.standard_normal(256)[None, :]
+    stats = stack_statistics(stack, cr_coincidences=2)
+    with pytest.warns(CRPluginWarning, match="exposures not equivalent"):
+        nc = check_noise(stats, None, None, gain=GAIN, rnoise=RNOISE, tolerance=0.25)
+    assert not nc.equivalent and "flux_factor" in nc.message
+
+
+def test_check_noise_silent_on_equivalent_frames(recwarn):
+    stack, _ = _stack(8)
+    stats = stack_statistics(stack, cr_coincidences=2)
+    nc = check_noise(stats, None, None, gain=GAIN, rnoise=RNOISE, tolerance=0.25)
+    assert nc.equivalent and nc.rnoise_ok and nc.message == ""
+    assert not [w for w in recwarn if issubclass(w.category, CRPluginWarning)]
+
+
+def test_result_header_and_report_carry_the_check(small_result):
+    """The typed result field reaches crmasks.fits (keywords) and report.html (one line)."""
+    from megara_crplugin.crmasks_file import crmasks_hdulist
+    from megara_crplugin.noisecheck import NoiseCheck
+    from megara_crplugin.reports.html import render_html_report
+
+    nc = small_result.noise_check
+    assert isinstance(nc, NoiseCheck)
+    # equivalent synthetic exposures: rnoise 3.4 ADU recovered, no mismatch
+    assert nc.rnoise_measured == pytest.approx(3.4, rel=0.1)
+    assert nc.equivalent and nc.message == "" and nc.excess < 0.005
+    assert small_result.flux_changes["MEDIANCR"] >= 0
+    hdr = crmasks_hdulist(small_result)[0].header
+    assert hdr["NCRNMEAS"] == pytest.approx(nc.rnoise_measured, abs=1e-3)
+    assert hdr["NCEQUIV"] is True
+    assert hdr["NFLUXCHG"] == small_result.flux_changes["MEDIANCR"]
+    assert not any("Noise check" in str(h) for h in hdr["HISTORY"])
+    assert "noise check" in render_html_report(small_result, [])
+
+
+def test_mismatch_goes_to_history():
+    from astropy.io import fits
+
+    from megara_crplugin.noisecheck import NoiseCheck, add_to_header
+
+    nc = NoiseCheck(
+        rnoise_given=4.19,
+        rnoise_measured=3.2,
+        excess=0.02,
+        tail_expected=TAIL,
+        tail_measured=0.025,
+        above_boundary=1500,
+        above_boundary_expected=0.0,
+        above_boundary_flux=560,
+        rnoise_ok=True,
+        equivalent=False,
+        message="exposures not equivalent: 560 pixels above the boundary follow the profile",
+    )
+    hdr = fits.Header()
+    add_to_header(hdr, nc, {"MEDIANCR": 640})
+    assert hdr["NCEQUIV"] is False and hdr["NFLUXCHG"] == 640
+    assert hdr["NCTAILR"] == pytest.approx(2.5)
+    assert "exposures not equivalent" in "".join(str(h) for h in hdr["HISTORY"])
