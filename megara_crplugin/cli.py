@@ -8,6 +8,7 @@ Forms (see ``docs/cli.md``)::
     megara-crmasks apply --inputlist LIST --input_mask FILE --output_combined FILE
                          [--combination METHOD]
     megara-crmasks demo [--output_dir DIR] [--size N] [--seed S] [--crmethod M]
+    megara-crmasks batch OB.yaml [OB.yaml ...] --output_dir DIR [--scheduler ADDRESS] ...
 
 Every output of a run is written into a hidden staging folder inside the output
 directory and moved into place only when the whole run succeeded, so an error
@@ -359,6 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _compute_apply_parser(argv[0]).parse_args(argv[1:])
             logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
             return _compute(args) if argv[0] == "compute" else _apply(args, argv)
+        if argv and argv[0] == "batch":
+            from .batch_cli import main as batch_main
+
+            return batch_main(argv[1:])
         if argv and argv[0] == "demo":
             from .demo import main as demo_main
 
