@@ -401,7 +401,7 @@ def run_batch(
     results: dict[str, OBResult] = {}
     try:
         with _client(scheduler, client, workers, memory_per_job) as c:
-            if memory_per_job is not None and scheduler is not None:
+            if memory_per_job is not None and (scheduler is not None or client is not None):
                 _check_memory(c, memory_per_job)
             resources = {"MEMORY": memory_per_job} if memory_per_job else None
             topic = f"megara-crmasks-batch-{batch_id}"
