@@ -25,6 +25,7 @@ import os
 import platform
 import secrets
 import shutil
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -187,23 +188,33 @@ def _capture(notes: list[str]) -> Iterator[None]:
     notes.extend(handler.messages)
 
 
+_DAEMON_LOCK = threading.Lock()
+_DAEMON_JOBS = [0, False]  # jobs inside _children_allowed, daemon flag before the first
+
+
 @contextmanager
 def _children_allowed() -> Iterator[None]:
     """Let the job fork its simulation workers inside a daemonic dask worker.
 
     A dask worker under a nanny is a daemonic process, and multiprocessing
     refuses children there; the job's pools are closed before it returns, so
-    the flag is lifted for the job only and restored afterwards.
+    the flag is lifted while jobs run and restored when the last one ends
+    (jobs may run in several threads of one worker).
     """
     proc = multiprocessing.current_process()
-    was = proc.daemon
+    with _DAEMON_LOCK:
+        if _DAEMON_JOBS[0] == 0:
+            _DAEMON_JOBS[1] = proc.daemon
+            if proc.daemon:
+                proc.daemon = False
+        _DAEMON_JOBS[0] += 1
     try:
-        if was:
-            proc.daemon = False
         yield
     finally:
-        if was:
-            proc.daemon = True
+        with _DAEMON_LOCK:
+            _DAEMON_JOBS[0] -= 1
+            if _DAEMON_JOBS[0] == 0 and _DAEMON_JOBS[1]:
+                proc.daemon = True
 
 
 def _mediancr_pixels(path: Path) -> int:
