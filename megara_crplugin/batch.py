@@ -230,8 +230,10 @@ def _client(scheduler, client, workers, memory_per_job) -> Iterator:
         return
     try:
         c = Client(scheduler, timeout=CONNECT_TIMEOUT)
-    except OSError as exc:  # includes timeouts
-        raise BatchError(f"--scheduler {scheduler}: cannot connect ({exc})") from exc
+    except (OSError, ValueError, TypeError) as exc:  # OSError includes timeouts
+        lines = str(exc).strip().splitlines()
+        why = lines[0] if lines else type(exc).__name__
+        raise BatchError(f"--scheduler {scheduler}: cannot connect ({why})") from exc
     try:
         yield c
     finally:
@@ -388,7 +390,6 @@ def run_batch(
     out = Path(output_dir).absolute()
     if out.exists() and not out.is_dir():
         raise BatchError(f"--output_dir {out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
 
     def update(event: str, stem: str, res: OBResult | None) -> None:
         if event != "start":
@@ -396,13 +397,17 @@ def run_batch(
         if on_update is not None:
             on_update(event, stem, res)
 
-    update("start", str(len(obs)), None)
     batch_id = secrets.token_hex(4)
     results: dict[str, OBResult] = {}
     try:
         with _client(scheduler, client, workers, memory_per_job) as c:
             if memory_per_job is not None and (scheduler is not None or client is not None):
                 _check_memory(c, memory_per_job)
+            try:
+                out.mkdir(parents=True, exist_ok=True)  # once the cluster is there
+            except OSError as exc:
+                raise BatchError(f"--output_dir {out}: cannot create it ({exc.strerror})") from exc
+            update("start", str(len(obs)), None)
             resources = {"MEMORY": memory_per_job} if memory_per_job else None
             topic = f"megara-crmasks-batch-{batch_id}"
             futures = {

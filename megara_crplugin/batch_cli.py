@@ -168,6 +168,13 @@ def run(args: argparse.Namespace) -> int:
     except BatchError as exc:
         print(f"megara-crmasks batch: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            f"megara-crmasks batch: interrupted; finished OBs are in {args.output_dir}, "
+            "unfinished ones left nothing",
+            file=sys.stderr,
+        )
+        return 130
     finally:
         bar.stop()
     _table(console, result.results)
