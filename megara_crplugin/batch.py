@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -264,14 +265,13 @@ def _failure(stem: str, out: Path, exc: BaseException | None) -> OBResult:
 def _collect(client, futures: dict, topic: str, out: Path, on_update) -> dict[str, OBResult]:
     """Wait for the tasks, reporting running / finished OBs as they change."""
     pending = dict(futures)
-    running: set[str] = set()
+    starts: dict[str, int] = {}  # attempts seen per OB (a lost worker's task starts again)
     results: dict[str, OBResult] = {}
     while pending:
         for stem, fut in list(pending.items()):
             if not fut.done():
                 continue
             del pending[stem]
-            running.discard(stem)
             if fut.status == "finished":
                 res = OBResult.from_task(fut.result())
             else:
@@ -281,11 +281,11 @@ def _collect(client, futures: dict, topic: str, out: Path, on_update) -> dict[st
             on_update("finished", stem, res)
         if not pending:
             break
-        for _, msg in client.get_events(topic):
-            stem = msg.get("ob") if isinstance(msg, dict) else None
-            if stem in pending and stem not in running:
-                running.add(stem)
-                on_update("running", stem, None)
+        now = Counter(m.get("ob") for _, m in client.get_events(topic) if isinstance(m, dict))
+        for stem in sorted(set(now) & set(pending)):
+            if now[stem] > starts.get(stem, 0):
+                on_update("running" if stem not in starts else "restarted", stem, None)
+                starts[stem] = now[stem]
         time.sleep(0.2)
     return results
 
@@ -293,6 +293,8 @@ def _collect(client, futures: dict, topic: str, out: Path, on_update) -> dict[st
 def _log_update(event: str, stem: str, res: OBResult | None) -> None:
     if event == "running":
         log.info("OB %s: running", stem)
+    elif event == "restarted":
+        log.warning("OB %s: its worker was lost; running it again", stem)
     elif res.status == "failed":
         log.error("OB %s: failed: %s", stem, res.error)
     elif res.status == "skipped":
@@ -366,7 +368,8 @@ def run_batch(
         Write the figures and tables of every OB.
     on_update : callable, optional
         ``on_update(event, ob, result)`` with event ``"start"`` (ob = number
-        of OBs as str), ``"running"`` or ``"finished"`` (result given).
+        of OBs as str), ``"running"``, ``"restarted"`` (after a lost worker) or
+        ``"finished"`` (result given).
 
     Returns
     -------

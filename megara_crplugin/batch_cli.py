@@ -110,7 +110,7 @@ class _Bar:
             self.task = self.progress.add_task(self._describe(), total=int(ob))
             self.progress.start()
             return
-        if event == "running":
+        if event in ("running", "restarted"):
             self.running.add(ob)
         else:
             self.running.discard(ob)

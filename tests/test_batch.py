@@ -131,8 +131,14 @@ def test_resume_reruns_an_ob_whose_parameters_changed(obs, tmp_path, client):
         copies.append(work / src.name)
         copies[-1].write_text(yaml.safe_dump(data, sort_keys=False))
     out = tmp_path / "out"
-    first = run_batch(copies, out, client=client, reports=False)
+    events = []
+    first = run_batch(
+        copies, out, client=client, reports=False, on_update=lambda *e: events.append(e)
+    )
     assert [r.status for r in first.results] == ["done", "done"]
+    assert events[0] == ("start", "2", None)
+    assert sorted(e[1] for e in events if e[0] == "finished") == ["ob_a", "ob_b"]
+    assert all(e[0] in ("running", "finished") for e in events[1:])
     record = json.loads((out / "ob_b" / RECORD_NAME).read_text())
     data = yaml.safe_load(copies[1].read_text())
     data["requirements"]["mm_seed"] = 99
@@ -231,9 +237,16 @@ def test_worker_killed_mid_job_is_retried_without_partial_output(tmp_path, clien
     out = tmp_path / "out"
     (pid,) = client.run(os.getpid).values()
     box: list = []
-    runner = threading.Thread(
-        target=lambda: box.append(run_batch([ob], out, client=client, reports=False))
-    )
+    events: list = []
+
+    def batch():
+        box.append(
+            run_batch(
+                [ob], out, client=client, reports=False, on_update=lambda *e: events.append(e[:2])
+            )
+        )
+
+    runner = threading.Thread(target=batch)
     runner.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait for the job's hidden stage, then kill
@@ -247,6 +260,11 @@ def test_worker_killed_mid_job_is_retried_without_partial_output(tmp_path, clien
     (res,) = box[0].results
     assert res.status == "done"
     assert any(w.startswith("retried:") for w in res.warnings)
+    assert [e for e in events if e[0] != "finished"] == [
+        ("start", "1"),
+        ("running", "ob_kill"),
+        ("restarted", "ob_kill"),
+    ]
     assert (out / "ob_kill" / "crmasks.fits").is_file()
     assert _hidden(out) == []
     assert pid not in client.run(os.getpid).values()
