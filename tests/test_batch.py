@@ -173,6 +173,17 @@ def test_bad_batch_options_fail_before_any_work(obs, tmp_path):
         run_batch([obs[0], twin / "ob_a.yaml"], tmp_path / "out")
     with pytest.raises(BatchError, match="--workers: only for the local cluster"):
         run_batch(obs, tmp_path / "out", scheduler="tcp://127.0.0.1:1", workers=2)
+    with pytest.raises(BatchError, match=r"--memory-per-job 1e\+06: 1 worker\(s\) share"):
+        run_batch(obs, tmp_path / "out", workers=1, memory_per_job=1e6)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_rejects_bad_numbers(obs, tmp_path, capsys):
+    for opt, value in (("--workers", "0"), ("--memory-per-job", "-2")):
+        with pytest.raises(SystemExit) as exc:
+            main(["batch", str(obs[0]), "--output_dir", str(tmp_path / "out"), opt, value])
+        assert exc.value.code == 2
+        assert f"{opt}: expected" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
