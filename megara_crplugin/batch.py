@@ -129,8 +129,8 @@ class BatchResult:
         return 1 if self.failed else 0
 
 
-def _gb(text: float) -> str:
-    return f"{text:.1f} GB"
+def _gb(value: float) -> str:
+    return f"{value:.1f} GB"
 
 
 @contextmanager
@@ -141,10 +141,12 @@ def local_cluster(workers: int | None = None, memory_per_job: float | None = Non
     ----------
     workers : int, optional
         Worker processes (one thread each).  Default: as many as there are
-        cores, but no more than fit in the memory at ``memory_per_job`` each.
+        cores (cgroup and affinity limits included), but no more than fit in
+        the memory (likewise) at ``memory_per_job`` each.
     memory_per_job : float, optional
-        Memory of one job (GB).  Default :data:`DEFAULT_MEMORY_PER_JOB` for the
-        sizing; when given, every worker must have at least that much.
+        Memory of one job (GB; in the whole batch 1 GB = 2**30 bytes).
+        Default :data:`DEFAULT_MEMORY_PER_JOB` for the sizing; when given,
+        every worker must have at least that much.
 
     Yields
     ------
@@ -154,11 +156,11 @@ def local_cluster(workers: int | None = None, memory_per_job: float | None = Non
     """
     import dask
     from distributed import LocalCluster
-    from distributed.system import MEMORY_LIMIT
+    from distributed.system import CPU_COUNT, MEMORY_LIMIT
 
     total = MEMORY_LIMIT / _GIB
     per_job = memory_per_job or DEFAULT_MEMORY_PER_JOB
-    n = workers or max(1, min(os.cpu_count() or 1, int(total // per_job)))
+    n = workers or max(1, min(CPU_COUNT, int(total // per_job)))
     limit = total / n
     if memory_per_job and memory_per_job > limit:
         raise BatchError(
