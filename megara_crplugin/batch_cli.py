@@ -48,7 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "params", nargs="+", metavar="OB.yaml", help="parameter files of the main form, one per OB"
     )
     parser.add_argument(
-        "--output_dir", required=True, help="results go to DIR/<file stem>/ (created)"
+        "--output_dir",
+        required=True,
+        metavar="DIR",
+        help="results go to DIR/<file stem>/, summary to DIR/batch_summary.csv (created)",
     )
     parser.add_argument(
         "--scheduler",
@@ -56,7 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="existing dask scheduler (tcp://host:port); default: a local cluster",
     )
     parser.add_argument(
-        "--workers", type=_positive_int, help="workers of the local cluster (default: cores)"
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="workers of the local cluster (default: cores, as many as fit in memory)",
     )
     parser.add_argument(
         "--memory-per-job",
