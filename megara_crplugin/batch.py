@@ -155,8 +155,9 @@ def local_cluster(workers: int | None = None, memory_per_job: float | None = Non
         scheduler allows one lost worker per task (the task is run once more).
     """
     import dask
+    from dask.system import CPU_COUNT
     from distributed import LocalCluster
-    from distributed.system import CPU_COUNT, MEMORY_LIMIT
+    from distributed.system import MEMORY_LIMIT
 
     total = MEMORY_LIMIT / _GIB
     per_job = memory_per_job or DEFAULT_MEMORY_PER_JOB

@@ -176,7 +176,7 @@ def _capture(notes: list[str]) -> Iterator[None]:
     logger.addHandler(handler)
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("default")  # each warning once per place
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", PendingDeprecationWarning)
             yield
@@ -267,16 +267,22 @@ def _new_stage(out_root: Path, stem: str) -> Path:
 
 def _run_staged(params_file: Path, out_root: Path, stem: str, sums, reports, notes) -> int:
     """Run the job into a hidden stage, write the record, rename; return MEDIANCR pixels."""
-    from .cli import run_yaml
+    from .cli import _load_yaml, run_yaml
+    from .hooks import NullReviewer
 
     t0 = time.perf_counter()
+    if (_load_yaml(params_file).get("requirements") or {}).get("interactive"):
+        notes.append("interactive: no review windows in a batch; every feature accepted")
     stage = _new_stage(out_root, stem)
     try:
         argv = ["batch", str(params_file), "--output_dir", str(out_root)]
         if not reports:
             argv.append("--no-reports")
         with _children_allowed(), _capture(notes):
-            run_yaml(params_file, output_dir=stage, reports=reports, argv=argv)
+            # a worker never opens windows: the null reviewer accepts everything
+            run_yaml(
+                params_file, output_dir=stage, reports=reports, argv=argv, reviewer=NullReviewer()
+            )
         npix = _mediancr_pixels(stage / "crmasks.fits")
         outputs = {
             str(p.relative_to(stage)): p.stat().st_size

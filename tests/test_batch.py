@@ -152,6 +152,15 @@ def test_resume_reruns_an_ob_whose_parameters_changed(obs, tmp_path, client):
     assert again.exit_status == 0
 
 
+def test_interactive_ob_runs_unattended_with_a_warning(tmp_path, client):
+    ob = _write_ob(tmp_path, "ob_int", seed=21, interactive=True)
+    (res,) = run_batch([ob], tmp_path / "out", client=client, reports=False).results
+    assert res.status == "done"
+    assert "interactive: no review windows in a batch; every feature accepted" in res.warnings
+    rows = _summary(tmp_path / "out")
+    assert "interactive: no review windows" in rows["ob_int"]["warnings"]
+
+
 def test_a_folder_not_written_by_batch_is_left_alone(obs, tmp_path, client):
     out = tmp_path / "out"
     (out / "ob_a").mkdir(parents=True)
