@@ -342,7 +342,7 @@ def run_ob(
     notes: list[str] = []
     if clean_stale(root, stem):
         notes.append("retried: an earlier attempt was interrupted; its partial output removed")
-    common = {"output": str(final), "params_file": str(pfile), "worker_pid": os.getpid()}
+    common = {"output": str(final), "params_file": str(pfile)}
     try:
         sums = checksums(pfile, reports=reports)
         if resume:
