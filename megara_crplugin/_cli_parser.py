@@ -50,6 +50,7 @@ __all__ = [
 _SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("demo", "megara_crplugin.demo", "the whole job on synthetic MEGARA-like frames"),
     ("selftest", "megara_crplugin.selftest_cli", "inject known cosmic rays and measure recall"),
+    ("batch", "megara_crplugin.batch_cli", "many parameter files (OBs) on dask.distributed"),
 ]
 
 

@@ -9,6 +9,7 @@ Forms (see ``docs/cli.md``; the parser tree is in :mod:`megara_crplugin._cli_par
                          [--combination METHOD]
     megara-crmasks demo [--output_dir DIR] [--size N] [--seed S] [--crmethod M]
     megara-crmasks selftest PARAMS.yaml [--output_dir DIR] [--events N] [--seed S]
+    megara-crmasks batch OB.yaml [OB.yaml ...] --output_dir DIR [--scheduler ADDRESS] ...
 
 Every output of a run is written into a hidden staging folder inside the output
 directory and moved into place only when the whole run succeeded, so an error
