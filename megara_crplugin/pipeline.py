@@ -25,32 +25,32 @@ from typing import Any
 import numpy as np
 
 from ._forkmap import fork_imap
-from .alignment import measure_offset, shift_image
-from .boundary import boundary_points, fit_boundary
+from .alignment import measure_offset
 from .combination import combine_stack
 from .config import CRConfig, validate_parameters
-from .corroborate import corroborate, corroboration_levels
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
 from .expected import estimate_expected, frame_flags, mediancr_mm_flags
-from .fluxchange import filter_target
 from .fluxfactor import estimate_flux_factors
 from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
 from .inputs import NoiseModel, check_frames, noise_model
-from .masks import feature_table, mm_flags, problematic_pixels, target_detection
+from .masks import problematic_pixels
+from .mmboundary import mm_boundary, synthetic_model
 from .noisecheck import check_noise_model
-from .result import CRMaskResult, SimulatedHistogram, StackStatistics, TargetDetection
+from .result import CRMaskResult, StackStatistics, TargetDetection
 from .simulation import (
-    NoiseScale,
-    SyntheticModel,
-    diagram_limits,
     fork_context,
-    histogram2d,
-    remove_isolated_bins,
-    simulate_histogram,
 )
 from .stacking import build_stack, stack_statistics
+from .targets import (
+    crmask_stage,
+    exposure_stage,
+    meancr_stage,
+    meancrt_stage,
+    mediancr_stage,
+    target_inputs,
+)
 
 __all__ = ["compute_crmasks"]
 
@@ -189,7 +189,6 @@ def compute_crmasks(
     allowed, forced = _cleaning_masks(cfg, shape)
     defects = stack_defects(cfg, noise, stats, bpm)
     allowed &= ~defects.mask  # defects are never cosmic rays (issue 9)
-    threshold = cfg.threshold(noise.rnoise_scalar)
 
     aux_med, auxclean, aux_mean, aux_frames, cleaned_frames = _aux_pass(ctx, stats)
     if ctx.detector is not None:
@@ -201,82 +200,35 @@ def compute_crmasks(
     boundary = histogram = None
     secondary = {"mean": None, "frame": None}
     if cfg.uses_mm:
-        model = _synthetic_model(cfg, stats, aux_med, cleaned_frames, offsets, ff)
+        model = synthetic_model(cfg, stats, aux_med, cleaned_frames, offsets, ff)
         exclude = aux_med | defects.mask
         for m in aux_frames:
             exclude |= m
-        histogram, boundary, secondary = _mm_boundary(
+        histogram, boundary, secondary = mm_boundary(
             ctx, stats, model, exclude, shifted=offsets is not None
         )
         extras["boundaries"] = secondary
 
     with ctx.phase("noise check"):
         noise_check = check_noise_model(cfg, noise, stats, histogram, boundary)
-    y_med = stats.median2d - stats.min2d
-    min_max2d = cfg.mm_minimum_max2d_rnoise * np.asarray(noise.rnoise, dtype=np.float32)
-    mm_kwargs = dict(
+    ti = target_inputs(
+        cfg,
+        noise,
+        stats,
+        allowed=allowed,
+        forced=forced,
         boundary=boundary,
-        threshold=threshold,
-        max2d=stats.max2d,
-        min_max2d=min_max2d,
-        mm_dilation=cfg.mm_dilation,
-        cleanable=allowed,
+        secondary=secondary,
+        aux_frames=aux_frames if ctx.detector is not None else None,
     )
-    levels = secondary.get("corroboration") or {}
-    # Aux detections of every exposure, defects out: triple hits (defect 24)
-    all_aux = np.logical_and.reduce(aux_frames) & allowed if ctx.detector is not None else None
-
-    flux_changes: dict[str, int] = {}
-
-    def detections(
-        y, aux, *, per_frame=False, bnd=boundary, level="median", name="MEDIANCR", more_mm=None
-    ):
-        """(flag_aux, flag_mm) of one target: corroborated Aux, M.M. flags, flux changes out."""
-        if not cfg.uses_mm:
-            flags = aux & allowed, np.zeros(shape, dtype=bool)
-        else:
-            flag_mm = mm_flags(stats.min2d, y, **{**mm_kwargs, "boundary": bnd})
-            if more_mm is not None:  # the expected-signal test (mm_expected_sigma)
-                flag_mm = more_mm(flag_mm)
-            also = all_aux if per_frame or level == "mean" else None
-            flag_aux = corroborate(
-                aux & allowed,
-                stats.min2d,
-                y,
-                level=levels.get(level),
-                threshold=threshold,
-                also=also,
-            )
-            flags = flag_aux, flag_mm
-        # hit in every exposure: stays in MEANCRT and CRMASKi (defect 24)
-        keep = forced & allowed | (all_aux if name != "MEDIANCR" and all_aux is not None else 0)
-        return filter_target(cfg, noise, stats.min2d, flags, y, keep, flux_changes, name)
-
     with ctx.phase("MEDIANCR"):
         expected = _expected(cfg, stack, noise, ff, offsets)
-        more_mm = None
-        if expected is not None:
-
-            def more_mm(flag_mm):
-                k = cfg.mm_expected_sigma
-                return mediancr_mm_flags(stack, expected, flag_mm, k=k, cleanable=allowed)
-
-        flag_aux, flag_mm = detections(y_med, aux_med, more_mm=more_mm)
-        mediancr = target_detection(
-            "MEDIANCR",
-            stats.median2d,
-            flag_aux=flag_aux,
-            flag_mm=flag_mm,
-            forced=forced & allowed,
-            dilation=cfg.dilation,
-            allowed=allowed | forced,
-        )
-        features = feature_table(mediancr.mask, mediancr.code, stats.min2d, y_med, boundary)
+        mediancr, features = mediancr_stage(ti, aux_med, _median_flags(cfg, expected, stack, ti))
     result = CRMaskResult(
         config=cfg,
         uuid=str(uuid.uuid4()),
         flux_factors=ff,
-        mm_threshold=threshold,
+        mm_threshold=ti.threshold,
         stats=stats,
         targets={"MEDIANCR": mediancr},
         features=features,
@@ -291,7 +243,7 @@ def compute_crmasks(
         timings=ctx.timings,
         extras=extras,
         defects=defects,
-        flux_changes=flux_changes,
+        flux_changes=ti.flux_changes,
         noise_check=noise_check,
     )
     if cfg.verify_cr and features:
@@ -300,73 +252,19 @@ def compute_crmasks(
     ctx.reviewer.review_mediancr(result)
 
     with ctx.phase("exposures", n) as advance:
-        per_frame = []
-        for i in range(n):
-            per_frame.append(
-                detections(
-                    stack[i] - stats.min2d,
-                    aux_frames[i],
-                    per_frame=True,
-                    bnd=secondary["frame"],
-                    level="frame",
-                    name=f"CRMASK{i + 1}",
-                    more_mm=_frame_flags(expected, stack, i, allowed),
-                )
-            )
-            advance(1)
-        # a cosmic ray M.M.Cosmic finds in one exposure is a cosmic ray of the mean
-        frames_mm = np.logical_or.reduce([fm for _, fm in per_frame])
-
+        per_frame = exposure_stage(
+            ti, stack, aux_frames, lambda i: _frame_flags(expected, stack, i, allowed), advance
+        )
     with ctx.phase("MEANCRT"):
-        flag_aux, flag_mm = detections(
-            stats.mean2d - stats.min2d,
-            aux_mean,
-            bnd=secondary["mean"],
-            level="mean",
-            name="MEANCRT",
-        )
-        meancrt = target_detection(
-            "MEANCRT",
-            stats.mean2d,
-            flag_aux=flag_aux,
-            flag_mm=flag_mm | frames_mm,
-            forced=forced & allowed,
-            dilation=cfg.dilation,
-            include=result.targets["MEDIANCR"].mask,
-            allowed=allowed | forced,
-        )
+        meancrt = meancrt_stage(ti, aux_mean, per_frame, result.targets["MEDIANCR"].mask)
         result.targets["MEANCRT"] = meancrt
-
     with ctx.phase("CRMASKi"):
-        forced_in = forced & allowed
-        # forced pixels: masked in the mm_cr_coincidences brightest exposures
-        order = np.argsort(stack[:, forced_in], axis=0) if forced_in.any() else None
-        for i, (flag_aux, flag_mm) in enumerate(per_frame):
-            top = np.zeros(shape, dtype=bool)
-            if order is not None:
-                top[forced_in] = (order[n - cfg.mm_cr_coincidences :] == i).any(axis=0)
-            result.targets[f"CRMASK{i + 1}"] = target_detection(
-                f"CRMASK{i + 1}",
-                stack[i],
-                flag_aux=flag_aux,
-                flag_mm=flag_mm,
-                forced=forced_in & top,
-                dilation=cfg.dilation,
-                within=meancrt.mask,
-                allowed=allowed | forced,
-            )
-        del order
-
+        result.targets.update(crmask_stage(ti, stack, per_frame, meancrt.mask))
     with ctx.phase("MEANCR"):
         meancr_img = combine_stack(
             stack, "meancr", masks=result, cr_coincidences=cfg.mm_cr_coincidences
         ).data
-        aux_meancr, _ = ctx.detect(meancr_img)
-        empty = np.zeros(shape, dtype=bool)
-        # no dilation here: the reference leaked CRMASK_N into MEANCR (defect 1)
-        result.targets["MEANCR"] = target_detection(
-            "MEANCR", meancr_img, flag_aux=aux_meancr & allowed, flag_mm=empty, allowed=allowed
-        )
+        result.targets["MEANCR"] = meancr_stage(ti, meancr_img, ctx.detect(meancr_img)[0])
     result.problematic = problematic_pixels(
         [result.targets[f"CRMASK{i + 1}"].mask for i in range(n)]
     )
@@ -378,6 +276,14 @@ def compute_crmasks(
         with ctx.phase("reports"):
             write_reports(result, Path(output_dir), progress=ctx.progress)
     return result
+
+
+def _median_flags(cfg, expected, stack, ti):
+    """The expected-signal test of MEDIANCR as a ``more_mm`` hook (None when off)."""
+    if expected is None:
+        return None
+    k = cfg.mm_expected_sigma
+    return lambda flag_mm: mediancr_mm_flags(stack, expected, flag_mm, k=k, cleanable=ti.allowed)
 
 
 def _frame_flags(expected, stack, i, allowed):
@@ -499,162 +405,6 @@ def _offsets(ctx: _Context, stats: StackStatistics, cleaned, extras) -> np.ndarr
     for i, (dx, dy) in enumerate(offs, start=1):
         log.info("offset of exposure %d: dx=%+.3f dy=%+.3f pixels", i, dx, dy)
     return offs
-
-
-def _synthetic_model(cfg, stats, aux_med, cleaned, offsets, ff) -> SyntheticModel:
-    """Expected signal of the simulated exposures (multiplied by the flux factors: defect 19)."""
-    n = stats.n_frames
-    ff_sim = ff if cfg.apply_flux_factor_to == "simulated" else np.ones(n)
-    if cfg.mm_synthetic == "single":
-        return SyntheticModel(np.stack([np.asarray(c, np.float32) for c in cleaned]), np.ones(n))
-    pre = np.clip(stats.median2d, 0, None)
-    pre[aux_med] = stats.min2d[aux_med]
-    if offsets is None:
-        return SyntheticModel(pre, np.asarray(ff_sim, dtype=float))
-    cube = np.stack([shift_image(pre, dx, dy) * ff_sim[i] for i, (dx, dy) in enumerate(offsets)])
-    return SyntheticModel(cube, np.ones(n))
-
-
-def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
-    """Simulations + boundary fit, with the interactive refit / re-simulation loop."""
-    cfg = ctx.cfg
-    noise = ctx.noise
-    fixed = np.asarray(cfg.mm_fixed_points_in_boundary, dtype=float).reshape(-1, 3)
-    y_med = stats.median2d - stats.min2d
-    overrides: dict[str, float] = {}
-    counts = None
-    while True:
-        if counts is None:
-            lim = diagram_limits(
-                stats.min2d,
-                n_frames=stats.n_frames,
-                gain=noise.gain_median,
-                rnoise=noise.rnoise_median,
-                cr_coincidences=cfg.mm_cr_coincidences,
-                distribution=cfg.mm_photon_distribution,
-                nbinom_shape=cfg.mm_nbinom_shape,
-                shifted=shifted,
-                fixed_points=fixed,
-                ydiag_max=cfg.mm_ydiag_max,
-                seed=ctx.seed,
-            )
-            if overrides:
-                lim = type(lim)(
-                    xmin=overrides.get("xdiag_min", lim.xmin),
-                    xmax=overrides.get("xdiag_max", lim.xmax),
-                    ymax=overrides.get("ydiag_max", lim.ymax),
-                )
-            scale = NoiseScale(
-                gain=noise.gain_median,
-                rnoise=noise.rnoise_median,
-                nbinom_shape=cfg.mm_nbinom_shape
-                if cfg.mm_photon_distribution == "nbinom"
-                else None,
-            )
-            xedges, yedges = lim.edges(scale)
-            with ctx.phase("simulations", cfg.mm_nsimulations) as advance:
-                sims = simulate_histogram(
-                    model,
-                    gain=noise.gain,
-                    rnoise=noise.rnoise,
-                    xedges=xedges,
-                    yedges=yedges,
-                    scale=scale,
-                    nsimulations=cfg.mm_nsimulations,
-                    cr_coincidences=cfg.mm_cr_coincidences,
-                    distribution=cfg.mm_photon_distribution,
-                    nbinom_shape=cfg.mm_nbinom_shape,
-                    exclude=exclude,
-                    seed=ctx.seed,
-                    advance=advance,
-                )
-            counts = sims.counts
-            real = histogram2d(stats.min2d, y_med, xedges, yedges, scale=scale)
-        with ctx.phase("boundary"):
-            clean = remove_isolated_bins(counts, cfg.mm_hist2d_min_neighbors)
-            boundary = _fit(
-                cfg,
-                clean,
-                sims.tails["median"],
-                xedges,
-                yedges,
-                scale,
-                kind=cfg.mm_boundary_fit,
-                fixed=fixed,
-                fraction=sims.fraction,
-            )
-        histogram = SimulatedHistogram(
-            counts=clean / (cfg.mm_nsimulations * sims.fraction),
-            real_counts=real,
-            xedges=xedges,
-            yedges=yedges,
-            nsimulations=cfg.mm_nsimulations,
-            distribution=cfg.mm_photon_distribution,
-            nbinom_shape=cfg.mm_nbinom_shape,
-            synthetic=cfg.mm_synthetic,
-            scale=scale,
-        )
-        decision = ctx.reviewer.review_boundary(histogram, boundary, stats, cfg)
-        if decision.action == "continue":
-            secondary = _secondary_boundaries(cfg, sims, scale, boundary, xedges, yedges)
-            secondary["corroboration"] = corroboration_levels(
-                sims, scale, xedges, cfg.mm_aux_corroboration
-            )
-            return histogram, boundary, secondary
-        changes = dict(decision.changes)
-        for key in ("xdiag_min", "xdiag_max", "ydiag_max"):
-            if key in changes:
-                overrides[key] = float(changes.pop(key))
-        cfg = cfg.replace(**changes) if changes else cfg
-        ctx.cfg = cfg
-        fixed = np.asarray(cfg.mm_fixed_points_in_boundary, dtype=float).reshape(-1, 3)
-        if decision.action == "resimulate":
-            counts = None  # the RNG restarts from mm_seed (reproducible reruns: defect 28)
-
-
-def _fit(cfg, counts, tails, xedges, yedges, scale, *, kind, fixed, fraction=1.0):
-    """Boundary points of one simulated diagram and the boundary fitted through them."""
-    px, py = boundary_points(
-        counts, xedges, yedges, scale=scale, tails=tails, tail=cfg.mm_boundary_tail * fraction
-    )
-    return fit_boundary(
-        px,
-        py,
-        kind=kind,
-        n_knots=cfg.mm_knots_splfit,
-        niter=cfg.mm_niter_boundary_extension,
-        weight=cfg.mm_weight_boundary_extension,
-        fixed_points=fixed,
-        scale=scale,
-    )
-
-
-def _secondary_boundaries(cfg, sims, scale, median_boundary, xedges, yedges):
-    """Boundaries of the MEANCRT (mean - min) and CRMASKi (exposure - min) diagrams.
-
-    With ``mm_secondary_boundary: simulated`` (default) each is fitted, like the
-    median one but without its fixed points, to the simulations of its own
-    ordinate: the mean of N values scatters less than their median and one
-    exposure more, so reusing the median boundary (the reference, and the
-    ``median`` option) misses faint single hits in the mean.
-    """
-    if cfg.mm_secondary_boundary == "median" or cfg.mm_boundary_fit == "piecewise":
-        return {"mean": median_boundary, "frame": median_boundary}
-    out = {}
-    for name in ("mean", "frame"):
-        clean = remove_isolated_bins(sims.hists[name], cfg.mm_hist2d_min_neighbors)
-        out[name] = _fit(
-            cfg,
-            clean,
-            sims.tails[name],
-            xedges,
-            yedges,
-            scale,
-            kind="spline",
-            fixed=None,
-            fraction=sims.fraction,
-        )
-    return out
 
 
 def _log_summary(result: CRMaskResult) -> None:

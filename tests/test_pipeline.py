@@ -9,6 +9,7 @@ import pytest
 from scipy import ndimage
 
 import megara_crplugin.detectors as detectors
+import megara_crplugin.mmboundary as mmboundary
 import megara_crplugin.pipeline as pipeline
 from megara_crplugin.combination import combine
 from megara_crplugin.config import ConfigError
@@ -196,13 +197,13 @@ def test_pixels_replaced_by_local_median(operator_run, small_set, tmp_path):
 def test_simulated_exposures_are_scaled_by_the_flux_factors(monkeypatch, mm_params):
     """Defect 19: 'simulated' multiplies the model by the factors (the reference divided)."""
     models = []
-    real = pipeline.simulate_histogram
+    real = mmboundary.simulate_histogram
 
     def spy(model, **kwargs):
         models.append(model)
         return real(model, **kwargs)
 
-    monkeypatch.setattr(pipeline, "simulate_histogram", spy)
+    monkeypatch.setattr(mmboundary, "simulate_histogram", spy)
     sset = make_megara_like_frames((128, 128), seed=8, flux_factors=[0.8, 1.0, 1.2])
     frames = list(sset.frames)
     res = compute_crmasks(frames, mm_params(sset, flux_factor=[0.8, 1.0, 1.2]))
@@ -347,7 +348,7 @@ def test_non_finite_input_is_refused_before_any_work(monkeypatch, small_set, bad
         raise AssertionError("work started before the input check")
 
     monkeypatch.setattr(pipeline, "build_stack", boom)
-    monkeypatch.setattr(pipeline, "simulate_histogram", boom)
+    monkeypatch.setattr(mmboundary, "simulate_histogram", boom)
     frames = [f.copy() for f in small_set.frames]
     frames[2][10, 10:15] = bad
     with pytest.raises(InputError, match=r"^c\.fits: 5 non-finite pixel\(s\) \(NaN or Inf\)"):

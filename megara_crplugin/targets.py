@@ -1,0 +1,317 @@
+"""Detection stages of the targets: MEDIANCR, the exposures, MEANCRT, CRMASKi, MEANCR.
+
+Each stage takes arrays (the run-wide ones through one frozen
+:class:`TargetInputs`) and returns :class:`~megara_crplugin.result.TargetDetection`
+objects.  Nothing here reads files, draws, or asks the operator: the pipeline
+(:func:`megara_crplugin.pipeline.compute_crmasks`) calls the stages in order and
+the reports and the interactive review receive their results.
+
+For every target the flags are made the same way (:func:`detections`):
+
+1. M.M.Cosmic flags: above the target's boundary, above ``mm_threshold``
+   (:func:`~megara_crplugin.masks.mm_flags`), plus the expected-signal test
+   (``mm_expected_sigma``) when it is on;
+2. Aux.Cosmic flags corroborated by M.M. evidence (``mm_aux_corroboration``);
+3. features that are flux changes removed (``flux_change_rejection``).
+
+Mask polarity everywhere: True = cosmic ray.  Units: ADU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .config import CRConfig
+from .corroborate import corroborate
+from .fluxchange import filter_target
+from .inputs import NoiseModel
+from .masks import feature_table, mm_flags, target_detection
+from .result import Feature, StackStatistics, TargetDetection
+
+__all__ = [
+    "TargetInputs",
+    "crmask_stage",
+    "detections",
+    "exposure_stage",
+    "meancr_stage",
+    "meancrt_stage",
+    "mediancr_stage",
+    "target_inputs",
+]
+
+#: ``more_mm(flag_mm) -> flag_mm``: extra M.M. flags of a target (expected-signal test).
+MoreFlags = Callable[[np.ndarray], np.ndarray] | None
+
+
+@dataclass(frozen=True)
+class TargetInputs:
+    """Run-wide inputs of the target stages (built once by :func:`target_inputs`).
+
+    Attributes
+    ----------
+    cfg : CRConfig
+        The validated parameters.
+    noise : NoiseModel
+        Gain (e-/ADU) and read noise (ADU).
+    stats : StackStatistics
+        min2d, median2d, mean2d, max2d of the stack (ADU).
+    allowed : ndarray of bool
+        Pixels that may be flagged (not skipped, ignored, replaced, nor a defect).
+    forced : ndarray of bool
+        Pixels flagged by the operator (``pixels_to_be_flagged_as_cr``).
+    threshold : float
+        The derived ``mm_threshold`` (ADU).
+    boundary : callable or None
+        Detection boundary of the median diagram (None for Aux-only methods).
+    secondary : mapping
+        Boundaries of the other diagrams (``'mean'``, ``'frame'``) and the
+        corroboration levels (``'corroboration'``).
+    all_aux : ndarray of bool or None
+        Aux detections present in every exposure (defects out), None without
+        an Aux detector.
+    flux_changes : dict
+        Features rejected as flux changes per target; filled by the stages.
+    """
+
+    cfg: CRConfig
+    noise: NoiseModel
+    stats: StackStatistics
+    allowed: np.ndarray
+    forced: np.ndarray
+    threshold: float
+    boundary: Callable[[np.ndarray], np.ndarray] | None
+    secondary: Mapping[str, Any]
+    all_aux: np.ndarray | None
+    flux_changes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Image shape (ny, nx)."""
+        return self.allowed.shape
+
+
+def target_inputs(
+    cfg: CRConfig,
+    noise: NoiseModel,
+    stats: StackStatistics,
+    *,
+    allowed: np.ndarray,
+    forced: np.ndarray,
+    boundary,
+    secondary: Mapping[str, Any],
+    aux_frames: Sequence[np.ndarray] | None,
+) -> TargetInputs:
+    """Build the :class:`TargetInputs` of a run.
+
+    ``aux_frames`` are the Aux detections of each exposure (None without an
+    Aux detector); their intersection (defects out) is kept: a pixel hit in
+    every exposure stays masked in MEANCRT and every CRMASKi (defect 24).
+    """
+    all_aux = None
+    if aux_frames is not None:
+        all_aux = np.logical_and.reduce(aux_frames) & allowed
+    return TargetInputs(
+        cfg=cfg,
+        noise=noise,
+        stats=stats,
+        allowed=allowed,
+        forced=forced,
+        threshold=cfg.threshold(noise.rnoise_scalar),
+        boundary=boundary,
+        secondary=secondary,
+        all_aux=all_aux,
+    )
+
+
+def detections(
+    ti: TargetInputs,
+    y: np.ndarray,
+    aux: np.ndarray,
+    *,
+    per_frame: bool = False,
+    bnd=None,
+    level: str = "median",
+    name: str = "MEDIANCR",
+    more_mm: MoreFlags = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(flag_aux, flag_mm) of one target: corroborated Aux, M.M. flags, flux changes out.
+
+    Parameters
+    ----------
+    ti : TargetInputs
+        Run-wide inputs.
+    y : ndarray
+        Ordinate of the target's diagram, target - min2d (ADU).
+    aux : ndarray of bool
+        Aux detections on the target.
+    per_frame : bool, optional
+        True for an exposure (pixels Aux flags in every exposure are kept).
+    bnd : callable, optional
+        The target's boundary (default: the median's).
+    level : {'median', 'mean', 'frame'}
+        Which corroboration level applies.
+    name : str
+        Target name (counts of flux changes, exemption of MEDIANCR from defect 24).
+    more_mm : callable, optional
+        Extra M.M. flags (the expected-signal test).
+
+    Returns
+    -------
+    flag_aux, flag_mm : ndarray of bool
+    """
+    cfg, stats, allowed = ti.cfg, ti.stats, ti.allowed
+    if not cfg.uses_mm:
+        flags = aux & allowed, np.zeros(ti.shape, dtype=bool)
+    else:
+        flag_mm = mm_flags(
+            stats.min2d,
+            y,
+            boundary=ti.boundary if bnd is None else bnd,
+            threshold=ti.threshold,
+            max2d=stats.max2d,
+            min_max2d=cfg.mm_minimum_max2d_rnoise * np.asarray(ti.noise.rnoise, dtype=np.float32),
+            mm_dilation=cfg.mm_dilation,
+            cleanable=allowed,
+        )
+        if more_mm is not None:
+            flag_mm = more_mm(flag_mm)
+        also = ti.all_aux if per_frame or level == "mean" else None
+        levels = ti.secondary.get("corroboration") or {}
+        flag_aux = corroborate(
+            aux & allowed,
+            stats.min2d,
+            y,
+            level=levels.get(level),
+            threshold=ti.threshold,
+            also=also,
+        )
+        flags = flag_aux, flag_mm
+    # hit in every exposure: stays in MEANCRT and CRMASKi (defect 24)
+    every = ti.all_aux if name != "MEDIANCR" and ti.all_aux is not None else 0
+    keep = ti.forced & allowed | every
+    return filter_target(cfg, ti.noise, stats.min2d, flags, y, keep, ti.flux_changes, name)
+
+
+def mediancr_stage(
+    ti: TargetInputs, aux_med: np.ndarray, more_mm: MoreFlags = None
+) -> tuple[TargetDetection, list[Feature]]:
+    """MEDIANCR (pixels hit in >= 2 exposures) and its features, most certain first."""
+    y_med = ti.stats.median2d - ti.stats.min2d
+    flag_aux, flag_mm = detections(ti, y_med, aux_med, more_mm=more_mm)
+    mediancr = target_detection(
+        "MEDIANCR",
+        ti.stats.median2d,
+        flag_aux=flag_aux,
+        flag_mm=flag_mm,
+        forced=ti.forced & ti.allowed,
+        dilation=ti.cfg.dilation,
+        allowed=ti.allowed | ti.forced,
+    )
+    features = feature_table(mediancr.mask, mediancr.code, ti.stats.min2d, y_med, ti.boundary)
+    return mediancr, features
+
+
+def exposure_stage(
+    ti: TargetInputs,
+    stack: np.ndarray,
+    aux_frames: Sequence[np.ndarray],
+    more_mm_of: Callable[[int], MoreFlags],
+    advance: Callable[[int], Any] = lambda k: None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(flag_aux, flag_mm) of every exposure (its diagram: exposure - min2d)."""
+    per_frame = []
+    for i in range(len(stack)):
+        per_frame.append(
+            detections(
+                ti,
+                stack[i] - ti.stats.min2d,
+                aux_frames[i],
+                per_frame=True,
+                bnd=ti.secondary["frame"],
+                level="frame",
+                name=f"CRMASK{i + 1}",
+                more_mm=more_mm_of(i),
+            )
+        )
+        advance(1)
+    return per_frame
+
+
+def meancrt_stage(
+    ti: TargetInputs,
+    aux_mean: np.ndarray,
+    per_frame: Sequence[tuple[np.ndarray, np.ndarray]],
+    mediancr_mask: np.ndarray,
+) -> TargetDetection:
+    """MEANCRT: the mean's detections, the exposures' M.M. detections, and MEDIANCR."""
+    stats = ti.stats
+    # a cosmic ray M.M.Cosmic finds in one exposure is a cosmic ray of the mean
+    frames_mm = np.logical_or.reduce([fm for _, fm in per_frame])
+    flag_aux, flag_mm = detections(
+        ti,
+        stats.mean2d - stats.min2d,
+        aux_mean,
+        bnd=ti.secondary["mean"],
+        level="mean",
+        name="MEANCRT",
+    )
+    return target_detection(
+        "MEANCRT",
+        stats.mean2d,
+        flag_aux=flag_aux,
+        flag_mm=flag_mm | frames_mm,
+        forced=ti.forced & ti.allowed,
+        dilation=ti.cfg.dilation,
+        include=mediancr_mask,
+        allowed=ti.allowed | ti.forced,
+    )
+
+
+def crmask_stage(
+    ti: TargetInputs,
+    stack: np.ndarray,
+    per_frame: Sequence[tuple[np.ndarray, np.ndarray]],
+    meancrt_mask: np.ndarray,
+) -> dict[str, TargetDetection]:
+    """CRMASK1..N, each restricted to MEANCRT (so CRMASKi is a subset of MEANCRT).
+
+    Pixels forced by the operator are masked in the ``mm_cr_coincidences``
+    brightest exposures.
+    """
+    n = len(stack)
+    forced_in = ti.forced & ti.allowed
+    order = np.argsort(stack[:, forced_in], axis=0) if forced_in.any() else None
+    out = {}
+    for i, (flag_aux, flag_mm) in enumerate(per_frame):
+        top = np.zeros(ti.shape, dtype=bool)
+        if order is not None:
+            top[forced_in] = (order[n - ti.cfg.mm_cr_coincidences :] == i).any(axis=0)
+        out[f"CRMASK{i + 1}"] = target_detection(
+            f"CRMASK{i + 1}",
+            stack[i],
+            flag_aux=flag_aux,
+            flag_mm=flag_mm,
+            forced=forced_in & top,
+            dilation=ti.cfg.dilation,
+            within=meancrt_mask,
+            allowed=ti.allowed | ti.forced,
+        )
+    return out
+
+
+def meancr_stage(
+    ti: TargetInputs, meancr_img: np.ndarray, aux_meancr: np.ndarray
+) -> TargetDetection:
+    """MEANCR: the Aux detections left on the masked mean (no dilation: defect 1)."""
+    empty = np.zeros(ti.shape, dtype=bool)
+    return target_detection(
+        "MEANCR",
+        meancr_img,
+        flag_aux=aux_meancr & ti.allowed,
+        flag_mm=empty,
+        allowed=ti.allowed,
+    )
