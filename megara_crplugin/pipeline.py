@@ -14,7 +14,6 @@ they add the files (``crmasks.fits``, combinations, reports).
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._forkmap import fork_imap
+from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset, shift_image
 from .boundary import boundary_points, fit_boundary
 from .combination import combine_stack
@@ -374,8 +374,13 @@ def _aux_pass(ctx: _Context, stats: StackStatistics):
                 advance(1)
         else:
             out = []
-            workers = min(2, os.cpu_count() or 1)
-            for res in fork_imap(lambda i: ctx.detect(images[i]), len(images), workers):
+            workers, threads = workers_and_threads(getattr(ctx.cfg, "jobs", None), len(images))
+
+            def call(i):  # in a worker: no more OpenMP threads than its share of cores
+                limit_openmp(threads)
+                return ctx.detect(images[i])
+
+            for res in fork_imap(call, len(images), workers):
                 out.append(res)
                 advance(1)
     (aux_med, auxclean), (aux_mean, _) = out[0], out[1]
