@@ -307,7 +307,9 @@ def _norm_float(p: Param, v: Any, n: int | None, shape: Any) -> float | None:
     return float(v)
 
 
-def _norm_choice(p: Param, v: Any, n: int | None, shape: Any) -> str:
+def _norm_choice(p: Param, v: Any, n: int | None, shape: Any) -> str | None:
+    if v is None and p.nullable:
+        return None
     if p.name == "dtype" and not isinstance(v, str):
         try:
             v = np.dtype(v).name
@@ -474,6 +476,10 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "Number of features plotted (negative = all; at most 1000)."),
     ("general", "debug", "bool", False, "", {},
      "Write extra diagnostic figures."),
+    ("general", "reports", "choice", "summary", "", {**_NULL, "choices": ("full", "summary")},
+     "Reports: summary (MM diagrams, tables, report.html), full (every figure and PDF), none."),
+    ("general", "jobs", "int", 0, "", _NONNEG,
+     "Cores used for the independent detector calls (0 = all)."),
     ("la", "la_gain_apply", "bool", False, "", {},
      "Accepted for compatibility; no effect (cleaned images are always in ADU)."),
     ("la", "la_sigclip", "pair", [5.0, 3.0], "", _POS,
@@ -817,6 +823,8 @@ class CRConfig:
     color_scale: str
     maxplots: int
     debug: bool
+    reports: str | None
+    jobs: int
     la_gain_apply: bool
     la_sigclip: tuple[float, float]
     la_sigfrac: tuple[float, float]

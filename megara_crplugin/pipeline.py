@@ -309,11 +309,11 @@ def compute_crmasks(
     )
     _log_summary(result)
     ctx.timings["total"] = time.perf_counter() - t_start
-    if output_dir is not None:
+    if output_dir is not None and cfg.reports is not None:
         from .reports import write_reports
 
         with ctx.phase("reports"):
-            write_reports(result, Path(output_dir), progress=ctx.progress)
+            write_reports(result, Path(output_dir), progress=ctx.progress, level=cfg.reports)
     return result
 
 
@@ -374,7 +374,7 @@ def _aux_pass(ctx: _Context, stats: StackStatistics):
                 advance(1)
         else:
             out = []
-            workers, threads = workers_and_threads(getattr(ctx.cfg, "jobs", None), len(images))
+            workers, threads = workers_and_threads(ctx.cfg.jobs, len(images))
 
             def call(i):  # in a worker: no more OpenMP threads than its share of cores
                 limit_openmp(threads)

@@ -28,7 +28,7 @@ GENERAL_KEYS = [
     "flux_factor_regions", "apply_flux_factor_to", "interactive", "dilation",
     "regions_to_be_skipped", "pixels_to_be_flagged_as_cr", "pixels_to_be_ignored_as_cr",
     "pixels_to_be_replaced_by_local_median", "dtype", "verify_cr", "semiwindow",
-    "color_scale", "maxplots", "debug",
+    "color_scale", "maxplots", "debug", "reports", "jobs",
 ]  # fmt: skip
 
 
@@ -57,8 +57,8 @@ class TestSchema:
             sizes[p.group] = sizes.get(p.group, 0) + 1
             if p.group != "general":
                 assert name.startswith(p.group + "_"), name
-        assert sizes == {"general": 20, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 21}
-        assert list(PARAMETERS)[:20] == GENERAL_KEYS
+        assert sizes == {"general": 22, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 21}
+        assert list(PARAMETERS)[:22] == GENERAL_KEYS
 
     def test_decided_defaults(self):
         d = {name: p.default for name, p in PARAMETERS.items()}
