@@ -489,6 +489,7 @@ def _mm_boundary(ctx: _Context, stats, model, exclude, *, shifted):
                     exclude=exclude,
                     seed=ctx.seed,
                     advance=advance,
+                    workers=workers_and_threads(cfg.jobs, cfg.mm_nsimulations)[0],
                 )
             counts = sims.counts
             real = histogram2d(stats.min2d, y_med, xedges, yedges, scale=scale)

@@ -86,3 +86,18 @@ def test_openmp_limit_does_not_change_lacosmic():
     limit_openmp(os.cpu_count() or 1)  # back to one thread per core
     np.testing.assert_array_equal(before.mask, after.mask)
     np.testing.assert_array_equal(before.cleaned, after.cleaned)
+
+
+def test_jobs_do_not_change_the_masks():
+    from megara_crplugin.pipeline import compute_crmasks
+
+    sset = make_megara_like_frames((96, 128), seed=4, n_double_hits=3)
+    params = {"crmethod": "mm_pycosmic", "gain": 1.0, "rnoise": 3.4, "bias": 0.0}
+    params |= {"mm_seed": 5, "mm_nsimulations": 3, "interactive": False}
+    one = compute_crmasks(list(sset.frames), {**params, "jobs": 1})
+    two = compute_crmasks(list(sset.frames), {**params, "jobs": 2})
+    assert list(one.targets) == list(two.targets)
+    assert one.targets["MEDIANCR"].mask.any()
+    for name, target in one.targets.items():
+        np.testing.assert_array_equal(target.mask, two.targets[name].mask, err_msg=name)
+    np.testing.assert_array_equal(one.histogram.counts, two.histogram.counts)
