@@ -328,7 +328,9 @@ def _norm_path(p: Param, v: Any, shape: Any) -> str | np.ndarray | None:
     return v
 
 
-def _norm_choice(p: Param, v: Any, n: int | None, shape: Any) -> str:
+def _norm_choice(p: Param, v: Any, n: int | None, shape: Any) -> str | None:
+    if v is None and p.nullable:
+        return None
     if p.name == "dtype" and not isinstance(v, str):
         try:
             v = np.dtype(v).name
@@ -512,6 +514,10 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "A feature is kept when its excess exceeds the scaled-profile model by this much."),
     ("general", "noise_check_tolerance", "float", 0.25, "", _POS,
      "Warn when the read noise measured on the frames differs from rnoise by this fraction."),
+    ("general", "reports", "choice", "summary", "", {**_NULL, "choices": ("full", "summary")},
+     "Reports: summary (MM diagrams, tables, report.html), full (every figure and PDF), none."),
+    ("general", "jobs", "int", 0, "", _NONNEG,
+     "Cores used for the independent detector calls (0 = all)."),
     ("la", "la_gain_apply", "bool", False, "", {},
      "Accepted for compatibility; no effect (cleaned images are always in ADU)."),
     ("la", "la_sigclip", "pair", [5.0, 3.0], "", _POS,
@@ -869,6 +875,8 @@ class CRConfig:
     flux_change_rejection: bool
     flux_change_nsigma: float
     noise_check_tolerance: float
+    reports: str | None
+    jobs: int
     la_gain_apply: bool
     la_sigclip: tuple[float, float]
     la_sigfrac: tuple[float, float]

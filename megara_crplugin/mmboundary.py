@@ -14,6 +14,7 @@ import logging
 
 import numpy as np
 
+from ._threads import workers_and_threads
 from .alignment import shift_image
 from .boundary import boundary_points, fit_boundary
 from .corroborate import corroboration_levels
@@ -98,6 +99,7 @@ def mm_boundary(ctx, stats, model, exclude, *, shifted):
                     exclude=exclude,
                     seed=ctx.seed,
                     advance=advance,
+                    workers=workers_and_threads(cfg.jobs, cfg.mm_nsimulations)[0],
                 )
             counts = sims.counts
             real = histogram2d(stats.min2d, y_med, xedges, yedges, scale=scale)

@@ -14,7 +14,6 @@ they add the files (``crmasks.fits``, combinations, reports).
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._forkmap import fork_imap
+from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset
 from .combination import combine_stack
 from .config import CRConfig, validate_parameters
@@ -270,11 +270,11 @@ def compute_crmasks(
     )
     _log_summary(result)
     ctx.timings["total"] = time.perf_counter() - t_start
-    if output_dir is not None:
+    if output_dir is not None and cfg.reports is not None:
         from .reports import write_reports
 
         with ctx.phase("reports"):
-            write_reports(result, Path(output_dir), progress=ctx.progress)
+            write_reports(result, Path(output_dir), progress=ctx.progress, level=cfg.reports)
     return result
 
 
@@ -363,8 +363,13 @@ def _aux_pass(ctx: _Context, stats: StackStatistics):
                 advance(1)
         else:
             out = []
-            workers = min(2, os.cpu_count() or 1)
-            for res in fork_imap(lambda i: ctx.detect(images[i]), len(images), workers):
+            workers, threads = workers_and_threads(ctx.cfg.jobs, len(images))
+
+            def call(i):  # in a worker: no more OpenMP threads than its share of cores
+                limit_openmp(threads)
+                return ctx.detect(images[i])
+
+            for res in fork_imap(call, len(images), workers):
                 out.append(res)
                 advance(1)
     (aux_med, auxclean), (aux_mean, _) = out[0], out[1]

@@ -20,6 +20,7 @@ from typing import Any
 from ._common import effective_maxplots, save_figure
 
 __all__ = [
+    "SUMMARY_FIGURES",
     "FeaturePageRenderer",
     "RichProgress",
     "TargetPanels",
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
+
+#: Figures written by ``reports: summary`` (the M.M.Cosmic diagrams an operator reads).
+SUMMARY_FIGURES = frozenset({"diagnostic_histogram2d.png", "diagnostic_mediancr.png"})
 
 _LAZY = {
     "TargetPanels": "figures",
@@ -149,6 +153,7 @@ def write_reports(
     *,
     progress: Any = None,
     html: bool = True,
+    level: str = "full",
 ) -> list[Path]:
     """Write every diagnostic figure, table and PDF that applies to ``result``.
 
@@ -164,6 +169,10 @@ def write_reports(
         pages; :class:`megara_crplugin.hooks.NullProgress` by default.
     html : bool, optional
         Also write ``report.html`` linking everything (default True).
+    level : {'full', 'summary'}, optional
+        ``full`` (default) writes everything; ``summary`` writes what an
+        operator reads (:data:`SUMMARY_FIGURES`, the feature and problematic
+        CSV tables and ``report.html``) and no per-target figure or PDF.
 
     Returns
     -------
@@ -194,8 +203,13 @@ def write_reports(
         from ..hooks import NullProgress
 
         progress = NullProgress()
+    if level not in ("full", "summary"):
+        raise ValueError(f"level must be 'full' or 'summary', got {level!r}")
     maxplots = getattr(getattr(result, "config", None), "maxplots", 10)
     jobs = planned_figures(result)
+    if level == "summary":
+        jobs = [job for job in jobs if job[0] in SUMMARY_FIGURES]
+        maxplots = 0  # tables only: no feature or problematic-region PDF pages
     has_mediancr = bool(result.targets["MEDIANCR"].mask.any())
     n_pages = 2 * effective_maxplots(maxplots, len(result.features), warn=False) * has_mediancr
     n_problem = int(result.problematic.any())  # regions are counted while writing

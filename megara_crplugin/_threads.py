@@ -1,0 +1,78 @@
+"""OpenMP thread count of already loaded native libraries (astroscrappy's libgomp).
+
+astroscrappy runs its median filters in OpenMP loops with one thread per core.
+When the pipeline runs several detector calls at once in forked workers, each
+worker would start one OpenMP thread per core: ``workers x cores`` busy
+threads on ``cores`` cores.  :func:`limit_openmp` sets the OpenMP thread count
+of every OpenMP runtime mapped into *this* process (found in
+``/proc/self/maps``, so it also finds the copies that wheels vendor under a
+hashed name) through its public ``omp_set_num_threads`` call.  The results do
+not depend on the thread count (each output pixel is computed by one thread).
+No effect, and no error, where ``/proc`` or the runtime is absent.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import re
+
+_log = logging.getLogger(__name__)
+
+_OPENMP = re.compile(r"lib(g|i|)omp[-.\w]*\.so")
+
+
+def _openmp_libraries() -> list[str]:
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {line.split()[-1] for line in maps if ".so" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if _OPENMP.search(os.path.basename(p)))
+
+
+def limit_openmp(n_threads: int) -> int:
+    """Set the OpenMP thread count of every loaded OpenMP runtime.
+
+    Parameters
+    ----------
+    n_threads : int
+        Threads per parallel region (>= 1).
+
+    Returns
+    -------
+    int
+        Number of runtimes changed (0 when none is loaded).
+    """
+    n_threads = max(1, int(n_threads))
+    changed = 0
+    for path in _openmp_libraries():
+        try:
+            lib = ctypes.CDLL(path)
+            lib.omp_set_num_threads(ctypes.c_int(n_threads))
+        except (OSError, AttributeError):
+            continue
+        changed += 1
+    _log.debug("OpenMP threads set to %d in %d runtime(s)", n_threads, changed)
+    return changed
+
+
+def workers_and_threads(n_jobs: int | None, n_calls: int) -> tuple[int, int]:
+    """Split ``n_jobs`` cores between worker processes and OpenMP threads.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        Cores to use (None: all of :func:`os.cpu_count`).
+    n_calls : int
+        Number of independent calls to run.
+
+    Returns
+    -------
+    workers, threads : int
+        ``workers * threads <= max(n_jobs, 1)``; both >= 1.
+    """
+    cores = max(1, int(n_jobs) if n_jobs else (os.cpu_count() or 1))
+    workers = max(1, min(cores, n_calls))
+    return workers, max(1, cores // workers)
