@@ -76,7 +76,7 @@ def _registry() -> dict[str, str | EntryPoint]:
 
 
 def _load(target: str | EntryPoint) -> type:
-    if isinstance(target, EntryPoint):
+    if not isinstance(target, str):  # an entry point (of whichever importlib_metadata made it)
         return target.load()
     module, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module), attribute)
