@@ -200,6 +200,14 @@ def _add_run(sub: Any) -> None:
         help=f"combined images to write (comma-separated among {', '.join(COMBINATIONS)}; "
         "'all' (default) or 'none'); each is about 10.5 MB per Mpixel",
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cores for the independent detector calls and simulations (the 'jobs' "
+        "parameter; default: the file's value, else all cores)",
+    )
     p.add_argument("--record", action="store_true", help="write terminal_output.txt")
     p.add_argument("--echo", action="store_true", help="print the command line")
     p.add_argument("--no-reports", action="store_true", help="skip figures and tables")

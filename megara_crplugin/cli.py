@@ -137,6 +137,7 @@ def run_yaml(
     reviewer=None,
     argv: Sequence[str] = (),
     combinations: Sequence[str] = COMBINATIONS,
+    jobs: int | None = None,
 ) -> Path:
     """Run the whole job of one parameter file (masks, combinations, reports).
 
@@ -160,6 +161,9 @@ def run_yaml(
     combinations : sequence of str, optional
         Combination methods written as ``combined_<method>.fits`` (default:
         all seven; an empty sequence writes none).
+    jobs : int, optional
+        Cores for the independent work (the ``jobs`` parameter; overrides the
+        file's value when given; 0 = all).
 
     Returns
     -------
@@ -192,6 +196,8 @@ def run_yaml(
             raise CLIError(f"{key}: give it at the top level of {params_file}, not in requirements")
         if data.get(key) is not None:
             requirements[key] = _noise_value(data[key], key, base)
+    if jobs is not None:
+        requirements["jobs"] = jobs
     params = validate_parameters(requirements, n_images=len(frames), shape=shape)
     if params.interactive:
         from .interactive import display_available
@@ -441,6 +447,7 @@ def _run_main(args, argv) -> int:
             progress=progress,
             argv=argv,
             combinations=args.combinations,
+            jobs=args.jobs,
         )
     if not args.quiet:
         _done(console, f"results in {out}")

@@ -200,6 +200,25 @@ def test_bad_parameter_writes_nothing(inputs, tmp_path, capsys):
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
+def test_jobs_option_is_the_jobs_parameter(inputs, tmp_path, capsys, monkeypatch):
+    """--jobs overrides the file's jobs and is validated like it (one line, nothing written)."""
+    path = _write_yaml(inputs, tmp_path, requirements={"jobs": 2})
+    out = tmp_path / "out"
+    assert main([str(path), "--output_dir", str(out), "--jobs", "-1", "--no-reports"]) == 1
+    assert "jobs" in capsys.readouterr().err and not out.exists()
+    seen = []
+    real = pipeline.compute_crmasks
+
+    def spy(frames, params, **kw):
+        seen.append(params.jobs)
+        return real(frames, params, **kw)
+
+    monkeypatch.setattr(pipeline, "compute_crmasks", spy)
+    with _logging_preserved():
+        status = main([str(path), "--output_dir", str(out), "--jobs", "1", "--no-reports"])
+    assert status == 0 and seen == [1]
+
+
 def test_failure_late_in_the_run_leaves_nothing_partial(inputs, tmp_path, capsys, monkeypatch):
     """An error after crmasks.fits, while combining: no file, no staging folder left."""
     real = combination.combine_stack
