@@ -46,9 +46,14 @@ def arc_run(request, shared_data_dir):
 def test_arc_triplet_few_features_and_non_equivalence_warning(arc_run):
     name, _, result, messages = arc_run
     away = [f for f in result.features if f.xs.min() >= DEFECT_COLUMNS]
-    print(f"arcs {name}: {len(result.features)} features, {len(away)} away from the defect")
+    print(
+        f"arcs {name}: {len(result.features)} features, {len(away)} away from the defect, "
+        f"{result.flux_changes['MEDIANCR']} flux changes"
+    )
     assert len(away) <= 10
-    assert result.flux_changes["MEDIANCR"] > 100  # several hundred before (see CHANGELOG)
+    # several hundred before (see CHANGELOG); with all of issue 9 merged (defects and
+    # corroboration take their share first) 100 on arcs B
+    assert result.flux_changes["MEDIANCR"] >= 50
     nc = result.noise_check
     assert nc is not None and not nc.equivalent
     assert nc.above_boundary_flux > 100 and nc.above_boundary_expected < 5
