@@ -19,6 +19,7 @@ import pytest
 import realdata_arcs as R
 
 from megara_crplugin.exceptions import CRPluginWarning
+from megara_crplugin.noisecheck import INTEGRATED_SIGMA_LIMIT
 from megara_crplugin.pipeline import compute_crmasks
 
 pytestmark = pytest.mark.slow
@@ -45,12 +46,19 @@ def arc_run(request, shared_data_dir):
 def test_arc_triplet_few_features_and_non_equivalence_warning(arc_run):
     name, _, result, messages = arc_run
     away = [f for f in result.features if f.xs.min() >= DEFECT_COLUMNS]
-    print(f"arcs {name}: {len(result.features)} features, {len(away)} away from the defect")
+    print(
+        f"arcs {name}: {len(result.features)} features, {len(away)} away from the defect, "
+        f"{result.flux_changes['MEDIANCR']} flux changes"
+    )
     assert len(away) <= 10
-    assert result.flux_changes["MEDIANCR"] > 100  # several hundred before (see CHANGELOG)
+    # several hundred before (see CHANGELOG); with all of issue 9 merged (defects and
+    # corroboration take their share first) 100 on arcs B
+    assert result.flux_changes["MEDIANCR"] >= 50
     nc = result.noise_check
     assert nc is not None and not nc.equivalent
     assert nc.above_boundary_flux > 100 and nc.above_boundary_expected < 5
+    # the lamp drift scales the integrated flux of the lines: 18.3 / 22.1 sigma measured
+    assert nc.flux_change_sigma > INTEGRATED_SIGMA_LIMIT
     assert any(m.startswith("exposures not equivalent") and "flux_factor" in m for m in messages)
 
 
@@ -70,8 +78,11 @@ def test_arc_single_frame_cosmic_rays_survive(arc_run):
 
 
 def test_sprat_star_trace_gives_no_features(shared_data_dir):
-    result, _ = _run(R.sprat_frames(data_dir=shared_data_dir), R.sprat_params())
+    result, messages = _run(R.sprat_frames(data_dir=shared_data_dir), R.sprat_params())
     assert len(result.features) == 0
+    # seeing on the trace: 2.2 sigma integrated change (< INTEGRATED_SIGMA_LIMIT), no warning
+    assert result.noise_check.equivalent
+    assert not any(m.startswith("exposures not equivalent") for m in messages)
     assert result.noise_check.rnoise_measured == pytest.approx(R.SPRAT_RNOISE, rel=0.15)
 
 

@@ -122,3 +122,60 @@ def test_mismatch_goes_to_history():
     assert hdr["NCEQUIV"] is False and hdr["NFLUXCHG"] == 640
     assert hdr["NCTAILR"] == pytest.approx(2.5)
     assert "exposures not equivalent" in "".join(str(h) for h in hdr["HISTORY"])
+
+
+def _trace_stack(scales, widths, seed=11):
+    """Three exposures of a Gaussian trace along x (peak 5,000 ADU) with per-exposure
+    flux scale and width (seeing); Poisson + read noise."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(40)[:, None]
+    frames = []
+    for a, w in zip(scales, widths, strict=True):
+        profile = a * 5000.0 * np.exp(-0.5 * ((y - 20) / w) ** 2) * 2.0 / w
+        signal = np.broadcast_to(profile, (40, 200))
+        frames.append(rng.poisson(signal * GAIN) / GAIN + rng.normal(0, RNOISE, signal.shape))
+    return np.stack(frames).astype(np.float32)
+
+
+def test_integrated_change_tells_seeing_from_a_lamp_drift():
+    from megara_crplugin.noisecheck import integrated_change
+
+    pixels = np.zeros((40, 200), dtype=bool)
+    pixels[18:23, 10:190:20] = True  # 9 windows of 17 x 13 px: +-3 widths of the trace
+    # seeing 2.0 / 2.3 / 1.8 px: the flux moves within the window, its sum stays
+    seeing = integrated_change(
+        _trace_stack((1, 1, 1), (2.0, 2.3, 1.8)), pixels, gain=GAIN, rnoise=RNOISE
+    )
+    # a lamp drifting by 3 %: the sum scales (about 17 sigma: 4e5 ADU per window)
+    drift = integrated_change(
+        _trace_stack((1.0, 1.03, 0.97), (2.0, 2.0, 2.0)), pixels, gain=GAIN, rnoise=RNOISE
+    )
+    assert seeing < 2.0 < 5.0 < drift
+    assert np.isnan(
+        integrated_change(
+            _trace_stack((1, 1, 1), (2, 2, 2)), ~pixels & False, gain=GAIN, rnoise=RNOISE
+        )
+    )
+
+
+def test_global_flux_change_warned_and_cured_by_auto_flux_factor(mm_params):
+    """Fibre spectra scaled 0.8 / 1.0 / 1.2: not equivalent, unless ``flux_factor: auto``."""
+    import warnings
+
+    from megara_crplugin.noisecheck import INTEGRATED_SIGMA_LIMIT
+    from megara_crplugin.pipeline import compute_crmasks
+    from megara_crplugin.synthetic import make_megara_like_frames
+
+    sset = make_megara_like_frames(
+        (256, 256), seed=8, flux_factors=[0.8, 1.0, 1.2], n_double_hits=0
+    )
+    checks = []
+    for extra in ({}, {"flux_factor": "auto"}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CRPluginWarning)
+            checks.append(compute_crmasks(list(sset.frames), mm_params(sset, **extra)).noise_check)
+    scaled, auto = checks
+    # measured: 1,921 profile-following pixels, integrated change 25 sigma
+    assert not scaled.equivalent and scaled.flux_change_sigma > INTEGRATED_SIGMA_LIMIT
+    assert "flux_factor: auto" in scaled.message
+    assert auto.equivalent and auto.message == ""
