@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..combination import METHODS
 from .param import Param
 
 __all__ = ["AUX_GROUP", "COMBINATIONS", "CRMETHODS", "GROUPS", "PARAMETERS"]
@@ -34,8 +35,8 @@ CRMETHODS: tuple[str, ...] = (
     "mm_deepcr",
     "mm_conn",
 )
-#: Combination methods of the masks.
-COMBINATIONS = ("mean", "median", "min", "mediancr", "meancrt", "meancr", "meancr2")
+#: Combination methods of the masks (the one list: :data:`megara_crplugin.combination.METHODS`).
+COMBINATIONS: tuple[str, ...] = METHODS
 #: Parameter groups, in documentation order, with their titles.
 GROUPS: dict[str, str] = {
     "general": "General",

@@ -39,6 +39,7 @@ from megaradrp.recipes.scientific.mos import MOSImageRecipe
 from numina.core import Parameter, Result
 from numina.frame.utils import copy_img
 
+from ..combination import CR_METHODS
 from ..config import COMBINATIONS, ConfigError, validate_parameters
 from ..exceptions import InputError, UserStop
 from ..provenance import variance_definition
@@ -78,8 +79,7 @@ __all__ = [
     "RecipeInputError",
 ]
 
-#: Combination methods that need the cosmic-ray masks.
-CR_METHODS = ("mediancr", "meancrt", "meancr", "meancr2")
+# CR_METHODS (the combination methods that need the masks) comes from combination.
 #: ``method`` values of the science recipes (sigmaclip: megaradrp's stock path).
 SCIENCE_METHODS = ("mean", "median", "sigmaclip", *CR_METHODS)
 #: Keys accepted in ``method_kwargs`` with a CR method.
