@@ -125,7 +125,7 @@ def parameter_options(parser: argparse.ArgumentParser, *, skip: Sequence[str] = 
         if spec.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = spec.spec.cli_type
+            kwargs["type"] = spec.kind_spec.cli_type
             kwargs["metavar"] = "VALUE" if spec.kind != "choice" else None
             if spec.kind == "choice" and spec.choices:
                 kwargs["choices"] = spec.choices

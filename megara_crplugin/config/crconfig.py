@@ -226,7 +226,7 @@ class _CRConfigMethods:
 #: Validated configuration; one frozen attribute per declared parameter.
 CRConfig = dataclasses.make_dataclass(
     "CRConfig",
-    [(name, p.spec.annotation) for name, p in PARAMETERS.items()]
+    [(name, p.kind_spec.annotation) for name, p in PARAMETERS.items()]
     + [
         ("_n_images", "int | None", dataclasses.field(default=None, repr=False)),
         ("_shape", "tuple[int, int] | None", dataclasses.field(default=None, repr=False)),

@@ -295,26 +295,28 @@ def _fixed_points(p: Any, v: Any, n: int | None, s: Any) -> Any:
 #: The value kinds, by name (the ``kind`` of a declaration).
 KINDS: dict[str, Kind] = {
     "bool": Kind(
-        "bool", lambda p: "a boolean (true or false)", _norm_bool, "bool", True,
+        "bool", lambda p: "a boolean (true or false)", _norm_bool, "bool", scalar=True,
         doc_rule="true, false",
     ),
     "int": Kind(
         "int", lambda p: f"{'an odd integer' if p.odd else 'an integer'}{_rng(p)}",
-        _norm_int, "int", True, int,
+        _norm_int, "int", scalar=True, cli_type=int,
     ),
     "float": Kind(
-        "float", lambda p: f"a finite number{_rng(p)}", _norm_float, "float", True, float
+        "float", lambda p: f"a finite number{_rng(p)}", _norm_float, "float", scalar=True,
+        cli_type=float,
     ),
     "optional_float": Kind(
         "float or null", lambda p: f"a finite number{_rng(p)} or null", _norm_float,
-        "float | None", True,
+        "float | None", scalar=True,
     ),
     "seed": Kind(
-        "int or null", lambda p: f"an integer{_rng(p)} or null", _norm_int, "int | None", True
+        "int or null", lambda p: f"an integer{_rng(p)} or null", _norm_int, "int | None",
+        scalar=True,
     ),
     "choice": Kind(
         "str", lambda p: "one of " + ", ".join(repr(c) for c in p.choices or ()),
-        _norm_choice, "str", True, str,
+        _norm_choice, "str", scalar=True, cli_type=str,
     ),
     "pair": Kind(
         "float or [float, float]",

@@ -55,7 +55,7 @@ def parameters_markdown() -> str:
                 f"`{p.name}`",
                 p.type_label,
                 f"`{_yaml(p.default)}`",
-                p.rule or p.spec.doc_rule,
+                p.rule or p.kind_spec.doc_rule,
                 p.unit or "-",
                 p.description,
             ]

@@ -63,14 +63,14 @@ class Param:
     note: str = ""
 
     @property
-    def spec(self) -> Kind:
+    def kind_spec(self) -> Kind:
         """The :class:`~megara_crplugin.config.kinds.Kind` of this parameter."""
         return KINDS[self.kind]
 
     @property
     def type_label(self) -> str:
         """YAML-level type in words (for documentation)."""
-        return self.spec.label
+        return self.kind_spec.label
 
     @property
     def rule(self) -> str:
@@ -126,14 +126,14 @@ class Param:
         if value is None and not self.nullable:
             raise ConfigError(f"{self.name}: expected {self._expected()}, got None")
         try:
-            return self.spec.normalise(self, value, n_images, shape)
+            return self.kind_spec.normalise(self, value, n_images, shape)
         except ValueError as exc:
             if isinstance(exc, ConfigError):
                 raise
             raise ConfigError(f"{self.name}: {exc}") from None
 
     def _expected(self) -> str:
-        return self.spec.expected(self)
+        return self.kind_spec.expected(self)
 
     def _fail(self, value: Any) -> ConfigError:
         return ConfigError(f"{self.name}: expected {self._expected()}, got {describe(value)}")
