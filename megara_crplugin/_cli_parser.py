@@ -101,26 +101,6 @@ def COMMANDS() -> list[str]:  # noqa: N802  (reads like the constant it stands f
     return [name for name, _ in _BUILTIN] + [name for name, _, _ in _SUBCOMMANDS]
 
 
-def _value(text: str) -> Any:
-    """Parse an option value like a YAML scalar or list (``3``, ``auto``, ``[5, 3]``)."""
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def _typed(kind: str):
-    if kind == "int":
-        return int
-    if kind == "float":
-        return float
-    if kind == "choice":
-        return str
-    return _value
-
-
 def _help(spec: Any) -> str:
     unit = f" [{spec.unit}]" if spec.unit else ""
     default = "null" if spec.default is None else spec.default
@@ -145,7 +125,7 @@ def parameter_options(parser: argparse.ArgumentParser, *, skip: Sequence[str] = 
         if spec.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = _typed(spec.kind)
+            kwargs["type"] = spec.kind_spec.cli_type
             kwargs["metavar"] = "VALUE" if spec.kind != "choice" else None
             if spec.kind == "choice" and spec.choices:
                 kwargs["choices"] = spec.choices

@@ -40,8 +40,12 @@ __all__ = [
     "iter_combinations",
 ]
 
+#: Every combination method, in file order: the one list (``config.COMBINATIONS``, the
+#: ``--combination`` choices and the science recipes' methods are derived from it;
+#: ``docs/combination.md`` is checked against it by ``tests/test_method_lists.py``).
 METHODS = ("mean", "median", "min", "mediancr", "meancrt", "meancr", "meancr2")
-CR_METHODS = ("mediancr", "meancrt", "meancr", "meancr2")
+#: The methods that need the cosmic-ray masks (all those after ``min``).
+CR_METHODS = METHODS[METHODS.index("min") + 1 :]
 
 
 @dataclass

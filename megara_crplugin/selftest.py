@@ -173,7 +173,7 @@ def local_noise(frames, gain, rnoise, bias) -> tuple[np.ndarray, np.ndarray]:
 
 def _footprint(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dy, dx, frac)`` of one footprint, peak fraction 1, centred on its box."""
-    from .synthetic import _blob_footprints, _track_footprints
+    from .synthetic_events import _blob_footprints, _track_footprints
 
     if kind == "pixel":
         dy, dx, frac = np.zeros(1, int), np.zeros(1, int), np.ones(1)

@@ -60,11 +60,8 @@ class TestParameterReference:
             assert str(p.default).lower() in cells[2].lower()
 
     def test_a_new_schema_key_appears(self, monkeypatch):
-        import megara_crplugin.config as config
-
         probe = dataclasses.replace(PARAMETERS["dilation"], name="zz_docs_probe")
-        extra = {**PARAMETERS, "zz_docs_probe": probe}
-        monkeypatch.setattr(config, "PARAMETERS", extra)
+        monkeypatch.setitem(PARAMETERS, "zz_docs_probe", probe)  # one more declaration
         assert "zz_docs_probe" in _table_keys(parameter_reference())
 
     def test_write_is_idempotent(self, tmp_path):

@@ -25,11 +25,8 @@ from megara_crplugin.reports import (
     write_reports,
 )
 from megara_crplugin.reports._common import atomic_path, cutout_window
-from megara_crplugin.reports.figures import (
-    _binned_for_display,
-    image_number_at_median,
-    target_boundary,
-)
+from megara_crplugin.reports._targetfigs import _binned_for_display
+from megara_crplugin.reports.figures import image_number_at_median, target_boundary
 from megara_crplugin.reports.html import render_html_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

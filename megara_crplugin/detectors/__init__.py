@@ -76,8 +76,8 @@ def _registry() -> dict[str, str | EntryPoint]:
 
 
 def _load(target: str | EntryPoint) -> type:
-    if not isinstance(target, str):  # an entry point (of whichever importlib_metadata made it)
-        return target.load()
+    if not isinstance(target, str):  # an entry point: the stdlib class or, once a package
+        return target.load()  # put importlib_metadata (backport) on sys.meta_path, its class
     module, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module), attribute)
 

@@ -201,6 +201,80 @@ def _check_fqn(value: Any, source: str, where: str) -> str:
     return value
 
 
+def _modes(mode_nodes: Any, source: str) -> list[tuple[dict[str, Any], str]]:
+    """Validate the ``modes`` list: (mode mapping without ``policy``, policy) pairs."""
+    modes = []
+    if not isinstance(mode_nodes, list):
+        raise _err(source, "modes", f"expected a list, got {type(mode_nodes).__name__}")
+    for i, node in enumerate(mode_nodes):
+        where = f"modes[{i}]"
+        _check_keys(node, _MODE_KEYS, ("key", "name"), source, where)
+        for key in ("key", "name", "summary", "description", "rawimage"):
+            if key in node:
+                _check_str(node[key], source, f"{where}.{key}")
+        for key in ("validator", "builder"):
+            if key in node:
+                _check_fqn(node[key], source, f"{where}.{key}")
+        policy = node.get("policy", "add_if_missing")
+        if policy not in _POLICIES:
+            raise _err(
+                source, f"{where}.policy", f"expected one of {', '.join(_POLICIES)}, got {policy!r}"
+            )
+        modes.append(({k: v for k, v in node.items() if k != "policy"}, policy))
+    return modes
+
+
+def _pipeline_spec(pname: Any, node: Any, source: str) -> PipelineSpec:
+    """Validate one entry of ``pipelines`` and return its :class:`PipelineSpec`."""
+    where = f"pipelines.{pname}"
+    _check_str(pname, source, where)
+    if pname == "default":
+        raise _err(
+            source, where, "an overlay cannot redefine the 'default' pipeline; use another name"
+        )
+    _check_keys(node, _PIPE_KEYS, ("base", "recipes"), source, where)
+    base = _check_str(node["base"], source, f"{where}.base")
+    recipes = node["recipes"]
+    if not isinstance(recipes, Mapping) or not recipes:
+        raise _err(
+            source,
+            f"{where}.recipes",
+            "expected a non-empty mapping of mode key -> recipe class",
+        )
+    for mode, fqn in recipes.items():
+        _check_fqn(fqn, source, f"{where}.recipes.{mode}")
+    products = node.get("products") or {}
+    if not isinstance(products, Mapping):
+        raise _err(source, f"{where}.products", "expected a mapping of product name -> type class")
+    for prod, fqn in products.items():
+        _check_fqn(fqn, source, f"{where}.products.{prod}")
+    provides_nodes = node.get("provides") or []
+    if not isinstance(provides_nodes, list):
+        raise _err(source, f"{where}.provides", "expected a list of {name, mode, field}")
+    provides = []
+    for j, entry in enumerate(provides_nodes):
+        w = f"{where}.provides[{j}]"
+        _check_keys(entry, _PROVIDES_KEYS, sorted(_PROVIDES_KEYS), source, w)
+        provides.append(
+            tuple(_check_str(entry[k], source, f"{w}.{k}") for k in ("name", "mode", "field"))
+        )
+    defreq = node.get("default_requirements")
+    if defreq is not None:
+        _check_str(defreq, source, f"{where}.default_requirements")
+    version = node.get("version")
+    if version is not None and not isinstance(version, (int, str)):
+        raise _err(source, f"{where}.version", f"expected an integer or a string, got {version!r}")
+    return PipelineSpec(
+        name=pname,
+        base=base,
+        version=version,
+        recipes={str(k): v for k, v in recipes.items()},
+        products={str(k): v for k, v in products.items()},
+        provides=tuple(provides),
+        default_requirements=defreq,
+    )
+
+
 def validate_overlay(data: Any, *, source: str = "<overlay>") -> Overlay:
     """Validate the parsed content of an overlay file.
 
@@ -234,86 +308,14 @@ def validate_overlay(data: Any, *, source: str = "<overlay>") -> Overlay:
     if mode_loader is not None:
         _check_fqn(mode_loader, source, "mode_loader")
 
-    modes = []
-    mode_nodes = data.get("modes") or []
-    if not isinstance(mode_nodes, list):
-        raise _err(source, "modes", f"expected a list, got {type(mode_nodes).__name__}")
-    for i, node in enumerate(mode_nodes):
-        where = f"modes[{i}]"
-        _check_keys(node, _MODE_KEYS, ("key", "name"), source, where)
-        for key in ("key", "name", "summary", "description", "rawimage"):
-            if key in node:
-                _check_str(node[key], source, f"{where}.{key}")
-        for key in ("validator", "builder"):
-            if key in node:
-                _check_fqn(node[key], source, f"{where}.{key}")
-        policy = node.get("policy", "add_if_missing")
-        if policy not in _POLICIES:
-            raise _err(
-                source, f"{where}.policy", f"expected one of {', '.join(_POLICIES)}, got {policy!r}"
-            )
-        modes.append(({k: v for k, v in node.items() if k != "policy"}, policy))
+    modes = _modes(data.get("modes") or [], source)
 
     pipes = data["pipelines"]
     if not isinstance(pipes, Mapping) or not pipes:
         raise _err(
             source, "pipelines", "expected a non-empty mapping of pipeline name -> definition"
         )
-    specs = []
-    for pname, node in pipes.items():
-        where = f"pipelines.{pname}"
-        _check_str(pname, source, where)
-        if pname == "default":
-            raise _err(
-                source, where, "an overlay cannot redefine the 'default' pipeline; use another name"
-            )
-        _check_keys(node, _PIPE_KEYS, ("base", "recipes"), source, where)
-        base = _check_str(node["base"], source, f"{where}.base")
-        recipes = node["recipes"]
-        if not isinstance(recipes, Mapping) or not recipes:
-            raise _err(
-                source,
-                f"{where}.recipes",
-                "expected a non-empty mapping of mode key -> recipe class",
-            )
-        for mode, fqn in recipes.items():
-            _check_fqn(fqn, source, f"{where}.recipes.{mode}")
-        products = node.get("products") or {}
-        if not isinstance(products, Mapping):
-            raise _err(
-                source, f"{where}.products", "expected a mapping of product name -> type class"
-            )
-        for prod, fqn in products.items():
-            _check_fqn(fqn, source, f"{where}.products.{prod}")
-        provides_nodes = node.get("provides") or []
-        if not isinstance(provides_nodes, list):
-            raise _err(source, f"{where}.provides", "expected a list of {name, mode, field}")
-        provides = []
-        for j, entry in enumerate(provides_nodes):
-            w = f"{where}.provides[{j}]"
-            _check_keys(entry, _PROVIDES_KEYS, sorted(_PROVIDES_KEYS), source, w)
-            provides.append(
-                tuple(_check_str(entry[k], source, f"{w}.{k}") for k in ("name", "mode", "field"))
-            )
-        defreq = node.get("default_requirements")
-        if defreq is not None:
-            _check_str(defreq, source, f"{where}.default_requirements")
-        version = node.get("version")
-        if version is not None and not isinstance(version, (int, str)):
-            raise _err(
-                source, f"{where}.version", f"expected an integer or a string, got {version!r}"
-            )
-        specs.append(
-            PipelineSpec(
-                name=pname,
-                base=base,
-                version=version,
-                recipes={str(k): v for k, v in recipes.items()},
-                products={str(k): v for k, v in products.items()},
-                provides=tuple(provides),
-                default_requirements=defreq,
-            )
-        )
+    specs = [_pipeline_spec(pname, node, source) for pname, node in pipes.items()]
     return Overlay(
         source=source,
         instrument=instrument,

@@ -22,7 +22,7 @@ from numina.exceptions import ValidationError
 from numina.types.datatype import DataType
 
 from .._plugin_params import registered_crmethods
-from ..config import PARAMETERS, ConfigError, Param
+from ..config import KINDS, PARAMETERS, ConfigError, Param
 
 __all__ = [
     "FIXED_BY_RECIPE",
@@ -39,7 +39,7 @@ FIXED_BY_RECIPE: dict[str, float] = {"gain": 1.0, "bias": 0.0}
 
 #: Schema kinds whose normalised value is handed to the recipe (others keep
 #: the user's value, which the core validates again with the image shape).
-SCALAR_KINDS = frozenset({"bool", "int", "seed", "float", "optional_float", "choice"})
+SCALAR_KINDS = frozenset(name for name, kind in KINDS.items() if kind.scalar)
 
 #: Descriptions that change for MEGARA (units in electrons).
 _MEGARA_DESCRIPTIONS = {

@@ -18,14 +18,9 @@ to the core, and ``rnoise`` in electrons.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import logging
 import os
-import time
 import uuid as uuidlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +37,31 @@ from megaradrp.recipes.scientific.base import ImageRecipe
 from megaradrp.recipes.scientific.lcb import LCBImageRecipe
 from megaradrp.recipes.scientific.mos import MOSImageRecipe
 from numina.core import Parameter, Result
-from numina.exceptions import ValidationError
 from numina.frame.utils import copy_img
 
+from ..combination import CR_METHODS
 from ..config import COMBINATIONS, ConfigError, validate_parameters
-from ..crmasks_file import write_hdulist
 from ..exceptions import InputError, UserStop
 from ..provenance import variance_definition
 from ._checks import (
     calibration_history,
-    check_requirement_names,
     mark_stock_variance,
     mode_name,
     resolve_method,
     science_requirements,
+)
+from ._recipe_helpers import (
+    RecipeInputError,
+    _check_distinct,
+    _check_n_frames,
+    _check_names,
+    _display_available,
+    _frame_label,
+    _frame_uuids,
+    _LogProgress,
+    _preprocess,
+    _with_master_bpm,
+    _write_atomic,
 )
 from .parameters import recipe_parameters, schema_values
 
@@ -73,124 +79,11 @@ __all__ = [
     "RecipeInputError",
 ]
 
-#: Combination methods that need the cosmic-ray masks.
-CR_METHODS = ("mediancr", "meancrt", "meancr", "meancr2")
+# CR_METHODS (the combination methods that need the masks) comes from combination.
 #: ``method`` values of the science recipes (sigmaclip: megaradrp's stock path).
 SCIENCE_METHODS = ("mean", "median", "sigmaclip", *CR_METHODS)
 #: Keys accepted in ``method_kwargs`` with a CR method.
 CR_METHOD_KWARGS = ("apply_flux_factor", "use_auxmedian", "dtype")
-
-
-class RecipeInputError(InputError, ValidationError):
-    """Bad observation-result input; ``numina run`` prints the message (no traceback)."""
-
-
-def _check_names(recipe: Any, ob: Any) -> None:
-    try:
-        check_requirement_names(recipe, ob, mode_name(recipe), recipe.logger)
-    except InputError as exc:
-        raise RecipeInputError(str(exc)) from None
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-class _LogProgress:
-    """Progress sink of the recipes: one log line per phase (numina runs in batch)."""
-
-    def __init__(self, logger: logging.Logger):
-        self.logger = logger
-
-    @contextmanager
-    def phase(self, name: str, total: int | None = None) -> Iterator[Any]:
-        t0 = time.perf_counter()
-        self.logger.info("cosmic rays: %s ...", name)
-        yield lambda n=1: None
-        self.logger.info("cosmic rays: %s done (%.1f s)", name, time.perf_counter() - t0)
-
-
-def _write_atomic(hdul: fits.HDUList, path: Path) -> Path:
-    """Write `hdul` to a temporary file next to `path`, then rename it."""
-    return write_hdulist(hdul, path)
-
-
-def _frame_label(frame: Any, index: int) -> str:
-    name = getattr(frame, "filename", None)
-    return os.path.basename(str(name)) if name else f"frame {index}"
-
-
-def _frame_uuids(frames: Sequence[Any]) -> list[str]:
-    """Identity of each raw frame: its UUID keyword, else a checksum of its pixels."""
-    from ..identity import frame_identity
-
-    out = []
-    for frame in frames:
-        with frame.open() as hdul:
-            out.append(frame_identity(hdul[0].header, lambda h=hdul: h[0].data))
-    return out
-
-
-def _check_distinct(uuids: Sequence[str], labels: Sequence[str], mode: str) -> None:
-    from ..identity import check_distinct
-
-    try:
-        check_distinct(uuids, labels)
-    except InputError as exc:
-        raise RecipeInputError(f"{mode}: {exc}") from None
-
-
-def _display_available() -> bool:
-    try:
-        from ..interactive import display_available
-    except ImportError:  # pragma: no cover - the interactive front-end is optional
-        return False
-    return bool(display_available())
-
-
-def _preprocess(
-    recipe: MegaraBaseRecipe, rinput: Any
-) -> tuple[list[np.ndarray], list[fits.HDUList]]:
-    """Both megaradrp reduction flows on every frame; return arrays (e-) and HDULists."""
-    flows = recipe.init_filters(rinput, rinput.obresult.configuration)
-    if len(flows) != 2:
-        raise RuntimeError(f"expected 2 reduction flows from megaradrp, got {len(flows)}")
-    flow_ot, flow_1im = flows
-    reduced = []
-    with contextlib.ExitStack() as stack:
-        for i, frame in enumerate(rinput.obresult.frames):
-            hdul = flow_1im(flow_ot(stack.enter_context(frame.open())))
-            # detached copy: primary of every frame, the other extensions (FIBERS,
-            # thousands of cards) only of the first one, whose header the products use
-            prim = fits.PrimaryHDU(np.array(hdul[0].data), header=hdul[0].header.copy())
-            extra = [ext.copy() for ext in hdul[1:]] if i == 0 else []
-            reduced.append(fits.HDUList([prim, *extra]))
-    arrays = [np.asarray(h[0].data, dtype=np.float32) for h in reduced]
-    return arrays, reduced
-
-
-def _with_master_bpm(recipe: Any, rinput: Any, config: Any) -> Any:
-    """Known defects from megaradrp's master BPM (1 = bad) unless ``bpm`` is given."""
-    master = getattr(rinput, "master_bpm", None)
-    if master is None or config.bpm is not None:
-        return config
-    with master.open() as hdul:
-        data = np.asarray(hdul[0].data)
-    recipe.logger.info("bpm: known defects from the master BPM (%d pixels)", int((data != 0).sum()))
-    try:
-        return config.replace(bpm=data)
-    except ConfigError as exc:
-        raise RecipeInputError(f"MegaraCrDetection: master_bpm: {exc}") from None
-
-
-def _check_n_frames(rinput: Any, mode: str) -> list[Any]:
-    frames = list(rinput.obresult.frames)
-    if len(frames) < 3:
-        names = ", ".join(_frame_label(f, i) for i, f in enumerate(frames, start=1)) or "none"
-        raise RecipeInputError(
-            f"{mode}: at least 3 equivalent exposures are needed in the observation result, "
-            f"got {len(frames)} ({names})"
-        )
-    return frames
 
 
 # --------------------------------------------------------------------------- MegaraCrDetection
