@@ -76,8 +76,8 @@ class Detection:
 class Detector(Protocol):
     """Protocol every Aux.Cosmic detector follows.
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     name : str
         Registry name (``lacosmic``, ``pycosmic``, ``deepcr``, ``conn``).
     prefix : str
