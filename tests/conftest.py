@@ -8,6 +8,7 @@ result.  Real data live beside the repository in ``../shared/data``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,16 @@ def triple_set():
     return make_megara_like_frames(
         SMALL_SHAPE, seed=3, n_double_hits=5, n_triple_hits=4, faint_fraction=0.0
     )
+
+
+@pytest.fixture
+def restore_logging():
+    """Undo what a command run did to the root logger (handlers, level, warnings capture)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+    root.setLevel(level)
+    logging.captureWarnings(False)

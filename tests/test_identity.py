@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import warnings
 from pathlib import Path
 
@@ -27,15 +26,7 @@ from megara_crplugin.synthetic import make_megara_like_frames, write_frames
 PARAMS = {"interactive": False, "mm_nsimulations": 1, "mm_seed": 4, "maxplots": 0}
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 @pytest.fixture(scope="module")

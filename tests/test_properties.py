@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import math
 import tempfile
 from contextlib import redirect_stderr
@@ -54,15 +53,7 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4), max_le
 keys = st.one_of(st.sampled_from(NAMES), st.text(min_size=1, max_size=10))
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def _named(problem: str, params: dict) -> bool:
