@@ -377,15 +377,14 @@ def check_noise(
     log.info(
         "noise check: read noise %.2f ADU measured (%.2f given), excess scatter %.2f %%, "
         "%.2f %% of pixels above the simulated 1 %% level, %d above the boundary "
-        "(%d following the signal profile, integrated flux around them changing by %.1f "
-        "sigma; %.1f expected)",
+        "(%d following the signal profile%s; %.1f expected)",
         rn_meas,
         rn,
         100 * eps,
         100 * tail,
         above,
         flux,
-        fsig,
+        f", integrated flux around them changing by {fsig:.1f} sigma" if flux else "",
         above_exp,
     )
     if msg:
