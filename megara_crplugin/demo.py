@@ -52,10 +52,9 @@ def _summary(out: Path, sset) -> list[str]:
 
     with fits.open(out / "crmasks.fits") as hdul:
         med = hdul["MEDIANCR"].data.astype(bool)
-    events = sset.double_hit_events(min_sigma=5.0)
-    caught = sum(bool(med[e.ys, e.xs].any()) for e in events)
+    caught, total = sset.events_caught(med)
     sig1 = np.sqrt(np.clip(sset.signal, 0, None) / sset.gain + sset.rnoise**2)
-    lines = [f"double-hit events (median raised > 5 sigma): {caught}/{len(events)} in MEDIANCR"]
+    lines = [f"double-hit events (median raised > 5 sigma): {caught}/{total} in MEDIANCR"]
     lines.append("combination   pixels with a CR residual > 5 sigma (per 10^4)")
     for method in ("mean", "median", "mediancr", "meancrt", "meancr", "meancr2"):
         with fits.open(out / f"combined_{method}.fits") as hdul:

@@ -329,6 +329,22 @@ class SyntheticSet:
         mask = self.median_raised_mask(min_sigma=min_sigma)
         return [ev for ev in self.events if len(ev.frames) >= 2 and mask[ev.ys, ev.xs].any()]
 
+    def events_caught(self, mediancr: np.ndarray, *, min_sigma: float = 5.0) -> tuple[int, int]:
+        """How many :meth:`double_hit_events` touch ``mediancr`` (True = cosmic ray).
+
+        Returns
+        -------
+        caught, total : int
+            Events with at least one pixel in the mask, and all the events.
+        """
+        events = self.double_hit_events(min_sigma=min_sigma)
+        return sum(bool(mediancr[ev.ys, ev.xs].any()) for ev in events), len(events)
+
+    def false_features(self, features) -> int:
+        """Number of ``features`` (objects with ``ys``, ``xs``) touching no cosmic-ray pixel."""
+        any_cr = self.truth.any(axis=0)
+        return sum(not any_cr[f.ys, f.xs].any() for f in features)
+
 
 # --------------------------------------------------------------------------- validation
 

@@ -414,3 +414,23 @@ class TestFitsOutput:
         path = write_truth(s, tmp_path / "t.fits")
         assert len(fits.getdata(path, "EVENTS")) == 0
         assert not fits.getdata(path, "TRUTH").any()
+
+
+def test_events_caught_and_false_features_score_a_mask_against_the_truth():
+    from megara_crplugin.result import Feature
+
+    sset = make_megara_like_frames((64, 64), seed=3, n_double_hits=4)
+    events = sset.double_hit_events(min_sigma=5.0)
+    assert sset.events_caught(np.zeros((64, 64), bool)) == (0, len(events))
+    mask = np.zeros((64, 64), bool)
+    mask[events[0].ys[0], events[0].xs[0]] = True
+    assert sset.events_caught(mask) == (1, len(events))
+    clean = np.argwhere(~sset.truth.any(axis=0))[0]
+    hit = (events[0].ys[:1], events[0].xs[:1])
+    features = [
+        Feature(number=1, category="only2", ys=np.array([clean[0]]), xs=np.array([clean[1]]),
+                codes=np.array([2]), distance=1.0),
+        Feature(number=2, category="only2", ys=hit[0], xs=hit[1], codes=np.array([2]),
+                distance=1.0),
+    ]  # fmt: skip
+    assert sset.false_features(features) == 1
