@@ -105,13 +105,11 @@ FeaturePageRenderer(result).render(result.features[0], _Pages())
 # ----------------------------------------
 # The synthetic set knows where every cosmic ray fell. ``double_hit_events`` lists the
 # designed events that raise the noiseless median by more than 5 sigma: those the
-# median combination cannot remove.
-mediancr = result.masks["MEDIANCR"]
-events = sset.double_hit_events(min_sigma=5.0)
-caught = sum(bool(mediancr[e.ys, e.xs].any()) for e in events)
-any_cr = sset.truth.any(axis=0)
-false = sum(not any_cr[f.ys, f.xs].any() for f in result.features)
-print(f"double-hit events in MEDIANCR: {caught}/{len(events)}")
+# median combination cannot remove; ``events_caught`` counts those touching MEDIANCR and
+# ``false_features`` the features that hold no cosmic-ray pixel at all.
+caught, total = sset.events_caught(result.masks["MEDIANCR"])
+false = sset.false_features(result.features)
+print(f"double-hit events in MEDIANCR: {caught}/{total}")
 print(f"MEDIANCR features without any cosmic ray: {false}/{len(result.features)}")
 
 # %%
@@ -128,7 +126,9 @@ print(f"MEDIANCR features without any cosmic ray: {false}/{len(result.features)}
 # combinations; ``meancr2`` also has the lower noise of a mean.
 masks = read_crmasks(crmasks_hdulist(result))
 sigma1 = np.sqrt(np.clip(sset.signal, 0, None) / sset.gain + sset.rnoise**2)
-brightest = max(events, key=lambda e: float(e.amplitudes.min(axis=0).max()))
+brightest = max(
+    sset.double_hit_events(min_sigma=5.0), key=lambda e: float(e.amplitudes.min(axis=0).max())
+)
 yc, xc = int(brightest.ys[0]), int(brightest.xs[0])
 box = (slice(max(yc - 12, 0), yc + 13), slice(max(xc - 12, 0), xc + 13))
 fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), sharex=True, sharey=True)

@@ -30,12 +30,9 @@ params = {
 }
 result = compute_crmasks(sset.frames, params)
 
-mediancr = result.masks["MEDIANCR"]
-events = sset.double_hit_events(min_sigma=5.0)
-caught = sum(bool(mediancr[e.ys, e.xs].any()) for e in events)
-any_cr = sset.truth.any(axis=0)
-false = sum(not any_cr[f.ys, f.xs].any() for f in result.features)
-print(f"{caught}/{len(events)} double-hit events found, {false} false features")
+caught, total = sset.events_caught(result.masks["MEDIANCR"])
+false = sset.false_features(result.features)
+print(f"{caught}/{total} double-hit events found, {false} false features")
 
 # %%
 # **What to look at:** the boundary is the polygon through the four squares (the
