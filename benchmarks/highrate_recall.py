@@ -110,7 +110,7 @@ def measure(shape, seed: int, method: str, scenario: str = "default", **extra) -
     if scenario == "default":
         ref = sset.signal
         sig1 = np.sqrt(np.clip(ref, 0, None) / sset.gain + sset.rnoise**2)
-        comb = combine(frames, "meancr2", masks=res, bias=sset.bias)
+        comb = combine(frames, "meancr2", masks=res.crmasks, bias=sset.bias)
         resid = comb.data.astype(np.float64) - ref
         z = resid / (sig1 / np.sqrt(np.maximum(comb.map, 1)))
         out["meancr2_hot_per_1e4"] = float(np.count_nonzero(z > 5) / z.size * 1e4)

@@ -2,8 +2,9 @@
 
 Methods: ``mean``, ``median``, ``min``, ``mediancr``, ``meancrt``, ``meancr``,
 ``meancr2``.  Arrays in, arrays out; the masks come as a
-:class:`~megara_crplugin.crmasks_file.CRMasks` (or anything with the same
-attributes).
+:class:`~megara_crplugin.crmasks_type.CRMasks` (from
+:func:`~megara_crplugin.crmasks_file.read_crmasks` or
+:attr:`~megara_crplugin.result.CRMaskResult.crmasks`), the only type accepted.
 
 VARIANCE and MAP (documented in ``docs/combination.md``):
 
@@ -27,6 +28,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .crmasks_type import CRMasks
 from .guards import check_bias, check_finite_result
 from .stacking import build_stack, low_mean
 
@@ -98,6 +100,14 @@ class _Shared:
     @cached_property
     def var(self) -> np.ndarray:
         return _sample_variance(self.stack)
+
+
+def _check_masks(masks) -> None:
+    if masks is not None and not isinstance(masks, CRMasks):
+        raise TypeError(
+            "masks: expected a CRMasks (read_crmasks(...) or CRMaskResult.crmasks), "
+            f"got {type(masks).__name__}"
+        )
 
 
 def _check_method(method: str) -> None:
@@ -174,8 +184,8 @@ def combine_stack(
         Exposures in ADU.
     method : str
         One of :data:`METHODS`.
-    masks : CRMasks-like, optional
-        Needed by the CR methods: ``masks.masks`` (dict of bool arrays, True =
+    masks : CRMasks, optional
+        Needed by the CR methods: ``masks.masks`` (bool arrays, True =
         cosmic ray), ``masks.auxclean``, ``masks.rpmedian``.
     use_auxmedian : bool, optional
         Replace by AUXCLEAN instead of min2d.
@@ -187,6 +197,7 @@ def combine_stack(
     Combination
     """
     _check_method(method)
+    _check_masks(masks)
     st = stats if stats is not None else _Shared(stack, cr_coincidences)
     n = stack.shape[0]
     dtype = stack.dtype
@@ -196,7 +207,7 @@ def combine_stack(
         return Combination(plain[method].copy(), st.var.copy(), full_map, method)
     if masks is None:
         raise ValueError(f"combination method {method!r} needs the cosmic-ray masks (crmasks)")
-    if use_auxmedian and getattr(masks, "auxclean", None) is None:
+    if use_auxmedian and masks.auxclean is None:
         raise ValueError(
             "use_auxmedian: the masks file has no AUXCLEAN extension "
             "(the detector used does not clean images)"
@@ -224,7 +235,7 @@ def combine_stack(
             out.variance[mc] = 0
             out.map[mc] = 1
     out.method = method
-    rows = getattr(masks, "rpmedian", ()) or ()
+    rows = masks.rpmedian
     if len(rows):
         _local_median(out.data, rows)
     return out
@@ -322,6 +333,7 @@ def iter_combinations(
 
 def _prepare(frames, methods, masks, bias, apply_flux_factor, dtype):
     """The bias-subtracted (and rescaled) stack and the min2d rule of the masks."""
+    _check_masks(masks)
     if masks is None and any(m in CR_METHODS for m in methods):
         bad = next(m for m in methods if m in CR_METHODS)
         raise ValueError(f"combination method {bad!r} needs the cosmic-ray masks (crmasks)")
@@ -329,10 +341,10 @@ def _prepare(frames, methods, masks, bias, apply_flux_factor, dtype):
     coinc = 2
     if masks is not None:
         if apply_flux_factor is None:
-            apply_flux_factor = getattr(masks, "apply_flux_factor_to", "simulated") == "original"
+            apply_flux_factor = masks.apply_flux_factor_to == "original"
         if apply_flux_factor:
             ff = np.asarray(masks.flux_factors, dtype=float)
-        coinc = getattr(masks, "cr_coincidences", 2)
+        coinc = masks.cr_coincidences
     stack = build_stack(frames, bias=bias, flux_factors=ff, dtype=dtype)
     return stack, min(coinc, len(frames) - 1)
 

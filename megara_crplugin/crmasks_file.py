@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ from astropy.io import fits
 from ._atomic import atomic_path
 from ._version import __version__
 from .crmasks_checks import ascii_text, check_crmasks_hdul
+from .crmasks_type import CRMasks
 from .exceptions import InputError
 from .noisecheck import add_to_header
 
@@ -48,33 +48,6 @@ __all__ = [
     "write_crmasks",
     "write_hdulist",
 ]
-
-
-@dataclass
-class CRMasks:
-    """Masks read back from ``crmasks.fits`` (True = cosmic ray)."""
-
-    uuid: str
-    flux_factors: np.ndarray
-    masks: dict[str, np.ndarray]
-    auxclean: np.ndarray | None = None
-    rpmedian: tuple[tuple[int, int, int, int], ...] = ()
-    apply_flux_factor_to: str = "simulated"
-    cr_coincidences: int = 2
-    frame_uuids: tuple[str, ...] = ()
-    header: fits.Header = field(default_factory=fits.Header)
-    #: Detector defects (True = defect), None for files without DEFECTS.
-    defects: np.ndarray | None = None
-
-    @property
-    def n_frames(self) -> int:
-        """Number of exposures the masks were computed for."""
-        return len(self.flux_factors)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """Image shape (ny, nx)."""
-        return self.masks["MEDIANCR"].shape
 
 
 def write_hdulist(hdul: fits.HDUList, path: str | os.PathLike) -> Path:

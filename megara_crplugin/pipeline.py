@@ -262,7 +262,7 @@ def compute_crmasks(
         result.targets.update(crmask_stage(ti, stack, per_frame, meancrt.mask))
     with ctx.phase("MEANCR"):
         meancr_img = combine_stack(
-            stack, "meancr", masks=result, cr_coincidences=cfg.mm_cr_coincidences
+            stack, "meancr", masks=result.crmasks, cr_coincidences=cfg.mm_cr_coincidences
         ).data
         result.targets["MEANCR"] = meancr_stage(ti, meancr_img, ctx.detect(meancr_img)[0])
     result.problematic = problematic_pixels(

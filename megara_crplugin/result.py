@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .crmasks_type import CRMasks
+
 if TYPE_CHECKING:  # pragma: no cover
     from .boundary import Boundary
     from .config import CRConfig
@@ -205,3 +207,23 @@ class CRMaskResult:
     def masks(self) -> dict[str, np.ndarray]:
         """Final boolean masks keyed by extension name, in file order."""
         return {name: t.mask for name, t in self.targets.items()}
+
+    @property
+    def crmasks(self) -> CRMasks:
+        """The masks as the combinations take them (the same arrays, not copies).
+
+        Carries ``apply_flux_factor_to`` and ``mm_cr_coincidences`` of
+        :attr:`config`, the defects mask when classified, and no frame
+        identities (those are recorded only when the file is written).
+        """
+        cfg = self.config
+        return CRMasks(
+            uuid=self.uuid,
+            flux_factors=self.flux_factors,
+            masks=self.masks,
+            auxclean=self.auxclean,
+            rpmedian=self.rpmedian,
+            apply_flux_factor_to=cfg.apply_flux_factor_to,
+            cr_coincidences=int(cfg.mm_cr_coincidences),
+            defects=None if self.defects is None else self.defects.mask,
+        )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from megara_crplugin.combination import METHODS, combine, combine_stack
 from megara_crplugin.crmasks_file import read_crmasks
+from megara_crplugin.crmasks_type import CRMasks
 
 # Pixel values of a 1 x 4 stack of N = 3 exposures (ADU).
 STACK = np.array(
@@ -28,7 +29,7 @@ def _masks(n=3, shape=(1, 4), **set_):
     for name, idx in set_.items():
         for j in idx:
             m[name][0, j] = True
-    return SimpleNamespace(
+    return CRMasks(
         masks=m,
         auxclean=None,
         rpmedian=(),
@@ -95,10 +96,9 @@ def test_meancr2_substitutes_meancr_pixels_and_updates_variance():
 
 def test_use_auxmedian_replaces_by_auxclean():
     masks = _masks(MEDIANCR=[3])
-    masks.auxclean = np.full((1, 4), -1.0, dtype=np.float32)
-    c = combine_stack(STACK, "mediancr", masks=masks, use_auxmedian=True)
+    cleaned = replace(masks, auxclean=np.full((1, 4), -1.0, dtype=np.float32))
+    c = combine_stack(STACK, "mediancr", masks=cleaned, use_auxmedian=True)
     assert c.data[0, 3] == -1.0
-    masks.auxclean = None
     with pytest.raises(ValueError, match="use_auxmedian: the masks file has no AUXCLEAN"):
         combine_stack(STACK, "mediancr", masks=masks, use_auxmedian=True)
 
@@ -116,8 +116,8 @@ def test_n5_replacement_is_mean_of_lowest():
 def test_local_median_rows_replace_pixels_in_cr_methods_only():
     img = np.arange(25, dtype=np.float32).reshape(5, 5)
     stack = np.stack([img, img, img])
-    masks = _masks(shape=(5, 5))
-    masks.rpmedian = ((3, 3, 3, 3), (1, 1, 3, 3))  # FITS (X, Y, Xwidth, Ywidth)
+    rows = ((3, 3, 3, 3), (1, 1, 3, 3))  # FITS (X, Y, Xwidth, Ywidth)
+    masks = replace(_masks(shape=(5, 5)), rpmedian=rows)
     c = combine_stack(stack, "meancr2", masks=masks)
     box = np.delete(img[1:4, 1:4].ravel(), 4)
     assert c.data[2, 2] == np.median(box)
@@ -138,12 +138,11 @@ def test_errors_name_method_and_masks():
 def test_combine_applies_flux_factors_only_for_original():
     """Defect 18: the factors follow the masks' apply_flux_factor_to."""
     frames = [np.full((2, 2), v, dtype=np.float32) for v in (80.0, 100.0, 120.0)]
-    masks = _masks(shape=(2, 2))
-    masks.flux_factors = np.array([0.8, 1.0, 1.2])
+    masks = replace(_masks(shape=(2, 2)), flux_factors=np.array([0.8, 1.0, 1.2]))
     sim = combine(frames, "mean", masks=masks)
     np.testing.assert_allclose(sim.data, 100.0)
     np.testing.assert_allclose(sim.variance, 400.0)
-    masks.apply_flux_factor_to = "original"
+    masks = replace(masks, apply_flux_factor_to="original")
     orig = combine(frames, "mean", masks=masks)
     np.testing.assert_allclose(orig.data, 100.0)
     np.testing.assert_allclose(orig.variance, 0.0, atol=1e-6)

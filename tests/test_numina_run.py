@@ -9,6 +9,7 @@ MegaraCrDetection run produces ``crmasks.fits``; a MegaraLcbImage run
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numina_helpers as nh
@@ -214,9 +215,8 @@ def test_same_frames_in_another_order_reorder_masks_and_factors(ws, tmp_path):
     recipe = CrLCBImageRecipe()
     out = recipe.combine_with_crmasks(rinput)
     frames, _ = _preprocess(recipe, rinput)
-    masks.flux_factors = masks.flux_factors[order]
     crm = {f"CRMASK{j}": masks.masks[f"CRMASK{i + 1}"] for j, i in enumerate(order, start=1)}
-    masks.masks.update(crm)
+    masks = replace(masks, flux_factors=masks.flux_factors[order], masks={**masks.masks, **crm})
     expected = combine(frames, "meancr", masks=masks, apply_flux_factor=True)
     np.testing.assert_array_equal(out[0].data, expected.data)
     np.testing.assert_array_equal(out["MAP"].data, expected.map)

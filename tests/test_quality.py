@@ -60,7 +60,7 @@ def _measure(seed: int, n_double_hits: int) -> dict:
     sig1 = np.sqrt(np.clip(sset.signal, 0, None) / sset.gain + sset.rnoise**2)
     cr_free = ~sset.truth.any(axis=0)
     for method in ("mean", "meancr2"):
-        comb = combine(frames, method, masks=res, bias=sset.bias)
+        comb = combine(frames, method, masks=res.crmasks, bias=sset.bias)
         resid = comb.data.astype(np.float64) - sset.signal
         z = resid / (sig1 / np.sqrt(np.maximum(comb.map, 1)))
         out[f"{method}_hot_per_1e4"] = np.count_nonzero(z > 5) / z.size * 1e4

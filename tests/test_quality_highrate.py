@@ -81,7 +81,7 @@ def _measure(seed: int, method: str = "mm_pycosmic", scenario: str = "default") 
     }
     if scenario == "default":
         sig1 = np.sqrt(np.clip(sset.signal, 0, None) / sset.gain + sset.rnoise**2)
-        comb = combine(frames, "meancr2", masks=res, bias=sset.bias)
+        comb = combine(frames, "meancr2", masks=res.crmasks, bias=sset.bias)
         z = (comb.data.astype(np.float64) - sset.signal) / (sig1 / np.sqrt(np.maximum(comb.map, 1)))
         out["meancr2_hot_per_1e4"] = np.count_nonzero(z > 5) / z.size * 1e4
     return out
