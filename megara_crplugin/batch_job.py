@@ -41,8 +41,6 @@ __all__ = ["RECORD_NAME", "clean_stale", "input_files", "read_record", "run_ob"]
 
 #: Name of the record written with every OB result (checksums, outputs).
 RECORD_NAME = "batch_record.json"
-#: FITS suffixes that make ``gain``/``rnoise``/``bias`` a file rather than a number.
-_FITS_SUFFIXES = (".fits", ".fit", ".fits.gz")
 
 
 def _stage_prefixes(stem: str) -> tuple[str, str]:
@@ -97,15 +95,15 @@ def input_files(params_file: str | os.PathLike) -> list[Path]:
     list of Path
         Absolute paths, images first (paths in the YAML are relative to its folder).
     """
-    from .cli import CLIError, _load_yaml
+    from .yaml_job import CLIError, is_fits_name, load_yaml
 
     params_file = Path(params_file)
-    data = _load_yaml(params_file)
+    data = load_yaml(params_file)
     base = params_file.resolve().parent
     files = [base / name for name in data["images"]]
     for key in ("gain", "rnoise", "bias"):
         value = data.get(key)
-        if isinstance(value, str) and value.lower().endswith(_FITS_SUFFIXES):
+        if is_fits_name(value):
             files.append(base / value)
     for path in files:
         if not path.is_file():
@@ -148,9 +146,9 @@ def _complete(result_dir: Path, record: dict[str, Any]) -> bool:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     message = text[0] if text else ""
-    from .cli import CLIError
     from .config import ConfigError
     from .exceptions import InputError
+    from .yaml_job import CLIError
 
     if isinstance(exc, (CLIError, ConfigError, InputError)) and message:
         return message
@@ -237,7 +235,7 @@ def _promote(stage: Path, final: Path) -> None:
 
 
 def _check_target(final: Path) -> None:
-    from .cli import CLIError
+    from .yaml_job import CLIError
 
     if final.is_symlink() or (final.exists() and not final.is_dir()):
         raise CLIError(f"{final}: exists and is not a folder; remove it or choose another output")
@@ -267,11 +265,11 @@ def _new_stage(out_root: Path, stem: str) -> Path:
 
 def _run_staged(params_file: Path, out_root: Path, stem: str, sums, reports, notes) -> int:
     """Run the job into a hidden stage, write the record, rename; return MEDIANCR pixels."""
-    from .cli import _load_yaml, run_yaml
     from .hooks import NullReviewer
+    from .yaml_job import load_yaml, run_yaml
 
     t0 = time.perf_counter()
-    if (_load_yaml(params_file).get("requirements") or {}).get("interactive"):
+    if (load_yaml(params_file).get("requirements") or {}).get("interactive"):
         notes.append("interactive: no review windows in a batch; every feature accepted")
     stage = _new_stage(out_root, stem)
     try:

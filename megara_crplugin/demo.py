@@ -9,13 +9,11 @@ ground truth.  Nothing outside the output directory is touched.
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_arguments", "main", "run", "write_demo_inputs"]
+__all__ = ["add_arguments", "run", "write_demo_inputs"]
 
 
 def write_demo_inputs(output_dir: Path, *, size: int, seed: int, crmethod: str):
@@ -80,24 +78,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate the synthetic frames and run ``megara-crmasks`` on them."""
-    from .cli import main as cli_main
+    """Generate the synthetic frames and run the job of their parameter file on them.
+
+    Errors are raised (the command reports them on one line, status 1).
+    """
+    from .yaml_job import console_for, print_done, run_yaml
 
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     params, sset = write_demo_inputs(out, size=args.size, seed=args.seed, crmethod=args.crmethod)
     argv = [str(params), "--output_dir", str(out), "--log-level", args.log_level]
-    if getattr(args, "quiet", False):
+    if args.quiet:
         argv.append("--quiet")
-    status = cli_main(argv)
-    if status == 0:
-        for line in _summary(out, sset):
-            print(line)
-    return status
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``megara-crmasks demo``: same as ``megara_crplugin.cli.main(['demo', ...])``."""
-    from .cli import main as cli_main
-
-    return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])
+    console, progress = console_for(args)
+    done = run_yaml(params, output_dir=out, progress=progress, argv=argv)
+    print_done(None if args.quiet else console, f"results in {done}")
+    for line in _summary(out, sset):
+        print(line)
+    return 0

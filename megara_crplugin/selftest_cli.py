@@ -54,22 +54,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def load_inputs(params_file: str | Path):
     """Frames (ADU) and validated configuration of a parameter file, as the main form."""
-    from .cli import CLIError, _load_yaml, _noise_value
     from .config import validate_parameters
     from .inputs import check_frames, read_frames
+    from .yaml_job import load_yaml, requirements_of
 
     params_file = Path(params_file)
-    data = _load_yaml(params_file)
+    data = load_yaml(params_file)
     base = params_file.resolve().parent
     images = [str(base / p) for p in data["images"]]
     frames = read_frames(images, extnum=data.get("extnum"), extname=data.get("extname"))
     shape = check_frames(frames, names=images, min_frames=3)
-    requirements = dict(data.get("requirements") or {})
-    for key in ("gain", "rnoise", "bias"):
-        if key in requirements:
-            raise CLIError(f"{key}: give it at the top level of {params_file}, not in requirements")
-        if data.get(key) is not None:
-            requirements[key] = _noise_value(data[key], key, base)
+    requirements = requirements_of(data, params_file)
     cfg = validate_parameters(requirements, n_images=len(frames), shape=shape)
     return frames, cfg, images
 
@@ -111,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (without the ``selftest`` word) and run; one-line errors, status 1."""
-    from .cli import CLIError
     from .config import ConfigError
     from .exceptions import InputError
+    from .yaml_job import CLIError
 
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
