@@ -27,7 +27,7 @@ from ._forkmap import fork_imap
 from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset
 from .combination import combine_stack
-from .config import CRConfig, validate_parameters
+from .config import CRConfig, revalidate, validate_parameters
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
 from .expected import estimate_expected, frame_flags, mediancr_mm_flags
@@ -122,7 +122,11 @@ def _prepare(frames, parameters, frame_names) -> tuple[CRConfig, NoiseModel, tup
     coinc = params.get("mm_cr_coincidences", 2)
     min_frames = coinc + 1 if isinstance(coinc, int) and coinc >= 2 else 3
     shape = check_frames(frames, names=frame_names, min_frames=min_frames)
-    cfg = validate_parameters(params, n_images=n, shape=shape or shape0)
+    if isinstance(parameters, CRConfig) and parameters.n_images == n:
+        # validated already (the numina recipe): only the checks that need the shape, if new
+        cfg = revalidate(parameters, shape=shape or shape0)
+    else:
+        cfg = validate_parameters(params, n_images=n, shape=shape or shape0)
     noise = noise_model(cfg.gain, cfg.rnoise, cfg.bias, shape=shape)
     check_frame_values(frames, frame_names)
     check_geometry(cfg, shape)

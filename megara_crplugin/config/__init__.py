@@ -31,7 +31,7 @@ from .kinds import KINDS, ConfigError, Kind
 from .markdown import parameters_markdown
 from .param import Param
 from .schema import COMBINATIONS, CRMETHODS, GROUPS, PARAMETERS
-from .validation import validate_parameters
+from .validation import revalidate, validate_parameters
 
 __all__ = [
     "COMBINATIONS",
@@ -44,5 +44,6 @@ __all__ = [
     "Kind",
     "Param",
     "parameters_markdown",
+    "revalidate",
     "validate_parameters",
 ]

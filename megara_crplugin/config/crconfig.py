@@ -165,16 +165,17 @@ class _CRConfigMethods:
     def replace(self, **changes: Any) -> CRConfig:
         """Return a copy with ``changes`` applied, validated again (same n_images/shape).
 
+        Only the changed parameters and the rules across parameters are checked
+        again (:func:`~megara_crplugin.config.validation.revalidate`).
+
         Raises
         ------
         ConfigError
             If a change is invalid or an unknown key is given.
         """
-        from .validation import validate_parameters  # validation builds CRConfig
+        from .validation import revalidate  # validation builds CRConfig
 
-        current = self.as_params()
-        current.update(changes)
-        return validate_parameters(current, n_images=self._n_images, shape=self._shape)
+        return revalidate(self, changes)
 
     def as_params(self) -> dict[str, Any]:
         """Return the normalised values as a mapping accepted by :func:`validate_parameters`.

@@ -263,6 +263,9 @@ class Kind:
     doc_rule : str
         "allowed values" text of the documentation when the parameter
         declares no rule of its own.
+    shaped : bool
+        The check uses the image shape (regions, pixels, 2-D arrays): it is
+        done again when a configuration is bound to the exposures' shape.
     """
 
     label: str
@@ -272,6 +275,7 @@ class Kind:
     scalar: bool = False
     cli_type: Callable[[str], Any] = _cli_value
     doc_rule: str = "any finite number"
+    shaped: bool = False
 
 
 def _regions(p: Any, v: Any, n: int | None, s: Any) -> Any:
@@ -327,7 +331,7 @@ KINDS: dict[str, Kind] = {
     ),
     "noise": Kind(
         "float or 2-D array", lambda p: f"a finite number{_rng(p)} or a 2-D array of them",
-        _norm_noise, "float | np.ndarray",
+        _norm_noise, "float | np.ndarray", shaped=True,
     ),
     "flux_factor": Kind(
         "'none', 'auto', float or list of N floats",
@@ -337,19 +341,19 @@ KINDS: dict[str, Kind] = {
     "regions": Kind(
         "list of [xmin, xmax, ymin, ymax]",
         lambda p: "a list of [xmin, xmax, ymin, ymax] regions or null", _regions,
-        "tuple[Region, ...]", doc_rule="inside the image",
+        "tuple[Region, ...]", doc_rule="inside the image", shaped=True,
     ),
     "region": Kind(
         "[xmin, xmax, ymin, ymax] or null", lambda p: "[xmin, xmax, ymin, ymax] or null",
-        _norm_region, "Region | None",
+        _norm_region, "Region | None", shaped=True,
     ),
     "pixels": Kind(
         "list of [X, Y]", lambda p: "a list of [X, Y] pixels or null", _pixels,
-        "tuple[tuple[int, int], ...]", doc_rule="inside the image",
+        "tuple[tuple[int, int], ...]", doc_rule="inside the image", shaped=True,
     ),
     "pixels_median": Kind(
         "list of [X, Y, Xwidth, Ywidth]", lambda p: "a list of [X, Y, Xwidth, Ywidth] or null",
-        _pixels_median, "tuple[tuple[int, int, int, int], ...]",
+        _pixels_median, "tuple[tuple[int, int, int, int], ...]", shaped=True,
     ),
     "offsets": Kind(
         "list of N [dx, dy] or null", lambda p: "a list of [dx, dy] pairs or null", _offsets,
@@ -363,6 +367,6 @@ KINDS: dict[str, Kind] = {
     "path": Kind(
         "str (file path), 2-D array (Python) or null",
         lambda p: "a file path (string), a 2-D array (from Python) or null", _norm_path,
-        "str | np.ndarray | None",
+        "str | np.ndarray | None", shaped=True,
     ),
 }  # fmt: skip

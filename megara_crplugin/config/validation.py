@@ -23,7 +23,7 @@ from .values import aux_of as _aux_of
 from .values import literal as _literal
 from .values import uniform as _uniform
 
-__all__ = ["validate_parameters"]
+__all__ = ["revalidate", "validate_parameters"]
 
 
 def _check_context(n_images: Any, shape: Any) -> list[str]:
@@ -197,3 +197,69 @@ def validate_parameters(
         raise ConfigError(problems)
     shape_t = None if shape is None else (int(shape[0]), int(shape[1]))
     return CRConfig(**values, _n_images=n_images, _shape=shape_t, _plugin=MappingProxyType(plugin))
+
+
+def revalidate(
+    cfg: CRConfig,
+    changes: Mapping[str, Any] | None = None,
+    *,
+    shape: tuple[int, int] | None = None,
+) -> CRConfig:
+    """A validated configuration with ``changes`` applied and/or bound to the image shape.
+
+    Validates again only what can have changed: the parameters in ``changes``
+    and, when ``shape`` is new, those whose check needs the image shape
+    (regions, pixels, 2-D arrays: ``Kind.shaped``), then every rule across
+    parameters.  The result equals
+    ``validate_parameters({**cfg.as_params(), **changes}, n_images=cfg.n_images,
+    shape=shape)``, which is what runs when ``changes`` name an unknown key, a
+    detector's own key or ``crmethod`` (the accepted keys depend on it).
+
+    Parameters
+    ----------
+    cfg : CRConfig
+        Output of :func:`validate_parameters`.
+    changes : mapping, optional
+        New values of schema parameters.
+    shape : tuple of int, optional
+        Image shape ``(ny, nx)``; default: the shape ``cfg`` was validated for.
+
+    Returns
+    -------
+    CRConfig
+
+    Raises
+    ------
+    ConfigError
+        The same messages as :func:`validate_parameters`.
+    """
+    changes = dict(changes or {})
+    new_shape = cfg.shape if shape is None else shape
+    if any(k not in PARAMETERS or k == "crmethod" for k in changes):
+        return validate_parameters(
+            {**cfg.as_params(), **changes}, n_images=cfg.n_images, shape=new_shape
+        )
+    problems = _check_context(None, new_shape)
+    if problems:
+        raise ConfigError(problems)
+    shape_t = None if new_shape is None else (int(new_shape[0]), int(new_shape[1]))
+    if not changes and shape_t == cfg.shape:
+        return cfg
+    redo = set(changes)
+    if shape_t != cfg.shape:
+        redo.update(name for name, p in PARAMETERS.items() if p.kind_spec.shaped)
+    values = {name: getattr(cfg, name) for name in PARAMETERS}
+    for name, param in PARAMETERS.items():
+        if name not in redo:
+            continue
+        try:
+            values[name] = param.validate(
+                changes.get(name, values[name]), n_images=cfg.n_images, shape=shape_t
+            )
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            del values[name]  # the rules across parameters skip it, as in validate_parameters
+    problems.extend(_cross_checks(values, cfg.n_images))
+    if problems:
+        raise ConfigError(problems)
+    return CRConfig(**values, _n_images=cfg.n_images, _shape=shape_t, _plugin=cfg._plugin)

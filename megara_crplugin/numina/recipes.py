@@ -40,7 +40,7 @@ from numina.core import Parameter, Result
 from numina.frame.utils import copy_img
 
 from ..combination import CR_METHODS
-from ..config import COMBINATIONS, ConfigError, validate_parameters
+from ..config import COMBINATIONS, ConfigError, revalidate, validate_parameters
 from ..exceptions import InputError, UserStop
 from ..provenance import variance_definition
 from ._checks import (
@@ -150,6 +150,13 @@ class CrDetectionRecipe(CrDetectionParameters):
         except ConfigError as exc:
             raise RecipeInputError(f"MegaraCrDetection: invalid parameters:\n{exc}") from None
 
+    def _with_shape(self, config: Any, shape: tuple[int, int]):
+        """``config`` bound to the preprocessed frames' shape (the checks needing it only)."""
+        try:
+            return revalidate(config, shape=shape)
+        except ConfigError as exc:
+            raise RecipeInputError(f"MegaraCrDetection: invalid parameters:\n{exc}") from None
+
     def run(self, rinput: Any):
         """Compute the masks; see the class docstring."""
         self.logger.info("start MegaraCrDetection (megara_crplugin)")
@@ -162,7 +169,7 @@ class CrDetectionRecipe(CrDetectionParameters):
         _check_distinct(uuids, labels, "MegaraCrDetection")
 
         arrays, reduced = _preprocess(self, rinput)
-        config = self._config(rinput, n, arrays[0].shape)
+        config = self._with_shape(config, arrays[0].shape)
         config = _with_master_bpm(self, rinput, config)
         if config.interactive and not _display_available():
             self.logger.warning(
