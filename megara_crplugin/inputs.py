@@ -20,6 +20,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from .exceptions import InputError
+from .noise_values import NoiseRule, noise_problem
 
 __all__ = ["NoiseModel", "check_frames", "noise_model", "read_frames"]
 
@@ -229,22 +230,20 @@ def noise_model(gain, rnoise, bias, *, shape: tuple[int, int]) -> NoiseModel:
     InputError
     """
     out = {}
-    for name, value, rule in (
-        ("gain", gain, "> 0"),
-        ("rnoise", rnoise, ">= 0"),
-        ("bias", bias, None),
-    ):
+    for name, value in (("gain", gain), ("rnoise", rnoise), ("bias", bias)):
         a = np.asarray(value, dtype=np.float64)
-        if a.ndim not in (0, 2) or (a.ndim == 2 and a.shape != tuple(shape)):
+        rule = NoiseRule.of(name)
+        problem = noise_problem(a, rule, shape=shape) if a.ndim in (0, 2) else "shape"
+        if problem == "shape":
             raise InputError(
                 f"{name}: expected a number or a 2-D array of shape {tuple(shape)}, "
                 f"got shape {a.shape}"
             )
-        if not np.all(np.isfinite(a)):
+        if problem == "finite":
             raise InputError(f"{name}: expected finite values")
-        if rule == "> 0" and not np.all(a > 0):
-            raise InputError(f"{name}: expected values > 0 (e-/ADU), got minimum {a.min()}")
-        if rule == ">= 0" and not np.all(a >= 0):
-            raise InputError(f"{name}: expected values >= 0 (ADU), got minimum {a.min()}")
+        if problem == "range":
+            raise InputError(
+                f"{name}: expected values {rule.text} ({rule.unit}), got minimum {a.min()}"
+            )
         out[name] = float(a) if a.ndim == 0 else a.astype(np.float32)
     return NoiseModel(**out)

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import regions as _rg
 from .._plugin_params import registered_crmethods
+from ..noise_values import NoiseRule, noise_problem
 from ..regions import Region, describe, is_int, is_number
 
 __all__ = ["KINDS", "ConfigError", "Kind"]
@@ -164,8 +165,10 @@ def _norm_pair(p: Any, v: Any, n: int | None, shape: Any) -> tuple[float, float]
 
 
 def _norm_noise(p: Any, v: Any, n: int | None, shape: Any) -> float | np.ndarray:
+    """Gain, rnoise or bias; the rule is applied by ``noise_values.noise_problem``."""
+    rule = NoiseRule(p.name, p.unit, p.minimum, bool(p.min_exclusive))
     if is_number(v):
-        if not _in_range(p, float(v)):
+        if noise_problem(float(v), rule) is not None:
             raise p._fail(v)
         return float(v)
     if not isinstance(v, (np.ndarray, list, tuple)):
@@ -174,16 +177,14 @@ def _norm_noise(p: Any, v: Any, n: int | None, shape: Any) -> float | np.ndarray
         arr = np.array(v, dtype=np.float64)
     except (TypeError, ValueError):
         raise p._fail(v) from None
-    if arr.ndim != 2 or not np.all(np.isfinite(arr)):
+    problem = noise_problem(arr, rule, shape=shape) if arr.ndim == 2 else "ndim"
+    if problem in ("ndim", "finite"):
         raise p._fail(v)
-    lo_ok = p.minimum is None or (
-        np.all(arr > p.minimum) if p.min_exclusive else np.all(arr >= p.minimum)
-    )
-    if not lo_ok:
+    if problem == "range":
         raise ConfigError(
             f"{p.name}: expected every array value {p.rule}, got min = {num(arr.min())}"
         )
-    if shape is not None and arr.shape != tuple(shape):
+    if problem == "shape":
         raise ConfigError(
             f"{p.name}: expected an array of the image shape {tuple(shape)}, "
             f"got array of shape {arr.shape}"

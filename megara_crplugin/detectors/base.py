@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..noise_values import NoiseRule, noise_problem
 from ._windows import masked_median_replace, merge_peak_tail, second_pass_windowed
 
 __all__ = [
@@ -141,7 +142,10 @@ def as_pair(name: str, value: Any) -> tuple[float, float]:
     return pair
 
 
-def _positive_scalar(name: str, value: Any, *, unit: str, allow_zero: bool) -> float:
+def _positive_scalar(name: str, value: Any) -> float:
+    """``gain`` (e-/ADU) or ``rnoise`` (ADU) as one number, checked with the schema's rule."""
+    rule = NoiseRule.of(name)
+    unit = rule.unit
     if np.ndim(value) != 0:
         raise ValueError(
             f"{name} must be a scalar ({unit}) for single-image detectors, "
@@ -151,9 +155,8 @@ def _positive_scalar(name: str, value: Any, *, unit: str, allow_zero: bool) -> f
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number ({unit}), got {value!r}") from None
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        rule = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {rule} ({unit}), got {value!r}")
+    if noise_problem(number, rule) is not None:
+        raise ValueError(f"{name} must be finite and {rule.text} ({unit}), got {value!r}")
     return number
 
 
@@ -299,8 +302,8 @@ class BaseDetector:
             If the image, gain or read noise are invalid.
         """
         array = validate_image(image)
-        gain = _positive_scalar("gain", gain, unit="e-/ADU", allow_zero=False)
-        rnoise = _positive_scalar("rnoise", rnoise, unit="ADU", allow_zero=True)
+        gain = _positive_scalar("gain", gain)
+        rnoise = _positive_scalar("rnoise", rnoise)
         return self._detect(array, gain=gain, rnoise=rnoise)
 
     def _detect(self, image: np.ndarray, *, gain: float, rnoise: float) -> Detection:

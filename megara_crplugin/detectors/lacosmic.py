@@ -213,8 +213,8 @@ class LACosmicDetector(BaseDetector):
             If the image, gain, read noise or background are invalid.
         """
         array = validate_image(image)
-        gain = _positive_scalar("gain", gain, unit="e-/ADU", allow_zero=False)
-        rnoise = _positive_scalar("rnoise", rnoise, unit="ADU", allow_zero=True)
+        gain = _positive_scalar("gain", gain)
+        rnoise = _positive_scalar("rnoise", rnoise)
         if background is not None:
             background = validate_image(background)
             if background.shape != array.shape:
