@@ -51,7 +51,7 @@ HALF_WIDTH = 3
 #: Rows processed at once (bounds the temporaries: 2 * HALF_WIDTH * N copies of a chunk).
 CHUNK_ROWS = 256
 #: Structure (sigma) above which the pixel's own minimum is a floor of the estimate.
-_FLOOR_SIGMA = 3.0
+_FLOOR_SIGMA = 5.0
 _ROW_STRUCTURE = True
 #: Scatter of the median of 3 values in units of one value's sigma.
 _MEDIAN3_SCALE = 0.67

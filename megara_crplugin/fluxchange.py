@@ -25,7 +25,18 @@ The test, per 8-connected feature of a detection mask:
    (the second term allows the excess of a real flux change to differ from a
    pure scaling of the profile by up to ``tolerance`` times the fitted excess:
    sub-pixel shifts, seeing changes);
-3. a feature with no pixel above that limit is a *flux change* and is removed.
+3. a feature with no pixel above that limit is a *flux change* and is removed,
+   provided there is a flux change to speak of (``evidence_chi2``): the fitted
+   change must be significant over the group's window, ``sum(change**2 /
+   var) >= evidence_chi2`` (25: a 5-sigma change).  On flat sky or a steady
+   profile nothing changes, and a feature there is not explained by a flux
+   change whatever its amplitude: the detection test that found it (the
+   expected-signal test, more sensitive than ``median - min``) is trusted.
+   The one exception is a *warm pixel*: a single isolated pixel whose highest
+   values are alike (``alike``: ``max2d - median2d`` within
+   :data:`ALIKE_SIGMA` sigma of their difference), the signature of a pixel
+   flipping between two levels (random telegraph signal), not of two
+   independent cosmic rays; it keeps the amplitude test of step 2.
 
 Everything is one labelling plus per-label reductions (``np.bincount``):
 O(pixels), never one pass per feature.  Mask polarity: True = cosmic ray.
@@ -40,7 +51,18 @@ from scipy import ndimage
 
 from .masks import EIGHT
 
-__all__ = ["FluxChangeResult", "filter_detections", "filter_target", "reject_flux_changes"]
+#: Significance (chi-square of the fitted change over a window) that shows a flux change.
+EVIDENCE_CHI2 = 25.0
+#: Highest values of a pixel closer than this many sigma of their difference are "alike".
+ALIKE_SIGMA = 1.5
+
+__all__ = [
+    "FluxChangeResult",
+    "alike_pixels",
+    "filter_detections",
+    "filter_target",
+    "reject_flux_changes",
+]
 
 
 @dataclass(frozen=True)
@@ -121,6 +143,50 @@ def _window_fit(groups, used, excess, basis, weight, ngroups, nonneg):
     return coef, np.nan_to_num(b)
 
 
+def _without_change(lab, grp, is_flag, used, chi2_terms, evidence_chi2, nlab):
+    """Per feature label: True where its group's fitted change is not significant.
+
+    ``chi2_terms`` = ``weight * change**2`` on the window pixels; the sum runs
+    over the pixels of the last fit (``used``).
+    """
+    ngroups = int(grp.max()) if grp.size else 0
+    chi2 = np.bincount(grp[used], weights=chi2_terms[used], minlength=ngroups + 1)
+    group_of = np.zeros(nlab + 1, dtype=np.intp)
+    group_of[lab] = grp[is_flag]
+    return chi2[group_of] < evidence_chi2
+
+
+def _warm_pixel(lab, alike_on_flags, nlab):
+    """Per feature label: True for a single-pixel feature on an ``alike`` pixel."""
+    size = np.bincount(lab, minlength=nlab + 1)
+    on_alike = np.bincount(lab, weights=alike_on_flags, minlength=nlab + 1) > 0
+    return (size == 1) & on_alike
+
+
+def alike_pixels(stats, gain, rnoise) -> np.ndarray:
+    """Pixels whose highest value equals the median within noise (warm-pixel signature).
+
+    ``max2d - median2d < ALIKE_SIGMA * sqrt(2) * sigma``, sigma the noise of one
+    value at the median's level (gain in e-/ADU, read noise in ADU).  For N = 3
+    these are the two highest values: two cosmic rays deposit independent
+    charges, a pixel flipping between two levels repeats one.
+
+    Parameters
+    ----------
+    stats : StackStatistics
+        ``median2d`` and ``max2d`` (ADU).
+    gain, rnoise : float or ndarray
+        Noise model.
+
+    Returns
+    -------
+    ndarray of bool
+        True = the highest values are alike.
+    """
+    sigma = np.sqrt(np.clip(stats.median2d, 0, None) / gain + np.asarray(rnoise) ** 2)
+    return stats.max2d - stats.median2d < ALIKE_SIGMA * np.sqrt(2.0) * sigma
+
+
 def reject_flux_changes(
     flags: np.ndarray,
     excess: np.ndarray,
@@ -132,6 +198,8 @@ def reject_flux_changes(
     nsigma: float = 4.0,
     tolerance: float = 3.0,
     protected: np.ndarray | None = None,
+    evidence_chi2: float | None = None,
+    alike: np.ndarray | None = None,
 ) -> FluxChangeResult:
     """Remove the features of ``flags`` whose excess is a scaled copy of the local signal.
 
@@ -159,6 +227,14 @@ def reject_flux_changes(
         ``a * profile`` (profile shape changes, sub-pixel shifts).
     protected : ndarray of bool, optional
         Pixels whose features are never rejected (forced by the operator).
+    evidence_chi2 : float, optional
+        A feature is a flux change only when the fitted change over its
+        group's window has at least this chi-square (see the module notes);
+        None: no such requirement (any feature the model explains is removed).
+    alike : ndarray of bool, optional
+        Pixels whose highest values are alike (:func:`alike_pixels`): an
+        isolated single-pixel feature there keeps the amplitude test even
+        without a flux change (a warm pixel).  Used with ``evidence_chi2``.
 
     Returns
     -------
@@ -201,6 +277,13 @@ def reject_flux_changes(
     is_cr = np.bincount(lab, weights=sharp, minlength=nlab + 1) > 0
     if protected is not None:
         is_cr |= np.bincount(lab, weights=protected[ys, xs], minlength=nlab + 1) > 0
+    if evidence_chi2 is not None:
+        # no flux change in the window: nothing to explain the feature away,
+        # unless it is a warm pixel (amplitude test above only)
+        steady = _without_change(lab, grp, is_flag, used, weight * change**2, evidence_chi2, nlab)
+        if alike is not None:
+            steady &= ~_warm_pixel(lab, alike[ys, xs], nlab)
+        is_cr |= steady
     is_cr[0] = True
     rejected = ~is_cr[labels]
     return FluxChangeResult(
@@ -221,6 +304,8 @@ def filter_detections(
     rnoise,
     nsigma: float,
     protected: np.ndarray | None = None,
+    evidence_chi2: float | None = None,
+    alike: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, FluxChangeResult]:
     """Apply :func:`reject_flux_changes` to the union of one target's detections.
 
@@ -236,6 +321,8 @@ def filter_detections(
         ``flux_change_nsigma``.
     protected : ndarray of bool, optional
         Pixels forced by the operator (their features are kept).
+    evidence_chi2, alike : optional
+        See :func:`reject_flux_changes`.
 
     Returns
     -------
@@ -252,17 +339,20 @@ def filter_detections(
         rnoise=rnoise,
         nsigma=nsigma,
         protected=protected,
+        evidence_chi2=evidence_chi2,
+        alike=alike,
     )
     return flag_aux & res.kept, flag_mm & res.kept, res
 
 
-def filter_target(cfg, noise, min2d, flags, excess, protected, counts: dict, name: str):
+def filter_target(cfg, noise, min2d, flags, excess, protected, counts: dict, name: str, alike=None):
     """Pipeline stage: drop the flux-change features of one target's detections.
 
     Parameters
     ----------
     cfg : CRConfig
-        Uses ``flux_change_rejection`` and ``flux_change_nsigma``.
+        Uses ``flux_change_rejection``, ``flux_change_nsigma`` and
+        ``flux_change_evidence``.
     noise : NoiseModel
         Gain (e-/ADU) and read noise (ADU).
     min2d : ndarray
@@ -277,6 +367,8 @@ def filter_target(cfg, noise, min2d, flags, excess, protected, counts: dict, nam
         Receives ``counts[name]`` = number of features rejected.
     name : str
         Target name (``MEDIANCR``, ``MEANCRT``, ``CRMASK<i>``).
+    alike : ndarray of bool, optional
+        Warm-pixel signature (:func:`alike_pixels`).
 
     Returns
     -------
@@ -294,6 +386,8 @@ def filter_target(cfg, noise, min2d, flags, excess, protected, counts: dict, nam
         rnoise=noise.rnoise,
         nsigma=cfg.flux_change_nsigma,
         protected=protected,
+        evidence_chi2=cfg.flux_change_evidence,
+        alike=alike,
     )
     counts[name] = res.n_rejected
     return flag_aux, flag_mm

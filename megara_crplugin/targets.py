@@ -27,7 +27,7 @@ import numpy as np
 
 from .config import CRConfig
 from .corroborate import corroborate
-from .fluxchange import filter_target
+from .fluxchange import alike_pixels, filter_target
 from .inputs import NoiseModel
 from .masks import feature_table, mm_flags, target_detection
 from .result import Feature, StackStatistics, TargetDetection
@@ -193,7 +193,10 @@ def detections(
     # hit in every exposure: stays in MEANCRT and CRMASKi (defect 24)
     every = ti.all_aux if name != "MEDIANCR" and ti.all_aux is not None else 0
     keep = ti.forced & allowed | every
-    return filter_target(cfg, ti.noise, stats.min2d, flags, y, keep, ti.flux_changes, name)
+    alike = None
+    if cfg.flux_change_rejection:
+        alike = alike_pixels(stats, ti.noise.gain, ti.noise.rnoise)
+    return filter_target(cfg, ti.noise, stats.min2d, flags, y, keep, ti.flux_changes, name, alike)
 
 
 def mediancr_stage(

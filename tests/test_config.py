@@ -33,7 +33,8 @@ GENERAL_KEYS = [
 #: General keys added by issue 9 (after the reference ones).
 GENERAL_KEYS_ISSUE9 = [
     "bpm", "defects_low_rnoise", "defects_hot_sigma",
-    "flux_change_rejection", "flux_change_nsigma", "noise_check_tolerance",
+    "flux_change_rejection", "flux_change_nsigma", "flux_change_evidence",
+    "noise_check_tolerance",
     "reports", "jobs",
 ]  # fmt: skip
 
@@ -63,7 +64,7 @@ class TestSchema:
             sizes[p.group] = sizes.get(p.group, 0) + 1
             if p.group != "general":
                 assert name.startswith(p.group + "_"), name
-        assert sizes == {"general": 29, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 23}
+        assert sizes == {"general": 30, "la": 16, "pc": 10, "dc": 3, "nn": 3, "mm": 23}
         assert list(PARAMETERS)[:21] == GENERAL_KEYS
 
     def test_decided_defaults(self):

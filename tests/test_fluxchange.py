@@ -107,3 +107,62 @@ def test_empty_flags():
     z = np.zeros(SHAPE)
     res = reject_flux_changes(np.zeros(SHAPE, bool), z, z, gain=GAIN, rnoise=RNOISE)
     assert res.n_features == 0 and not res.kept.any()
+
+
+def _faint_hit_on_flat_sky(amplitude_sigma=3.0):
+    """A flagged pixel whose excess over ``min2d`` stays under the 4-sigma limit."""
+    rng = np.random.default_rng(6)
+    profile = np.full(SHAPE, 20.0) + _noise(rng, np.full(SHAPE, 20.0))
+    sigma = np.sqrt(RNOISE**2 + 20.0 / GAIN)
+    excess = np.abs(_noise(rng, profile, 0.7))
+    excess[20, 20] = amplitude_sigma * sigma
+    flags = np.zeros(SHAPE, dtype=bool)
+    flags[20, 20] = True
+    return flags, excess, profile
+
+
+def test_without_flux_change_evidence_a_faint_hit_is_kept():
+    """Flat sky: nothing changes, so nothing explains the feature away (flux_change_evidence)."""
+    flags, excess, profile = _faint_hit_on_flat_sky()
+    old = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE)
+    assert old.n_rejected == 1  # the amplitude test alone drops it
+    new = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE, evidence_chi2=25.0)
+    assert new.n_rejected == 0 and new.kept[20, 20]
+
+
+def test_warm_pixel_keeps_the_amplitude_test():
+    """A single pixel whose highest values are alike is judged by its amplitude alone."""
+    flags, excess, profile = _faint_hit_on_flat_sky()
+    alike = np.zeros(SHAPE, dtype=bool)
+    alike[20, 20] = True
+    res = reject_flux_changes(
+        flags, excess, profile, gain=GAIN, rnoise=RNOISE, evidence_chi2=25.0, alike=alike
+    )
+    assert res.n_rejected == 1 and not res.kept.any()
+    # two pixels are not a warm pixel
+    flags[20, 21] = True
+    excess[20, 21] = excess[20, 20]
+    res = reject_flux_changes(
+        flags, excess, profile, gain=GAIN, rnoise=RNOISE, evidence_chi2=25.0, alike=alike
+    )
+    assert res.n_rejected == 0
+
+
+def test_drifting_line_is_rejected_with_the_evidence_rule():
+    rng = np.random.default_rng(1)
+    profile = _line()
+    excess = 0.03 * profile + np.abs(_noise(rng, profile, 0.5))
+    flags = excess > 0.03 * 10000
+    res = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE, evidence_chi2=25.0)
+    assert res.n_features >= 1 and res.n_rejected == res.n_features
+
+
+def test_alike_pixels_compares_the_highest_values_with_noise():
+    from megara_crplugin.fluxchange import alike_pixels
+    from megara_crplugin.result import StackStatistics
+
+    med = np.array([[0.0, 0.0, 100.0]])
+    mx = np.array([[0.5, 30.0, 100.0 + 1.5 * np.sqrt(2) * np.sqrt(100.0 + 9.0) + 0.1]])
+    stack = np.stack([med - 1, med, mx])
+    stats = StackStatistics(stack, med - 1, mx, med, (med + mx) / 2)
+    assert alike_pixels(stats, 1.0, 3.0).tolist() == [[True, False, False]]

@@ -116,6 +116,9 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "Drop features whose excess is a scaled copy of the local signal (flux changes)."),
     ("general", "flux_change_nsigma", "float", 4.0, "sigma", _POS,
      "A feature is kept when its excess exceeds the scaled-profile model by this much."),
+    ("general", "flux_change_evidence", "optional_float", 25.0, "chi2", {**_NULL, **_POS},
+     "A feature is a flux change only where the fitted change is this significant over its "
+     "window (chi-square; 25 = 5 sigma); null = any feature the model explains."),
     ("general", "noise_check_tolerance", "float", 0.25, "", _POS,
      "Warn when the read noise measured on the frames differs from rnoise by this fraction."),
     ("general", "reports", "choice", "summary", "", {**_NULL, "choices": ("full", "summary")},
