@@ -9,16 +9,16 @@ once per module and reduced to numbers; they are printed (``pytest -s``).
 size; the figures are in docs/divergences.md.
 
 Measured on seeds 1-2 with every issue-9 mechanism on (the defaults: Aux
-corroboration, defects, flux-change rejection, expected-signal test):
-mm_pycosmic 168/176 events (95.5 %), 97.9 % of the pixels, 0 false features per
-Mpix; mmcosmic 95.5 % of the events; flux factors 0.8/1.0/1.2 with
-``flux_factor: auto`` 94.9 %; +-0.5 px offsets with cross-correlation 91.0 %.
-The expected-signal test alone reached 98.3 % (173/176): the flux-change filter
-drops faint double hits whose median - min stays under its 4 sigma (min2d is a
-noisy proxy of the signal), and ``flux_change_nsigma: 3`` recovers only 171/176
-while the ISIS arcs go from 7 to 25 features.  The issue's 99 % of the events is
-NOT reached; the tests below hold what is reached (a regression guard), not the
-target.  8 pipeline runs at 1024 x 1024: about 2 minutes on the 2-core VM.
+corroboration, defects, flux-change rejection with its evidence rule,
+expected-signal test): mm_pycosmic 172/176 events (97.7 %), 98.6 % of the
+pixels, 0.5 false features per Mpix; mmcosmic the same; flux factors
+0.8/1.0/1.2 with ``flux_factor: auto`` 96.6 %; +-0.5 px offsets with
+cross-correlation 94.4 % (before ``flux_change_evidence``: 95.5 / 95.5 / 94.9 /
+91.0 %).  The misses left are events on the flank of sharp lines (the
+estimate over-shoots), triple hits raised alike in all exposures, and events
+barely above 5 sigma.  The issue's 99 % of the events is NOT reached; the
+tests below hold what is reached (a regression guard), not the target.
+8 pipeline runs at 1024 x 1024: about 2 minutes on the 2-core VM.
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ def default_runs():
 def test_defaults_find_faint_double_hits_on_low_signal(default_runs):
     events, pixels, false, n = _totals(default_runs, f"mm_pycosmic, seeds {SEEDS}")
     assert n >= 150  # ~85 events per Mpix raise the median by > 5 sigma
-    assert events >= 0.95  # the issue asks 0.99: 168/176 measured
-    assert pixels >= 0.97
+    assert events >= 0.97  # the issue asks 0.99: 172/176 measured
+    assert pixels >= 0.98  # 761/772
     assert false <= 1.0
 
 
@@ -123,8 +123,8 @@ def test_mmcosmic_alone_improves():
     runs = [_measure(seed, "mmcosmic") for seed in SEEDS]
     events, pixels, false, _ = _totals(runs, f"mmcosmic, seeds {SEEDS}")
     # without the expected-signal test: 82 % of the events and 92 % of the pixels
-    assert events >= 0.95
-    assert pixels >= 0.96
+    assert events >= 0.97  # 172/176 measured
+    assert pixels >= 0.98
     assert false <= 1.0
 
 
@@ -133,7 +133,7 @@ def test_flux_factors_and_offsets(scenario):
     runs = [_measure(seed, scenario=scenario) for seed in SEEDS]
     events, _, _, n = _totals(runs, f"mm_pycosmic, {scenario}, seeds {SEEDS}")
     assert n >= 160
-    assert events >= {"flux": 0.94, "offsets": 0.90}[scenario]  # 94.9 % and 91.0 % measured
+    assert events >= {"flux": 0.96, "offsets": 0.94}[scenario]  # 96.6 % and 94.4 % measured
     # all false features (7-24 per Mpix) are measured in benchmarks/highrate_recall.py;
     # nearly all are PyCosmic-only on the median: those with M.M. pixels stay rare
     false_mm = sum(r["false_mm"] for r in runs) / sum(r["mpix"] for r in runs)
