@@ -156,6 +156,19 @@ def _without_change(lab, grp, is_flag, used, chi2_terms, evidence_chi2, nlab):
     return chi2[group_of] < evidence_chi2
 
 
+def _slope_level(grp, used, coef, slope, weight):
+    """Level (ADU) of the ``c * |grad profile|`` term over each group's fit pixels.
+
+    ``|grad profile|`` is positive even on flat sky (noise), so its term carries
+    a level the constant ``b`` could equally fit: a level is no flux change.
+    """
+    ngroups = coef.shape[0] - 1
+    w = np.bincount(grp[used], weights=weight[used], minlength=ngroups + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.bincount(grp[used], weights=(weight * slope)[used], minlength=ngroups + 1) / w
+    return (coef[:, 1] * np.nan_to_num(mean))[grp]
+
+
 def _warm_pixel(lab, alike_on_flags, nlab):
     """Per feature label: True for a single-pixel feature on an ``alike`` pixel."""
     size = np.bincount(lab, minlength=nlab + 1)
@@ -280,7 +293,8 @@ def reject_flux_changes(
     if evidence_chi2 is not None:
         # no flux change in the window: nothing to explain the feature away,
         # unless it is a warm pixel (amplitude test above only)
-        steady = _without_change(lab, grp, is_flag, used, weight * change**2, evidence_chi2, nlab)
+        varying = change - _slope_level(grp, used, coef, basis[1], weight)
+        steady = _without_change(lab, grp, is_flag, used, weight * varying**2, evidence_chi2, nlab)
         if alike is not None:
             steady &= ~_warm_pixel(lab, alike[ys, xs], nlab)
         is_cr |= steady
