@@ -26,7 +26,7 @@ import numpy as np
 from ._forkmap import fork_imap
 from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset
-from .combination import combine_stack
+from .combination import meancr_image
 from .config import CRConfig, validate_parameters
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
@@ -207,6 +207,7 @@ def compute_crmasks(
         histogram, boundary, secondary = mm_boundary(
             ctx, stats, model, exclude, shifted=offsets is not None
         )
+        del model, exclude  # the synthetic model is not needed after the simulations
         extras["boundaries"] = secondary
 
     with ctx.phase("noise check"):
@@ -255,16 +256,15 @@ def compute_crmasks(
         per_frame = exposure_stage(
             ti, stack, aux_frames, lambda i: _frame_flags(expected, stack, i, allowed), advance
         )
+    expected = None  # 2 N float32 frames, not needed by the later stages nor the reports
     with ctx.phase("MEANCRT"):
         meancrt = meancrt_stage(ti, aux_mean, per_frame, result.targets["MEDIANCR"].mask)
         result.targets["MEANCRT"] = meancrt
     with ctx.phase("CRMASKi"):
         result.targets.update(crmask_stage(ti, stack, per_frame, meancrt.mask))
+    del per_frame
     with ctx.phase("MEANCR"):
-        meancr_img = combine_stack(
-            stack, "meancr", masks=result, cr_coincidences=cfg.mm_cr_coincidences
-        ).data
-        result.targets["MEANCR"] = meancr_stage(ti, meancr_img, ctx.detect(meancr_img)[0])
+        result.targets["MEANCR"] = _meancr_target(ctx, ti, stats, result)
     result.problematic = problematic_pixels(
         [result.targets[f"CRMASK{i + 1}"].mask for i in range(n)]
     )
@@ -276,6 +276,13 @@ def compute_crmasks(
         with ctx.phase("reports"):
             write_reports(result, Path(output_dir), progress=ctx.progress, level=cfg.reports)
     return result
+
+
+def _meancr_target(ctx: _Context, ti, stats: StackStatistics, result: CRMaskResult):
+    """MEANCR: the detection on the ``meancr`` image of CRMASK1..N (no VARIANCE, no MAP)."""
+    crmasks = [result.targets[f"CRMASK{i + 1}"].mask for i in range(stats.n_frames)]
+    image = meancr_image(stats.stack, crmasks, stats.min2d, result.rpmedian)
+    return meancr_stage(ti, image, ctx.detect(image)[0])
 
 
 def _median_flags(cfg, expected, stack, ti):
