@@ -13,11 +13,11 @@ Units: those of the stack (ADU).  Masks: ``valid`` True = the value is used
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["BLOCK_ROWS", "masked_mean", "row_blocks", "sample_variance"]
+__all__ = ["BLOCK_ROWS", "by_row_blocks", "masked_mean", "row_blocks", "sample_variance"]
 
 #: Rows per block of float64 work: 256 rows of 4096 pixels are 8 MB per float64 array.
 BLOCK_ROWS = 256
@@ -28,6 +28,29 @@ def row_blocks(ny: int, rows: int | None = None) -> Iterator[slice]:
     rows = BLOCK_ROWS if rows is None else rows
     for r0 in range(0, ny, rows):
         yield slice(r0, min(r0 + rows, ny))
+
+
+def by_row_blocks(flags: Callable[[slice], np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """A per-pixel boolean test computed a block of rows at a time.
+
+    Parameters
+    ----------
+    flags : callable
+        ``flags(rows)`` returns the test's (bool) result for the rows ``rows``
+        (a slice) of the image; it must be per pixel (no neighbour across rows),
+        so that the blocks give the whole-image result exactly.
+    shape : tuple of int
+        Image shape (ny, nx).
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+        True = flagged (cosmic ray).
+    """
+    out = np.empty(shape, dtype=bool)
+    for sl in row_blocks(shape[0]):
+        out[sl] = flags(sl)
+    return out
 
 
 def _sums(block: np.ndarray, valid: np.ndarray | None):

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._blockstats import by_row_blocks
 from ._forkmap import fork_imap
 from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset
@@ -30,7 +31,7 @@ from .combination import meancr_image
 from .config import CRConfig, validate_parameters
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
-from .expected import estimate_expected, frame_flags, mediancr_mm_flags
+from .expected import ExpectedSignal, estimate_expected, frame_flags, mediancr_mm_flags
 from .fluxfactor import estimate_flux_factors
 from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
@@ -285,19 +286,42 @@ def _meancr_target(ctx: _Context, ti, stats: StackStatistics, result: CRMaskResu
     return meancr_stage(ti, image, ctx.detect(image)[0])
 
 
+def _expected_rows(expected: ExpectedSignal, sl: slice) -> ExpectedSignal:
+    gain = expected.gain
+    gain = gain[sl] if np.ndim(gain) == 2 else gain
+    return ExpectedSignal(expected.value[:, sl], expected.sigma[:, sl], gain)
+
+
 def _median_flags(cfg, expected, stack, ti):
-    """The expected-signal test of MEDIANCR as a ``more_mm`` hook (None when off)."""
+    """The expected-signal test of MEDIANCR as a ``more_mm`` hook (None when off).
+
+    The test is per pixel: it runs a block of rows at a time, which bounds
+    its temporaries (sorted stack, means) without changing a flag.
+    """
     if expected is None:
         return None
     k = cfg.mm_expected_sigma
-    return lambda flag_mm: mediancr_mm_flags(stack, expected, flag_mm, k=k, cleanable=ti.allowed)
+    return lambda flag_mm: by_row_blocks(
+        lambda sl: mediancr_mm_flags(
+            stack[:, sl], _expected_rows(expected, sl), flag_mm[sl], k=k, cleanable=ti.allowed[sl]
+        ),
+        flag_mm.shape,
+    )
 
 
 def _frame_flags(expected, stack, i, allowed):
     """Adds the single hits of exposure ``i`` above the expected signal (None when off)."""
     if expected is None:
         return None
-    return lambda flag_mm: flag_mm | (frame_flags(stack, expected, i) & allowed)
+    return lambda flag_mm: (
+        flag_mm
+        | (
+            by_row_blocks(
+                lambda sl: frame_flags(stack[:, sl], _expected_rows(expected, sl), i), allowed.shape
+            )
+            & allowed
+        )
+    )
 
 
 def _expected(cfg, stack, noise, ff, offsets):

@@ -38,7 +38,8 @@ def _regenerate():
     return module
 
 
-def test_row_blocks_change_no_bit_of_the_regression_references(monkeypatch):
+@pytest.mark.parametrize("name", ["mmcosmic_seed11", "mm_pycosmic_seed29"])
+def test_row_blocks_change_no_bit_of_the_regression_references(monkeypatch, name):
     regenerate = _regenerate()
     calls = []
     sums = _blockstats._sums
@@ -49,7 +50,6 @@ def test_row_blocks_change_no_bit_of_the_regression_references(monkeypatch):
 
     monkeypatch.setattr(_blockstats, "BLOCK_ROWS", 7)
     monkeypatch.setattr(_blockstats, "_sums", counted)
-    name = "mmcosmic_seed11"
     with np.load(REGEN.parent / f"{name}.npz") as stored:
         stored = dict(stored)
     current = regenerate.compute_case(name)
