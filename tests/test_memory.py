@@ -1,8 +1,9 @@
 """What keeps the memory of a run low (issue 11), checked by its semantics, not measured.
 
-* The float64 sums and variances of the combinations are computed a block of
-  rows at a time: the blocks change no bit of the masks nor of the combined
-  images (the regression references, recomputed with tiny blocks).
+* The float64 sums and variances of the combinations, the expected-signal
+  tests and the boundary evaluations are computed a block at a time: the
+  blocks change no bit of the masks nor of the combined images (the
+  regression references, recomputed with tiny blocks).
 * The stack and its statistics are float32 (the ``dtype`` parameter) and the
   masks boolean.
 * ``megara-crmasks PARAMS.yaml`` combines from the stack and statistics of the
@@ -22,7 +23,7 @@ import pytest
 import yaml
 from astropy.io import fits
 
-from megara_crplugin import _blockstats, combination, crmasks_file
+from megara_crplugin import _blockstats, boundary, combination, crmasks_file
 from megara_crplugin.cli import run_yaml
 from megara_crplugin.combination import METHODS, Combination, combine_stack, meancr_image
 from megara_crplugin.pipeline import compute_crmasks
@@ -50,6 +51,7 @@ def test_row_blocks_change_no_bit_of_the_regression_references(monkeypatch, name
 
     monkeypatch.setattr(_blockstats, "BLOCK_ROWS", 7)
     monkeypatch.setattr(_blockstats, "_sums", counted)
+    monkeypatch.setattr(boundary, "_EVAL_BLOCK", 1000)  # boundaries evaluated in blocks too
     with np.load(REGEN.parent / f"{name}.npz") as stored:
         stored = dict(stored)
     current = regenerate.compute_case(name)
