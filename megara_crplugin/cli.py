@@ -263,6 +263,7 @@ def run_yaml(
                 reviewer=reviewer,
                 frame_names=images,
                 units=data_unit(first),
+                release_frames=True,  # the combinations use the pipeline's stack
             )
             hdul = crmasks_hdulist(
                 result,
@@ -272,7 +273,6 @@ def run_yaml(
             write_crmasks(hdul, stage / "crmasks.fits")
             masks = read_crmasks(hdul)  # from memory: the file is not read back
             statistics = result.stats  # the combinations reuse the stack and its statistics
-            frames = None  # ... so the frames as read are no longer needed either
             del result, hdul  # the detections, reports' data and file images are not needed
         combined = _write_combinations(
             stage,

@@ -139,6 +139,7 @@ def compute_crmasks(
     reviewer=None,
     frame_names: Sequence[str] | None = None,
     units: str | None = None,
+    release_frames: bool = False,
 ) -> CRMaskResult:
     """Compute the cosmic-ray masks of N >= 3 equivalent exposures.
 
@@ -160,6 +161,11 @@ def compute_crmasks(
     units : str, optional
         Unit of the frames (their ``BUNIT``) for the figure labels, kept in
         ``result.extras['bunit']``; default ``'ADU'``.
+    release_frames : bool, optional
+        The caller hands the list ``frames`` over: it is emptied once the
+        stack is built, so that the frames' memory is freed during the
+        detection (``megara-crmasks PARAMS.yaml`` does; the arrays themselves
+        are never modified).  Default False: the list is left as it is.
 
     Returns
     -------
@@ -186,7 +192,7 @@ def compute_crmasks(
     extras: dict[str, Any] = {"seed": ctx.seed, "bunit": units or "ADU"}
     extras["frame_names"] = [str(n) for n in frame_names] if frame_names else []
 
-    ff, stack, stats = _stack(ctx, frames, shape, extras)
+    ff, stack, stats = _stack(ctx, frames, shape, extras, release=release_frames)
     allowed, forced = _cleaning_masks(cfg, shape)
     defects = stack_defects(cfg, noise, stats, bpm)
     allowed &= ~defects.mask  # defects are never cosmic rays (issue 9)
@@ -337,8 +343,8 @@ def _expected(cfg, stack, noise, ff, offsets):
     )
 
 
-def _stack(ctx: _Context, frames, shape, extras):
-    """Flux factors, the (rescaled) stack and its statistics."""
+def _stack(ctx: _Context, frames, shape, extras, *, release: bool = False):
+    """Flux factors, the (rescaled) stack and its statistics (``release``: empty ``frames``)."""
     cfg, noise = ctx.cfg, ctx.noise
     n = len(frames)
     with ctx.phase("statistics"):
@@ -360,6 +366,8 @@ def _stack(ctx: _Context, frames, shape, extras):
         stack = build_stack(
             frames, bias=noise.bias, flux_factors=ff if original else None, dtype=cfg.dtype
         )
+        if release and isinstance(frames, list):
+            frames.clear()  # handed over by the caller: the stack replaces them
         stats = stack_statistics(stack, cr_coincidences=cfg.mm_cr_coincidences)
     if cfg.mm_synthetic == "single" and cfg.uses_mm and not np.allclose(ff, 1.0):
         raise InputError(

@@ -160,3 +160,15 @@ def test_run_combines_the_pipeline_stack_one_combination_at_a_time(
         with fits.open(tmp_path / "run" / name) as a, fits.open(tmp_path / "again" / name) as b:
             for ext in ("PRIMARY", "VARIANCE", "MAP"):
                 np.testing.assert_array_equal(a[ext].data, b[ext].data, err_msg=f"{name} {ext}")
+
+
+def test_release_frames_empties_the_list_and_changes_no_mask(small_set, small_result, mm_params):
+    frames = list(small_set.frames)
+    result = compute_crmasks(frames, mm_params(small_set), release_frames=True)
+    assert frames == []  # the caller's list handed over: the stack replaced the frames
+    assert list(result.masks) == list(small_result.masks)
+    for name, mask in small_result.masks.items():
+        np.testing.assert_array_equal(result.masks[name], mask, err_msg=name)
+    kept = list(small_set.frames)
+    compute_crmasks(kept, mm_params(small_set, mm_nsimulations=1))
+    assert len(kept) == 3  # the default leaves the list as it is
