@@ -214,7 +214,8 @@ def compute_crmasks(
         histogram, boundary, secondary = mm_boundary(
             ctx, stats, model, exclude, shifted=offsets is not None
         )
-        del model, exclude  # the synthetic model is not needed after the simulations
+        # the synthetic model and the Aux-cleaned exposures are not needed any more
+        del model, exclude, cleaned_frames
         extras["boundaries"] = secondary
 
     with ctx.phase("noise check"):
