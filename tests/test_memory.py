@@ -135,7 +135,7 @@ def test_run_combines_the_pipeline_stack_one_combination_at_a_time(
         if Path(path).name.startswith("combined_"):
             gc.collect()
             live[hdul[0].header["COMBMETH"]] = {
-                o.method for o in gc.get_objects() if isinstance(o, Combination)
+                o.method for o in gc.get_objects() if type(o) is Combination
             }
         return write(hdul, path)
 
