@@ -22,6 +22,9 @@ from scipy.optimize import lsq_linear
 
 __all__ = ["Boundary", "boundary_points", "fit_boundary", "monotone_spline"]
 
+#: Values per block when a boundary is evaluated on a large array (8 MB per float64 block).
+_EVAL_BLOCK = 1 << 20
+
 
 def _hist_level(col: np.ndarray, yedges: np.ndarray) -> float:
     """Ordinate above which one simulated pixel of a histogram column lies.
@@ -188,6 +191,18 @@ class Boundary:
         below 0.01 ADU, ten times faster on a full frame).
         """
         x = np.asarray(x)
+        if x.size <= _EVAL_BLOCK:
+            return self._evaluate(x)
+        # element-wise: in blocks, the same values without full-frame float64 temporaries
+        flat = x.reshape(-1)
+        first = self._evaluate(flat[:_EVAL_BLOCK])
+        out = np.empty(flat.shape, dtype=first.dtype)
+        out[:_EVAL_BLOCK] = first
+        for start in range(_EVAL_BLOCK, flat.size, _EVAL_BLOCK):
+            out[start : start + _EVAL_BLOCK] = self._evaluate(flat[start : start + _EVAL_BLOCK])
+        return out.reshape(x.shape)
+
+    def _evaluate(self, x: np.ndarray) -> np.ndarray:
         if self.table is None:
             return self.iterations[-1](np.clip(x.astype(float), self.xmin, self.xmax))
         fwd, t0, dt, values = self.table

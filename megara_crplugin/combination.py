@@ -28,6 +28,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ._blockstats import masked_mean, sample_variance
 from .crmasks_type import CRMasks
 from .guards import check_bias, check_finite_result
 from .stacking import build_stack, low_mean
@@ -40,6 +41,8 @@ __all__ = [
     "combine_all",
     "combine_stack",
     "iter_combinations",
+    "iter_stack_combinations",
+    "meancr_image",
 ]
 
 #: Every combination method, in file order: the one list (``config.COMBINATIONS``, the
@@ -99,7 +102,24 @@ class _Shared:
 
     @cached_property
     def var(self) -> np.ndarray:
-        return _sample_variance(self.stack)
+        return sample_variance(self.stack)
+
+    @classmethod
+    def from_statistics(cls, stats, cr_coincidences: int) -> _Shared:
+        """Start from the statistics of the mask computation (same stack, same values).
+
+        ``stats`` is a :class:`~megara_crplugin.result.StackStatistics` of the
+        stack with the same ``cr_coincidences``: its ``mean2d``, ``median2d`` and
+        ``min2d`` are computed exactly as :attr:`mean`, :attr:`median` and
+        :attr:`min2d` are here, so they are reused instead of held twice.
+        """
+        shared = cls(stats.stack, cr_coincidences)
+        shared.__dict__["mean"] = stats.mean2d
+        shared.__dict__["median"] = stats.median2d
+        shared.__dict__["min2d"] = stats.min2d
+        if stats.n_frames - cr_coincidences == 1:  # min2d is then the minimum itself
+            shared.__dict__["minimum"] = stats.min2d
+        return shared
 
 
 def _check_masks(masks) -> None:
@@ -115,40 +135,6 @@ def _check_method(method: str) -> None:
         raise ValueError(
             f"combination method: expected one of {', '.join(METHODS)}, got {method!r}"
         )
-
-
-def _masked_sums(stack: np.ndarray, valid: np.ndarray | None):
-    """Number, sum (float64) of the valid values along axis 0, one frame at a time."""
-    shape = stack.shape[1:]
-    total = np.zeros(shape, dtype=np.float64)
-    if valid is None:
-        for frame in stack:
-            total += frame
-        return np.full(shape, stack.shape[0], dtype=np.int64), total
-    n = np.zeros(shape, dtype=np.int64)
-    for frame, ok in zip(stack, valid, strict=True):
-        np.add(total, frame, out=total, where=ok)
-        n += ok
-    return n, total
-
-
-def _sample_variance(stack: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """Sample variance (ddof=1) along axis 0 of the valid values; 0 where < 2.
-
-    Two passes in float64, one frame at a time (no N-cube temporaries).
-    """
-    n, s = _masked_sums(stack, valid)
-    mean = np.divide(s, n, out=np.zeros_like(s), where=n > 0)
-    ss = np.zeros_like(s)
-    for i, frame in enumerate(stack):
-        dev = frame - mean
-        dev *= dev
-        if valid is None:
-            ss += dev
-        else:
-            np.add(ss, dev, out=ss, where=valid[i])
-    var = np.divide(ss, n - 1, out=np.zeros_like(ss), where=n > 1)
-    return var.astype(stack.dtype)
 
 
 def _local_median(image: np.ndarray, rows) -> np.ndarray:
@@ -252,15 +238,39 @@ def _mediancr(st, mask, repl, full_map):
 
 
 def _meancr(stack, crmasks, repl):
-    valid = ~np.stack(crmasks)
-    nvalid, s = _masked_sums(stack, valid)
-    data = np.divide(s, nvalid, out=np.zeros_like(s), where=nvalid > 0).astype(stack.dtype)
-    var = _sample_variance(stack, valid)
-    none = nvalid == 0
+    data, mp = masked_mean(stack, crmasks)
+    var = sample_variance(stack, crmasks)
+    none = mp == 0
     data[none] = repl[none]
-    mp = nvalid.astype(np.int16)
     mp[none] = 1
     return Combination(data, var, mp, "meancr")
+
+
+def meancr_image(stack: np.ndarray, crmasks, repl: np.ndarray, rpmedian=()) -> np.ndarray:
+    """The ``meancr`` image alone (no VARIANCE, no MAP), as :func:`combine_stack` gives it.
+
+    Parameters
+    ----------
+    stack : ndarray (N, ny, nx)
+        Exposures (ADU).
+    crmasks : sequence of N bool arrays (ny, nx)
+        CRMASK1..N (True = cosmic ray).
+    repl : ndarray (ny, nx)
+        Value where every exposure is masked (min2d or AUXCLEAN, ADU).
+    rpmedian : sequence of (x, y, x_width, y_width), optional
+        Pixels replaced by their local median (FITS coordinates).
+
+    Returns
+    -------
+    ndarray (ny, nx)
+        Mean of the unmasked values (ADU), in the dtype of the stack.
+    """
+    data, _ = masked_mean(stack, crmasks, counts=False)
+    none = np.logical_and.reduce([np.asarray(m, dtype=bool) for m in crmasks])
+    data[none] = repl[none]
+    if len(rpmedian):
+        _local_median(data, rpmedian)
+    return data
 
 
 def combine_all(
@@ -316,7 +326,57 @@ def iter_combinations(
         _check_method(method)
     check_bias(bias)
     stack, coinc = _prepare(frames, methods, masks, bias, apply_flux_factor, dtype)
-    shared = _Shared(stack, coinc)
+    yield from iter_stack_combinations(
+        stack, methods, masks=masks, use_auxmedian=use_auxmedian, cr_coincidences=coinc
+    )
+
+
+def iter_stack_combinations(
+    stack: np.ndarray,
+    methods: Sequence[str] = METHODS,
+    *,
+    masks=None,
+    use_auxmedian: bool = False,
+    cr_coincidences: int = 2,
+    statistics=None,
+) -> Iterator[tuple[str, Combination]]:
+    """Yield ``(method, Combination)`` of a prepared stack, one at a time.
+
+    Each combination is computed only when asked for: a caller that writes
+    it and drops it before asking for the next holds one combination at a
+    time besides the stack and the shared statistics.
+
+    Parameters
+    ----------
+    stack : ndarray (N, ny, nx)
+        Bias-subtracted (and rescaled) exposures in ADU, as the masks were
+        computed on (``build_stack``).
+    methods : sequence of str, optional
+        Methods among :data:`METHODS`, in the order wanted.
+    masks : CRMasks-like, optional
+        Needed by the CR methods (see :func:`combine_stack`).
+    use_auxmedian : bool, optional
+        Replace by AUXCLEAN instead of min2d (CR methods only).
+    cr_coincidences : int, optional
+        Highest values excluded from min2d.
+    statistics : StackStatistics, optional
+        Statistics of this very stack with the same ``cr_coincidences`` (the
+        mask computation's): mean, median and min2d are taken from it, not
+        computed and held a second time.
+
+    Yields
+    ------
+    tuple of (str, Combination)
+    """
+    for method in methods:
+        _check_method(method)
+    if statistics is not None and statistics.stack is not stack:
+        raise ValueError("statistics: they must be those of the stack combined")
+    shared = (
+        _Shared(stack, cr_coincidences)
+        if statistics is None
+        else _Shared.from_statistics(statistics, cr_coincidences)
+    )
     for m in methods:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow: reported just below
             comb = combine_stack(
@@ -324,11 +384,12 @@ def iter_combinations(
                 m,
                 masks=masks,
                 use_auxmedian=use_auxmedian and m in CR_METHODS,
-                cr_coincidences=coinc,
+                cr_coincidences=cr_coincidences,
                 stats=shared,
             )
         check_finite_result(comb)
         yield m, comb
+        del comb  # the caller's copy is the only one left while the next is computed
 
 
 def _prepare(frames, methods, masks, bias, apply_flux_factor, dtype):

@@ -23,14 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from ._blockstats import by_row_blocks
 from ._forkmap import fork_imap
 from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset
-from .combination import combine_stack
+from .combination import meancr_image
 from .config import CRConfig, revalidate, validate_parameters
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
-from .expected import estimate_expected, frame_flags, mediancr_mm_flags
+from .expected import ExpectedSignal, estimate_expected, frame_flags, mediancr_mm_flags
 from .fluxfactor import estimate_flux_factors
 from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
@@ -142,6 +143,7 @@ def compute_crmasks(
     reviewer=None,
     frame_names: Sequence[str] | None = None,
     units: str | None = None,
+    release_frames: bool = False,
 ) -> CRMaskResult:
     """Compute the cosmic-ray masks of N >= 3 equivalent exposures.
 
@@ -163,6 +165,11 @@ def compute_crmasks(
     units : str, optional
         Unit of the frames (their ``BUNIT``) for the figure labels, kept in
         ``result.extras['bunit']``; default ``'ADU'``.
+    release_frames : bool, optional
+        The caller hands the list ``frames`` over: it is emptied once the
+        stack is built, so that the frames' memory is freed during the
+        detection (``megara-crmasks PARAMS.yaml`` does; the arrays themselves
+        are never modified).  Default False: the list is left as it is.
 
     Returns
     -------
@@ -189,7 +196,7 @@ def compute_crmasks(
     extras: dict[str, Any] = {"seed": ctx.seed, "bunit": units or "ADU"}
     extras["frame_names"] = [str(n) for n in frame_names] if frame_names else []
 
-    ff, stack, stats = _stack(ctx, frames, shape, extras)
+    ff, stack, stats = _stack(ctx, frames, shape, extras, release=release_frames)
     allowed, forced = _cleaning_masks(cfg, shape)
     defects = stack_defects(cfg, noise, stats, bpm)
     allowed &= ~defects.mask  # defects are never cosmic rays (issue 9)
@@ -211,6 +218,8 @@ def compute_crmasks(
         histogram, boundary, secondary = mm_boundary(
             ctx, stats, model, exclude, shifted=offsets is not None
         )
+        # the synthetic model and the Aux-cleaned exposures are not needed any more
+        del model, exclude, cleaned_frames
         extras["boundaries"] = secondary
 
     with ctx.phase("noise check"):
@@ -259,16 +268,15 @@ def compute_crmasks(
         per_frame = exposure_stage(
             ti, stack, aux_frames, lambda i: _frame_flags(expected, stack, i, allowed), advance
         )
+    expected = None  # 2 N float32 frames, not needed by the later stages nor the reports
     with ctx.phase("MEANCRT"):
         meancrt = meancrt_stage(ti, aux_mean, per_frame, result.targets["MEDIANCR"].mask)
         result.targets["MEANCRT"] = meancrt
     with ctx.phase("CRMASKi"):
         result.targets.update(crmask_stage(ti, stack, per_frame, meancrt.mask))
+    del per_frame
     with ctx.phase("MEANCR"):
-        meancr_img = combine_stack(
-            stack, "meancr", masks=result.crmasks, cr_coincidences=cfg.mm_cr_coincidences
-        ).data
-        result.targets["MEANCR"] = meancr_stage(ti, meancr_img, ctx.detect(meancr_img)[0])
+        result.targets["MEANCR"] = _meancr_target(ctx, ti, stats, result)
     result.problematic = problematic_pixels(
         [result.targets[f"CRMASK{i + 1}"].mask for i in range(n)]
     )
@@ -282,19 +290,49 @@ def compute_crmasks(
     return result
 
 
+def _meancr_target(ctx: _Context, ti, stats: StackStatistics, result: CRMaskResult):
+    """MEANCR: the detection on the ``meancr`` image of CRMASK1..N (no VARIANCE, no MAP)."""
+    crmasks = [result.targets[f"CRMASK{i + 1}"].mask for i in range(stats.n_frames)]
+    image = meancr_image(stats.stack, crmasks, stats.min2d, result.rpmedian)
+    return meancr_stage(ti, image, ctx.detect(image)[0])
+
+
+def _expected_rows(expected: ExpectedSignal, sl: slice) -> ExpectedSignal:
+    gain = expected.gain
+    gain = gain[sl] if np.ndim(gain) == 2 else gain
+    return ExpectedSignal(expected.value[:, sl], expected.sigma[:, sl], gain)
+
+
 def _median_flags(cfg, expected, stack, ti):
-    """The expected-signal test of MEDIANCR as a ``more_mm`` hook (None when off)."""
+    """The expected-signal test of MEDIANCR as a ``more_mm`` hook (None when off).
+
+    The test is per pixel: it runs a block of rows at a time, which bounds
+    its temporaries (sorted stack, means) without changing a flag.
+    """
     if expected is None:
         return None
     k = cfg.mm_expected_sigma
-    return lambda flag_mm: mediancr_mm_flags(stack, expected, flag_mm, k=k, cleanable=ti.allowed)
+    return lambda flag_mm: by_row_blocks(
+        lambda sl: mediancr_mm_flags(
+            stack[:, sl], _expected_rows(expected, sl), flag_mm[sl], k=k, cleanable=ti.allowed[sl]
+        ),
+        flag_mm.shape,
+    )
 
 
 def _frame_flags(expected, stack, i, allowed):
     """Adds the single hits of exposure ``i`` above the expected signal (None when off)."""
     if expected is None:
         return None
-    return lambda flag_mm: flag_mm | (frame_flags(stack, expected, i) & allowed)
+    return lambda flag_mm: (
+        flag_mm
+        | (
+            by_row_blocks(
+                lambda sl: frame_flags(stack[:, sl], _expected_rows(expected, sl), i), allowed.shape
+            )
+            & allowed
+        )
+    )
 
 
 def _expected(cfg, stack, noise, ff, offsets):
@@ -310,8 +348,8 @@ def _expected(cfg, stack, noise, ff, offsets):
     )
 
 
-def _stack(ctx: _Context, frames, shape, extras):
-    """Flux factors, the (rescaled) stack and its statistics."""
+def _stack(ctx: _Context, frames, shape, extras, *, release: bool = False):
+    """Flux factors, the (rescaled) stack and its statistics (``release``: empty ``frames``)."""
     cfg, noise = ctx.cfg, ctx.noise
     n = len(frames)
     with ctx.phase("statistics"):
@@ -333,6 +371,8 @@ def _stack(ctx: _Context, frames, shape, extras):
         stack = build_stack(
             frames, bias=noise.bias, flux_factors=ff if original else None, dtype=cfg.dtype
         )
+        if release and isinstance(frames, list):
+            frames.clear()  # handed over by the caller: the stack replaces them
         stats = stack_statistics(stack, cr_coincidences=cfg.mm_cr_coincidences)
     if cfg.mm_synthetic == "single" and cfg.uses_mm and not np.allclose(ff, 1.0):
         raise InputError(

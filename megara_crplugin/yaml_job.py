@@ -125,25 +125,50 @@ def combination_history(argv: Sequence[str], images: Sequence[str]) -> list[str]
 
 
 def _write_combinations(
-    stage: Path, frames, masks, params, history, *, images=(), first=None, methods=COMBINATIONS
+    stage: Path,
+    frames,
+    masks,
+    params,
+    history,
+    *,
+    images=(),
+    first=None,
+    methods=COMBINATIONS,
+    statistics=None,
 ) -> list[Path]:
-    from .combination import iter_combinations
+    """Compute, write and drop the combinations one at a time.
+
+    With ``statistics`` (the mask computation's, same stack) the stack is not
+    built again from ``frames``.
+    """
+    from .combination import iter_combinations, iter_stack_combinations
     from .crmasks_file import combined_hdulist, write_hdulist
     from .provenance import combined_header
 
     written = []
-    combos = iter_combinations(
-        frames,
-        methods,
-        masks=masks,
-        bias=params.bias,
-        use_auxmedian=params.use_auxmedian,
-        dtype=params.dtype,
-    )
+    if statistics is not None:
+        combos = iter_stack_combinations(
+            statistics.stack,
+            methods,
+            masks=masks,
+            use_auxmedian=params.use_auxmedian,
+            cr_coincidences=params.mm_cr_coincidences,
+            statistics=statistics,
+        )
+    else:
+        combos = iter_combinations(
+            frames,
+            methods,
+            masks=masks,
+            bias=params.bias,
+            use_auxmedian=params.use_auxmedian,
+            dtype=params.dtype,
+        )
     for method, comb in combos:
         header = combined_header(first, method=method, inputs=images, masks_uuid=masks.uuid)
         hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid, header=header)
         written.append(write_hdulist(hdul, stage / f"combined_{method}.fits"))
+        del comb, hdul  # one combination in memory at a time
         log.info("combined_%s.fits written", method)
     return written
 
@@ -235,6 +260,7 @@ def run_yaml(
     )
     first = input_header(images[0], extnum=data.get("extnum"), extname=data.get("extname"))
     with safety.staging(output_dir, stale=stale, protected=inputs) as stage:
+        statistics = None
         if crmasks is not None:
             masks = read_crmasks(crmasks, n_frames=len(frames), shape=shape)
             masks = match_masks(masks, identities, source=f"crmasks file {crmasks}")
@@ -253,6 +279,7 @@ def run_yaml(
                 reviewer=reviewer,
                 frame_names=images,
                 units=data_unit(first),
+                release_frames=True,  # the combinations use the pipeline's stack
             )
             hdul = crmasks_hdulist(
                 result,
@@ -260,8 +287,9 @@ def run_yaml(
                 frame_uuids=identities,
             )
             write_crmasks(hdul, stage / "crmasks.fits")
-            masks = read_crmasks(hdul)
-            del result, hdul  # the stack, statistics and detections are no longer needed
+            masks = read_crmasks(hdul)  # from memory: the file is not read back
+            statistics = result.stats  # the combinations reuse the stack and its statistics
+            del result, hdul  # the detections, reports' data and file images are not needed
         combined = _write_combinations(
             stage,
             frames,
@@ -271,6 +299,7 @@ def run_yaml(
             images=images,
             first=first,
             methods=combinations,
+            statistics=statistics,
         )
         if (stage / "report.html").is_file():
             from .reports._report_parts import add_products
