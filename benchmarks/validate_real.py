@@ -50,6 +50,7 @@ VARIANTS = (
     ("defect classification off", "issue 9 item 2", {"defects_low_rnoise": None}),
     ("hot/dead-pixel defects off", "issue 9 item 2", {"defects_hot_sigma": None}),
     ("flux-change rejection off", "issue 9 item 3", {"flux_change_rejection": False}),
+    ("flux-change evidence rule off", "issue 9 item 3/5", {"flux_change_evidence": None}),
     ("expected-signal test off", "issue 9 item 5", {"mm_expected_sigma": None}),
 )
 #: Most MEDIANCR features issue 9 accepts with the defaults, per set.
