@@ -55,6 +55,8 @@ from .masks import EIGHT
 EVIDENCE_CHI2 = 25.0
 #: Highest values of a pixel closer than this many sigma of their difference are "alike".
 ALIKE_SIGMA = 1.5
+#: Excess (sigma) above which a pixel of a feature counts as raised (warm-pixel test).
+_RAISED_SIGMA = 3.0
 
 __all__ = [
     "FluxChangeResult",
@@ -169,11 +171,19 @@ def _slope_level(grp, used, coef, slope, weight):
     return (coef[:, 1] * np.nan_to_num(mean))[grp]
 
 
-def _warm_pixel(lab, alike_on_flags, nlab):
-    """Per feature label: True for a single-pixel feature on an ``alike`` pixel."""
-    size = np.bincount(lab, minlength=nlab + 1)
-    on_alike = np.bincount(lab, weights=alike_on_flags, minlength=nlab + 1) > 0
-    return (size == 1) & on_alike
+def _warm_pixel(lab, alike_on_flags, z_on_flags, nlab):
+    """Per feature label: True for a warm pixel (one raised pixel, its highest values alike).
+
+    ``z_on_flags`` is the excess of each flagged pixel in units of the noise:
+    a feature with at most one pixel above ``_RAISED_SIGMA`` (a detector's
+    growth around it does not count) whose highest pixel is ``alike``.
+    """
+    raised = np.bincount(lab, weights=z_on_flags > _RAISED_SIGMA, minlength=nlab + 1)
+    order = np.lexsort((z_on_flags, lab))  # by label, then by excess: the peak last
+    last = np.r_[lab[order][1:] != lab[order][:-1], True]
+    peak_alike = np.zeros(nlab + 1, dtype=bool)
+    peak_alike[lab[order][last]] = alike_on_flags[order][last]
+    return (raised <= 1) & peak_alike
 
 
 def alike_pixels(stats, gain, rnoise) -> np.ndarray:
@@ -296,7 +306,8 @@ def reject_flux_changes(
         varying = change - _slope_level(grp, used, coef, basis[1], weight)
         steady = _without_change(lab, grp, is_flag, used, weight * varying**2, evidence_chi2, nlab)
         if alike is not None:
-            steady &= ~_warm_pixel(lab, alike[ys, xs], nlab)
+            z = (e / np.sqrt(var))[is_flag]
+            steady &= ~_warm_pixel(lab, alike[ys, xs], z, nlab)
         is_cr |= steady
     is_cr[0] = True
     rejected = ~is_cr[labels]

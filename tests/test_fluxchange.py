@@ -109,7 +109,7 @@ def test_empty_flags():
     assert res.n_features == 0 and not res.kept.any()
 
 
-def _faint_hit_on_flat_sky(amplitude_sigma=3.0):
+def _faint_hit_on_flat_sky(amplitude_sigma=3.5):
     """A flagged pixel whose excess over ``min2d`` stays under the 4-sigma limit."""
     rng = np.random.default_rng(6)
     profile = np.full(SHAPE, 20.0) + _noise(rng, np.full(SHAPE, 20.0))
@@ -139,7 +139,14 @@ def test_warm_pixel_keeps_the_amplitude_test():
         flags, excess, profile, gain=GAIN, rnoise=RNOISE, evidence_chi2=25.0, alike=alike
     )
     assert res.n_rejected == 1 and not res.kept.any()
-    # two pixels are not a warm pixel
+    # a detector's growth around it (neighbours at the noise level) changes nothing
+    grown = flags.copy()
+    grown[19:22, 19:22] = True
+    res = reject_flux_changes(
+        grown, excess, profile, gain=GAIN, rnoise=RNOISE, evidence_chi2=25.0, alike=alike
+    )
+    assert res.n_rejected == 1 and not res.kept.any()
+    # two raised pixels are not a warm pixel
     flags[20, 21] = True
     excess[20, 21] = excess[20, 20]
     res = reject_flux_changes(
