@@ -75,6 +75,7 @@ def plugin_detector_params(
     """
     if aux is None or aux in builtin:
         return {}, []
+    from .config.detector_config import field_problem
     from .detectors import detector_class
 
     try:
@@ -84,8 +85,6 @@ def plugin_detector_params(
     declared = dict(getattr(cls, "defaults", {}) or {})
     prefix = str(getattr(cls, "prefix", "") or "")
     values = {key: params.get(key, default) for key, default in declared.items()}
-    from .config.detector_config import field_problem
-
     valid = ", ".join(sorted(declared)) or "none"
     problems = [
         f"crmethod: detector {aux!r} declares an unusable parameter name: {problem}"
