@@ -6,7 +6,11 @@ attributes ``prefix`` (e.g. ``"xx_"``) and ``defaults`` (``{"xx_name": default}`
 as :class:`~megara_crplugin.detectors.base.BaseDetector`).  The flat YAML keys
 carrying that prefix are accepted for ``crmethod: X`` / ``mm_X``; the values
 are checked by the detector itself when it is built (before any expensive
-work).  The built-in detectors' parameters stay in the one schema of
+work).  The detector receives them as one frozen
+:class:`~megara_crplugin.config.detector_config.DetectorConfig` made from its
+``defaults`` (:func:`plugin_config`), read as attributes or as a read-only
+mapping; a declared name must therefore be a Python identifier not starting
+with ``_``.  The built-in detectors' parameters stay in the one schema of
 :mod:`megara_crplugin.config`.
 """
 
@@ -15,7 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["detector_cleans", "plugin_detector_params", "registered_crmethods"]
+__all__ = [
+    "detector_cleans",
+    "plugin_config",
+    "plugin_detector_params",
+    "registered_crmethods",
+]
 
 
 def registered_crmethods() -> tuple[str, ...]:
@@ -66,6 +75,7 @@ def plugin_detector_params(
     """
     if aux is None or aux in builtin:
         return {}, []
+    from .config.detector_config import field_problem
     from .detectors import detector_class
 
     try:
@@ -77,8 +87,37 @@ def plugin_detector_params(
     values = {key: params.get(key, default) for key, default in declared.items()}
     valid = ", ".join(sorted(declared)) or "none"
     problems = [
+        f"crmethod: detector {aux!r} declares an unusable parameter name: {problem}"
+        for problem in map(field_problem, declared)
+        if problem is not None
+    ]
+    problems += [
         f"unknown parameter {key!r}; detector {aux!r} declares: {valid}"
         for key in params
         if isinstance(key, str) and prefix and key.startswith(prefix) and key not in declared
     ]
     return values, problems
+
+
+def plugin_config(aux: str, values: Mapping[str, Any]) -> Any:
+    """The frozen configuration of the third-party detector ``aux``.
+
+    Parameters
+    ----------
+    aux : str
+        Registered name of a detector that is not built in.
+    values : mapping
+        Its validated keys (:func:`plugin_detector_params`).
+
+    Returns
+    -------
+    DetectorConfig
+        An instance of a class made from the detector's declared ``defaults``
+        (:func:`~megara_crplugin.config.detector_config.declared_config_class`)
+        holding ``values``.
+    """
+    from .config.detector_config import declared_config_class
+    from .detectors import detector_class
+
+    declared = dict(getattr(detector_class(aux), "defaults", {}) or {})
+    return declared_config_class(aux, declared).from_params(values)

@@ -190,7 +190,7 @@ def compute_crmasks(
     if cfg.aux_name is not None:
         from .detectors import get_detector  # optional back-ends imported lazily
 
-        ctx.detector = get_detector(cfg.crmethod, cfg.detector_params())
+        ctx.detector = get_detector(cfg.crmethod, cfg.detector_config())
     t_start = time.perf_counter()
     n = len(frames)
     extras: dict[str, Any] = {"seed": ctx.seed, "bunit": units or "ADU"}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from megara_crplugin.config.detector_config import DeepCRConfig
 from megara_crplugin.detectors import get_detector
 
 CR_PIXELS = ((40, 50), (41, 50), (90, 20), (90, 21), (90, 22), (20, 100), (21, 101))
@@ -62,6 +63,13 @@ class TestDeepCR:
     def test_recipe_spelling_of_the_model_is_accepted(self, deepcr_detector):
         """Defect 11: the recipe default 'ACS_WFC' means 'ACS-WFC'."""
         assert deepcr_detector.params["dc_mask"] == "ACS-WFC"
+
+    def test_recipe_spelling_in_a_frozen_configuration_is_not_changed(self):
+        pytest.importorskip("deepCR")
+        given = DeepCRConfig.from_params({"dc_mask": "ACS_WFC"})
+        detector = get_detector("mm_deepcr", given)
+        assert given.dc_mask == "ACS_WFC"  # the caller's frozen object is left alone
+        assert detector.config.dc_mask == "ACS-WFC" and detector.config.dc_threshold == 0.5
 
     def test_threshold_validated(self):
         pytest.importorskip("deepCR")

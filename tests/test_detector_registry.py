@@ -8,6 +8,7 @@ package names the detector.
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 
 import numpy as np
@@ -76,6 +77,16 @@ def test_entry_point_name_is_a_valid_crmethod_and_mm_variant(plugin):
         assert cfg.detector_params() == {"xt_nsigma": 7.5, "xt_verbose": False}
         assert "xt_nsigma = 7.5" in cfg.history_lines()
         assert get_detector(method, cfg.detector_params()).params["xt_nsigma"] == 7.5
+        # the plug-in gets a frozen configuration of its declared keys too
+        frozen = cfg.detector_config()
+        assert frozen.xt_nsigma == 7.5 and frozen == {"xt_nsigma": 7.5, "xt_verbose": False}
+        assert dict(frozen.defaults) == {"xt_nsigma": 10.0, "xt_verbose": False}
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            frozen.xt_nsigma = 1.0
+        detector = get_detector(method, frozen)
+        assert detector.config == frozen and detector.params["xt_nsigma"] == 7.5
+        with pytest.raises(TypeError):
+            detector.params["xt_nsigma"] = 1.0
 
 
 def test_parameters_are_declared_by_the_detector(plugin):
@@ -86,6 +97,30 @@ def test_parameters_are_declared_by_the_detector(plugin):
         validate_parameters({"crmethod": "mmcosmic", "xt_nsigma": 3})
     cfg = validate_parameters({"crmethod": plugin})
     assert cfg.replace(xt_nsigma=4.0).detector_params()["xt_nsigma"] == 4.0
+
+
+def test_a_declared_name_that_cannot_be_an_attribute_is_refused(tmp_path, monkeypatch):
+    pkg = tmp_path / "xbad_plugin"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "from megara_crplugin.detectors.base import BaseDetector\n\n\n"
+        "class BadDetector(BaseDetector):\n"
+        '    name = "xbad"\n    prefix = "xb"\n    defaults = {"xb-level": 1.0, "xb_ok": 2}\n'
+    )
+    info = tmp_path / "xbad_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: xbad-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[megara_crplugin.detectors]\nxbad = xbad_plugin:BadDetector\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as info_:
+        validate_parameters({"crmethod": "mm_xbad", "xb_ok": 3})
+    assert str(info_.value) == (
+        "crmethod: detector 'xbad' declares an unusable parameter name: expected a Python "
+        "identifier not starting with '_' and not one of defaults, from_params, get, items, "
+        "keys, replace, values, got 'xb-level'"
+    )
 
 
 def test_unregistered_name_is_rejected_with_the_registered_list():

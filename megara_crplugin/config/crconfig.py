@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .._plugin_params import plugin_config as _plugin_config
+from .detector_config import DETECTOR_CONFIGS, DetectorConfig
 from .kinds import ConfigError
 from .schema import AUX_GROUP as _AUX_GROUP
 from .schema import PARAMETERS
@@ -125,22 +127,37 @@ class _CRConfigMethods:
             )
         return np.array(ff, dtype=np.float64)
 
+    def detector_config(self) -> DetectorConfig | None:
+        """Return the frozen configuration of the Aux detector, built from the flat keys.
+
+        Returns
+        -------
+        DetectorConfig or None
+            One attribute per key of the detector's prefix, named as the key
+            (``cfg.detector_config().la_sigclip == (5.0, 3.0)``), also readable
+            as a mapping: for a built-in detector the class of its schema group
+            (:data:`~megara_crplugin.config.detector_config.DETECTOR_CONFIGS`),
+            for a third-party one a class made from the keys it declares.
+            None for 'mmcosmic'.
+        """
+        aux = self.aux_name
+        if aux is None:
+            return None
+        if aux not in _AUX_GROUP:
+            return _plugin_config(aux, self._plugin)
+        cls = DETECTOR_CONFIGS[_AUX_GROUP[aux]]
+        return cls(**{name: getattr(self, name) for name in cls.defaults})
+
     def detector_params(self) -> dict[str, Any]:
         """Return the validated parameters of the Aux detector, keys with their prefix.
 
         Returns
         -------
         dict
-            E.g. ``{'la_sigclip': (5.0, 3.0), ...}`` for L.A.Cosmic; empty for
-            'mmcosmic'.
+            ``dict(self.detector_config())``, e.g. ``{'la_sigclip': (5.0, 3.0), ...}``
+            for L.A.Cosmic; empty for 'mmcosmic'.
         """
-        aux = self.aux_name
-        if aux is None:
-            return {}
-        if aux not in _AUX_GROUP:
-            return dict(self._plugin)
-        group = _AUX_GROUP[aux]
-        return {n: getattr(self, n) for n, p in PARAMETERS.items() if p.group == group}
+        return dict(self.detector_config() or {})
 
     def threshold(self, rnoise_scalar: float | None) -> float:
         """Return the M.M.Cosmic threshold on ``median2d - min2d`` (ADU).

@@ -162,7 +162,10 @@ def get_detector(name: str, params: Mapping[str, Any]) -> Detector:
         Registry name (``lacosmic``, ``pycosmic``, ``deepcr``, ``conn``) or the
         crmethod that uses it (``mm_lacosmic`` ...).
     params : mapping
-        Validated parameters of the detector's prefix (``la_*`` ...).
+        Validated parameters of the detector's prefix (``la_*`` ...): usually
+        the frozen :meth:`CRConfig.detector_config
+        <megara_crplugin.config.CRConfig.detector_config>`; a plain mapping
+        is completed with the detector's defaults.
 
     Returns
     -------

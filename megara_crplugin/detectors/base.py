@@ -17,7 +17,8 @@ Besides the protocol this module holds what several adapters need:
 * :func:`masked_median_replace` - vectorised masked-median inpainting;
 * :func:`second_pass_windowed` - run a *local* second pass only on windows
   around the first-pass detections, with the same result as a full-frame run;
-* :class:`BaseDetector` - input validation and parameter bookkeeping.
+* :class:`BaseDetector` - input validation and its frozen parameters
+  (:class:`~megara_crplugin.config.detector_config.DetectorConfig`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..config.detector_config import DetectorConfig, declared_config_class
 from ..noise_values import NoiseRule, noise_problem
 from ._windows import masked_median_replace, merge_peak_tail, second_pass_windowed
 
@@ -42,7 +44,6 @@ __all__ = [
     "compose_cleaned",
     "masked_median_replace",
     "merge_peak_tail",
-    "schema_defaults",
     "second_pass_windowed",
 ]
 
@@ -94,7 +95,13 @@ class Detector(Protocol):
     provides_cleaned: ClassVar[bool]
     extra: ClassVar[str | None]
 
-    def __init__(self, params: Mapping[str, Any]) -> None: ...
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        """Build the detector from its parameters (keys with its prefix).
+
+        The pipeline passes the frozen, read-only mapping made by
+        :meth:`CRConfig.detector_config <megara_crplugin.config.CRConfig.detector_config>`.
+        """
+        ...
 
     def detect(self, image: np.ndarray, *, gain: float, rnoise: float) -> Detection:
         """Detect cosmic rays in one bias-subtracted image (ADU)."""
@@ -217,39 +224,29 @@ def compose_cleaned(
 # --------------------------------------------------------------------------- base class
 
 
-def schema_defaults(prefix: str) -> dict[str, Any]:
-    """Default values of one detector's parameters, from the one parameter schema.
-
-    Parameters
-    ----------
-    prefix : str
-        ``la_``, ``pc_``, ``dc_`` or ``nn_``.
-
-    Returns
-    -------
-    dict
-        ``{name: normalised default}`` (two-element parameters as tuples), taken
-        from :data:`megara_crplugin.config.PARAMETERS`, so the detectors, the
-        command, the numina recipe and the docs share one list.
-    """
-    from ..config import PARAMETERS, validate_parameters
-
-    cfg = validate_parameters({})
-    return {name: getattr(cfg, name) for name in PARAMETERS if name.startswith(prefix)}
-
-
 class BaseDetector:
     """Common behaviour of the built-in detectors.
 
     Subclasses define the class attributes of :class:`Detector`, a
     ``defaults`` mapping (parameter name -> default value) and
-    :meth:`_detect`.  Unknown parameters carrying the detector's prefix are
-    rejected (typos); parameters of other prefixes are ignored.
+    :meth:`_detect`; a built-in detector also sets ``config_class``, the
+    frozen class of its schema group.  Unknown parameters carrying the
+    detector's prefix are rejected (typos); parameters of other prefixes are
+    ignored.
 
     Parameters
     ----------
     params : mapping, optional
         Parameters of the detector's prefix; missing keys take ``defaults``.
+        An instance of the detector's configuration class (as given by
+        :meth:`CRConfig.detector_config
+        <megara_crplugin.config.CRConfig.detector_config>`) is used as it is.
+
+    Attributes
+    ----------
+    config : DetectorConfig
+        The frozen parameters: one attribute per key of ``defaults``
+        (``self.config.la_niter``), also readable as a read-only mapping.
     """
 
     name: ClassVar[str] = ""
@@ -258,16 +255,36 @@ class BaseDetector:
     extra: ClassVar[str | None] = None
     package: ClassVar[str | None] = None
     defaults: ClassVar[Mapping[str, Any]] = {}
+    config_class: ClassVar[type[DetectorConfig] | None] = None
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
-        params = dict(params or {})
+        params = params if params is not None else {}
         unknown = sorted(k for k in params if k.startswith(self.prefix) and k not in self.defaults)
         if unknown:
             raise ValueError(
                 f"unknown {self.name} parameter(s) {', '.join(unknown)}; "
                 f"valid: {', '.join(sorted(self.defaults))}"
             )
-        self.params = {key: params.get(key, default) for key, default in self.defaults.items()}
+        self.config: DetectorConfig = self.config_type().from_params(params)
+
+    @classmethod
+    def config_type(cls) -> type[DetectorConfig]:
+        """The frozen configuration class: ``config_class``, or one made from ``defaults``.
+
+        Raises
+        ------
+        ValueError
+            If a name of ``defaults`` cannot be an attribute (not an identifier,
+            starts with ``_``, or names a method of the configuration).
+        """
+        if cls.config_class is not None:
+            return cls.config_class
+        return declared_config_class(cls.name, cls.defaults)
+
+    @property
+    def params(self) -> DetectorConfig:
+        """:attr:`config` (frozen) read as a mapping, e.g. ``self.params["xt_nsigma"]``."""
+        return self.config
 
     @classmethod
     def missing_dependency(cls, crmethod: str | None = None) -> MissingOptionalDependency:
@@ -310,9 +327,9 @@ class BaseDetector:
         raise NotImplementedError
 
     def _log_level(self) -> int:
-        verbose = self.params.get(f"{self.prefix}verbose", False)
+        verbose = self.config.get(f"{self.prefix}verbose", False)
         return logging.INFO if verbose else logging.DEBUG
 
     def __repr__(self) -> str:
-        items = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        items = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{type(self).__name__}({items})"

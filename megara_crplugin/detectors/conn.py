@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import BaseDetector, Detection, schema_defaults
+from ..config.detector_config import CosmicConnConfig
+from .base import BaseDetector, Detection
 
 __all__ = ["CosmicConnDetector"]
 
@@ -65,14 +66,16 @@ class CosmicConnDetector(BaseDetector):
     provides_cleaned: ClassVar[bool] = False
     extra: ClassVar[str | None] = "conn"
     package: ClassVar[str | None] = "cosmic-conn"
-    defaults: ClassVar[Mapping[str, Any]] = schema_defaults("nn_")
+    defaults: ClassVar[Mapping[str, Any]] = CosmicConnConfig.defaults
+    config_class: ClassVar[type[CosmicConnConfig]] = CosmicConnConfig
+    config: CosmicConnConfig
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
-        model = self.params["nn_model"]
+        model = self.config.nn_model
         if model not in _MODELS:
             raise ValueError(f"nn_model must be one of {', '.join(_MODELS)}, got {model!r}")
-        threshold = float(self.params["nn_threshold"])
+        threshold = float(self.config.nn_threshold)
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"nn_threshold must be between 0 and 1 (exclusive), got {threshold!r}")
         self.threshold = threshold

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import BaseDetector, Detection, compose_cleaned, masked_median_replace, schema_defaults
+from ..config.detector_config import DeepCRConfig
+from .base import BaseDetector, Detection, compose_cleaned, masked_median_replace
 
 __all__ = ["DeepCRDetector"]
 
@@ -53,17 +54,19 @@ class DeepCRDetector(BaseDetector):
     provides_cleaned: ClassVar[bool] = True
     extra: ClassVar[str | None] = "deepcr"
     package: ClassVar[str | None] = "deepCR"
-    defaults: ClassVar[Mapping[str, Any]] = schema_defaults("dc_")
+    defaults: ClassVar[Mapping[str, Any]] = DeepCRConfig.defaults
+    config_class: ClassVar[type[DeepCRConfig]] = DeepCRConfig
+    config: DeepCRConfig
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
-        model = str(self.params["dc_mask"]).replace("_", "-")
+        model = str(self.config.dc_mask).replace("_", "-")
         if model not in _MODELS:
             raise ValueError(
-                f"dc_mask must be one of {', '.join(_MODELS)}, got {self.params['dc_mask']!r}"
+                f"dc_mask must be one of {', '.join(_MODELS)}, got {self.config.dc_mask!r}"
             )
-        self.params["dc_mask"] = model
-        threshold = float(self.params["dc_threshold"])
+        self.config = self.config.replace(dc_mask=model)  # a new frozen object, spelled as used
+        threshold = float(self.config.dc_threshold)
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"dc_threshold must be between 0 and 1 (exclusive), got {threshold!r}")
         self.threshold = threshold

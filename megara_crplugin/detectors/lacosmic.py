@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..config.detector_config import LACosmicConfig
 from .base import (
     BaseDetector,
     Detection,
@@ -31,7 +32,6 @@ from .base import (
     as_pair,
     compose_cleaned,
     merge_peak_tail,
-    schema_defaults,
     second_pass_windowed,
     validate_image,
 )
@@ -137,34 +137,39 @@ class LACosmicDetector(BaseDetector):
     provides_cleaned: ClassVar[bool] = True
     extra: ClassVar[str | None] = None
     package: ClassVar[str | None] = "astroscrappy"
-    defaults: ClassVar[Mapping[str, Any]] = schema_defaults("la_")
+    defaults: ClassVar[Mapping[str, Any]] = LACosmicConfig.defaults
+    config_class: ClassVar[type[LACosmicConfig]] = LACosmicConfig
+    config: LACosmicConfig
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, windowed: bool = True):
         super().__init__(params)
-        p = self.params
-        self.sigclip = as_pair("la_sigclip", p["la_sigclip"])
-        self.sigfrac = as_pair("la_sigfrac", p["la_sigfrac"])
-        self.objlim = as_pair("la_objlim", p["la_objlim"])
+        c = self.config
+        self.sigclip = as_pair("la_sigclip", c.la_sigclip)
+        self.sigfrac = as_pair("la_sigfrac", c.la_sigfrac)
+        self.objlim = as_pair("la_objlim", c.la_objlim)
         self.windowed = bool(windowed)
         for key, choices in (
             ("la_cleantype", _CLEANTYPES),
             ("la_fsmode", _FSMODES),
             ("la_psfmodel", _PSFMODELS),
         ):
-            if p[key] not in choices:
-                raise ValueError(f"{key} must be one of {', '.join(choices)}, got {p[key]!r}")
+            if getattr(c, key) not in choices:
+                raise ValueError(
+                    f"{key} must be one of {', '.join(choices)}, got {getattr(c, key)!r}"
+                )
         for key in ("la_niter", "la_psfsize", "la_padwidth"):
-            if isinstance(p[key], bool) or not isinstance(p[key], (int, np.integer)):
-                raise ValueError(f"{key} must be an integer, got {p[key]!r}")
-        if p["la_niter"] < 1:
-            raise ValueError(f"la_niter must be >= 1, got {p['la_niter']!r}")
-        if p["la_padwidth"] < 0:
-            raise ValueError(f"la_padwidth must be >= 0 pixels, got {p['la_padwidth']!r}")
-        if not float(p["la_satlevel"]) > 0:
-            raise ValueError(f"la_satlevel must be > 0 ADU, got {p['la_satlevel']!r}")
-        fx, fy = float(p["la_psffwhm_x"]), float(p["la_psffwhm_y"])
-        model = p["la_psfmodel"]
-        self.psfk = gaussxy_kernel(fx, fy, int(p["la_psfsize"])) if model == "gaussxy" else None
+            value = getattr(c, key)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{key} must be an integer, got {value!r}")
+        if c.la_niter < 1:
+            raise ValueError(f"la_niter must be >= 1, got {c.la_niter!r}")
+        if c.la_padwidth < 0:
+            raise ValueError(f"la_padwidth must be >= 0 pixels, got {c.la_padwidth!r}")
+        if not float(c.la_satlevel) > 0:
+            raise ValueError(f"la_satlevel must be > 0 ADU, got {c.la_satlevel!r}")
+        fx, fy = float(c.la_psffwhm_x), float(c.la_psffwhm_y)
+        model = c.la_psfmodel
+        self.psfk = gaussxy_kernel(fx, fy, int(c.la_psfsize)) if model == "gaussxy" else None
         self.psffwhm = {"gaussx": fx, "gaussy": fy}.get(model, 0.5 * (fx + fy))
         self.two_pass = (self.sigclip[0], self.sigfrac[0], self.objlim[0]) != (
             self.sigclip[1],
@@ -172,10 +177,10 @@ class LACosmicDetector(BaseDetector):
             self.objlim[1],
         )
         self.margin = lacosmic_radius(
-            niter=int(p["la_niter"]),
-            sepmed=bool(p["la_sepmed"]),
-            fsmode=p["la_fsmode"],
-            psfsize=int(p["la_psfsize"]),
+            niter=int(c.la_niter),
+            sepmed=bool(c.la_sepmed),
+            fsmode=c.la_fsmode,
+            psfsize=int(c.la_psfsize),
         )
 
     def detect(
@@ -227,7 +232,7 @@ class LACosmicDetector(BaseDetector):
         """One astroscrappy call on a float32 ADU image; returns (mask, cleaned ADU)."""
         import astroscrappy
 
-        p = self.params
+        c = self.config
         mask, cleaned = astroscrappy.detect_cosmics(
             image,
             inbkg=background,
@@ -236,16 +241,16 @@ class LACosmicDetector(BaseDetector):
             objlim=self.objlim[run],
             gain=gain,
             readnoise=readnoise_e,
-            satlevel=float(p["la_satlevel"]) * gain,
-            niter=int(p["la_niter"]),
-            sepmed=bool(p["la_sepmed"]),
-            cleantype=p["la_cleantype"],
-            fsmode=p["la_fsmode"],
-            psfmodel="gauss" if p["la_psfmodel"] == "gaussxy" else p["la_psfmodel"],
+            satlevel=float(c.la_satlevel) * gain,
+            niter=int(c.la_niter),
+            sepmed=bool(c.la_sepmed),
+            cleantype=c.la_cleantype,
+            fsmode=c.la_fsmode,
+            psfmodel="gauss" if c.la_psfmodel == "gaussxy" else c.la_psfmodel,
             psffwhm=self.psffwhm,
-            psfsize=int(p["la_psfsize"]),
+            psfsize=int(c.la_psfsize),
             psfk=self.psfk,
-            psfbeta=float(p["la_psfbeta"]),
+            psfbeta=float(c.la_psfbeta),
             verbose=False,
         )
         return mask, cleaned
@@ -258,7 +263,7 @@ class LACosmicDetector(BaseDetector):
         rnoise: float,
         background: np.ndarray | None = None,
     ) -> Detection:
-        pad = int(self.params["la_padwidth"])
+        pad = int(self.config.la_padwidth)
         level = self._log_level()
         work = np.asarray(image, dtype=np.float32)
         bkg = None if background is None else np.asarray(background, dtype=np.float32)

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import ndimage
 
+from ..config.detector_config import PyCosmicConfig
 from ._windows import EIGHT, _tile_any, _tiles_to_pixels
 from .base import (
     BaseDetector,
@@ -41,7 +42,6 @@ from .base import (
     compose_cleaned,
     masked_median_replace,
     merge_peak_tail,
-    schema_defaults,
     second_pass_windowed,
 )
 
@@ -265,13 +265,15 @@ class PyCosmicDetector(BaseDetector):
     provides_cleaned: ClassVar[bool] = True
     extra: ClassVar[str | None] = None
     package: ClassVar[str | None] = None
-    defaults: ClassVar[Mapping[str, Any]] = schema_defaults("pc_")
+    defaults: ClassVar[Mapping[str, Any]] = PyCosmicConfig.defaults
+    config_class: ClassVar[type[PyCosmicConfig]] = PyCosmicConfig
+    config: PyCosmicConfig
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, windowed: bool = True):
         super().__init__(params)
-        p = self.params
-        self.sigma_det = as_pair("pc_sigma_det", p["pc_sigma_det"])
-        self.rlim = as_pair("pc_rlim", p["pc_rlim"])
+        c = self.config
+        self.sigma_det = as_pair("pc_sigma_det", c.pc_sigma_det)
+        self.rlim = as_pair("pc_rlim", c.pc_rlim)
         self.windowed = bool(windowed)
         for key, minimum in (
             ("pc_iterations", 1),
@@ -279,27 +281,27 @@ class PyCosmicDetector(BaseDetector):
             ("pc_replace_box_y", 1),
             ("pc_increase_radius", 0),
         ):
-            value = p[key]
+            value = getattr(c, key)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{key} must be an integer, got {value!r}")
             if value < minimum:
                 raise ValueError(f"{key} must be >= {minimum}, got {value!r}")
         for key in ("pc_replace_box_x", "pc_replace_box_y"):
-            if p[key] % 2 == 0:
-                raise ValueError(f"{key} must be odd (pixels), got {p[key]!r}")
+            if getattr(c, key) % 2 == 0:
+                raise ValueError(f"{key} must be odd (pixels), got {getattr(c, key)!r}")
         for key in ("pc_fwhm_gauss_x", "pc_fwhm_gauss_y"):
-            if not float(p[key]) > 0:
-                raise ValueError(f"{key} must be > 0 pixels, got {p[key]!r}")
+            if not float(getattr(c, key)) > 0:
+                raise ValueError(f"{key} must be > 0 pixels, got {getattr(c, key)!r}")
         self.configs = tuple(
             _Config(
                 sigma_det=self.sigma_det[run],
                 rlim=self.rlim[run],
-                iterations=p["pc_iterations"],
-                fwhm_x=p["pc_fwhm_gauss_x"],
-                fwhm_y=p["pc_fwhm_gauss_y"],
-                box_x=p["pc_replace_box_x"],
-                box_y=p["pc_replace_box_y"],
-                radius=p["pc_increase_radius"],
+                iterations=c.pc_iterations,
+                fwhm_x=c.pc_fwhm_gauss_x,
+                fwhm_y=c.pc_fwhm_gauss_y,
+                box_x=c.pc_replace_box_x,
+                box_y=c.pc_replace_box_y,
+                radius=c.pc_increase_radius,
             )
             for run in (0, 1)
         )
