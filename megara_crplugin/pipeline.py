@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._auxtransfer import pack_detection, unpack_detection
 from ._blockstats import by_row_blocks
 from ._forkmap import fork_imap
 from ._threads import limit_openmp, workers_and_threads
@@ -402,8 +403,10 @@ def _aux_pass(ctx: _Context, stats: StackStatistics):
     with ctx.phase("detector: median, mean and exposures", n + 2) as advance:
         if ctx_fork is None:
             out = []
-            for img in images:
-                out.append(ctx.detect(img))
+            for i, img in enumerate(images):
+                mask, cleaned = ctx.detect(img)
+                out.append((mask, cleaned if i != 1 else None))  # the mean's is not used
+                del cleaned
                 advance(1)
         else:
             out = []
@@ -411,10 +414,12 @@ def _aux_pass(ctx: _Context, stats: StackStatistics):
 
             def call(i):  # in a worker: no more OpenMP threads than its share of cores
                 limit_openmp(threads)
-                return ctx.detect(images[i])
+                mask, cleaned = ctx.detect(images[i])
+                # only the changed pixels travel; the mean's cleaned image is not used
+                return pack_detection(images[i], mask, cleaned, keep_cleaned=i != 1)
 
-            for res in fork_imap(call, len(images), workers):
-                out.append(res)
+            for i, res in enumerate(fork_imap(call, len(images), workers)):
+                out.append(unpack_detection(images[i], res))
                 advance(1)
     (aux_med, auxclean), (aux_mean, _) = out[0], out[1]
     aux_frames = [m for m, _ in out[2:]]
