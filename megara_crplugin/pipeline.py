@@ -409,7 +409,6 @@ def _aux_pass(ctx: _Context, stats: StackStatistics):
                 del cleaned
                 advance(1)
         else:
-            out = []
             workers, threads = workers_and_threads(ctx.cfg.jobs, len(images))
 
             def call(i):  # in a worker: no more OpenMP threads than its share of cores
@@ -418,9 +417,13 @@ def _aux_pass(ctx: _Context, stats: StackStatistics):
                 # only the changed pixels travel; the mean's cleaned image is not used
                 return pack_detection(images[i], mask, cleaned, keep_cleaned=i != 1)
 
-            for i, res in enumerate(fork_imap(call, len(images), workers)):
-                out.append(unpack_detection(images[i], res))
+            packed = []
+            for res in fork_imap(call, len(images), workers):
+                packed.append(res)
                 advance(1)
+            # the workers have exited: only now the full-frame cleaned images are rebuilt
+            out = [unpack_detection(img, res) for img, res in zip(images, packed, strict=True)]
+            del packed
     (aux_med, auxclean), (aux_mean, _) = out[0], out[1]
     aux_frames = [m for m, _ in out[2:]]
     cleaned_frames = [c if c is not None else stats.stack[i] for i, (_, c) in enumerate(out[2:])]

@@ -92,3 +92,20 @@ def test_median5_without_padding_equals_the_padded_median():
         [np.median(padded[y : y + 5, x : x + 5]) for y, x in zip(ys, xs, strict=True)]
     )
     assert np.array_equal(pycosmic._median5_at(image, ys, xs), expected.astype(np.float32))
+
+
+def test_density_by_row_blocks_counts_as_the_whole_frame(monkeypatch, small_result):
+    """The MM-diagram density of the target figures is computed by row blocks (memory)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from megara_crplugin.reports import _diagram
+    from megara_crplugin.reports._targetfigs import draw_target_diagnostic
+
+    whole = draw_target_diagnostic(small_result, "MEDIANCR").artists["density"].get_array()
+    monkeypatch.setattr(_diagram, "_BLOCK_PIXELS", 7 * small_result.stats.min2d.shape[1] + 3)
+    blocks = draw_target_diagnostic(small_result, "MEDIANCR").artists["density"].get_array()
+    assert np.array_equal(np.ma.getdata(blocks), np.ma.getdata(whole))
+    assert np.array_equal(np.ma.getmaskarray(blocks), np.ma.getmaskarray(whole))
+    code = small_result.targets["MEDIANCR"].code
+    assert int(whole.sum()) == code.size - int((code > 0).sum())

@@ -92,20 +92,24 @@ def _laplace_plus(image: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Pixels per chunk of :func:`_median5_at` (its 25-value index arrays stay small).
+_CHUNK = 1 << 16
+
+
 def _median5_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """5x5 median of ``image`` at the given pixels (mirror boundary)."""
     ny, nx = image.shape
-    dy, dx = np.mgrid[-2:3, -2:3]
+    dy, dx = (d.ravel()[None, :] for d in np.mgrid[-2:3, -2:3])
     if min(ny, nx) < 3:  # the mirror would fold more than once
         padded = np.pad(image, 2, mode="reflect")
-        values = padded[
-            ys[:, None] + 2 + dy.ravel()[None, :], xs[:, None] + 2 + dx.ravel()[None, :]
-        ]
-    else:
-        rows = _reflect(ys[:, None] + dy.ravel()[None, :], ny)
-        cols = _reflect(xs[:, None] + dx.ravel()[None, :], nx)
-        values = image[rows, cols]
-    return np.partition(values, 12, axis=1)[:, 12]
+        values = padded[ys[:, None] + 2 + dy, xs[:, None] + 2 + dx]
+        return np.partition(values, 12, axis=1)[:, 12]
+    out = np.empty(ys.size, dtype=image.dtype)
+    for k in range(0, ys.size, _CHUNK):
+        y, x = ys[k : k + _CHUNK, None], xs[k : k + _CHUNK, None]
+        values = image[_reflect(y + dy, ny), _reflect(x + dx, nx)]
+        out[k : k + _CHUNK] = np.partition(values, 12, axis=1)[:, 12]
+    return out
 
 
 class _Config:
@@ -353,6 +357,11 @@ class PyCosmicDetector(BaseDetector):
         def run2(array):
             return _run(array, self.configs[1], rdn2)
 
+        # only the run-1 pixels of cleaned1 are used below (merged & ~tails lies in
+        # peaks): keep those values, not the frame, while run 2 works (memory)
+        at_peaks = cleaned1[peaks]
+        del cleaned1
+
         if self.windowed:
             merged, tails, cleaned2 = second_pass_windowed(
                 run2, (electrons,), peaks, margin=self.configs[1].margin + 2
@@ -360,6 +369,10 @@ class PyCosmicDetector(BaseDetector):
         else:
             tails, cleaned2 = run2(electrons)
             merged = merge_peak_tail(peaks, tails)
+        del electrons  # not needed to compose the result (memory)
+        cleaned1 = np.zeros(peaks.shape, dtype=np.float32)
+        cleaned1[peaks] = at_peaks
+        del peaks, at_peaks
         _log.log(
             level,
             "PyCosmic run 2: %d px merged in %.2f s",
