@@ -370,7 +370,7 @@ class PyCosmicDetector(BaseDetector):
             tails, cleaned2 = run2(electrons)
             merged = merge_peak_tail(peaks, tails)
         del electrons  # not needed to compose the result (memory)
-        cleaned1 = np.zeros(peaks.shape, dtype=np.float32)
+        cleaned1 = np.zeros(peaks.shape, dtype=at_peaks.dtype)
         cleaned1[peaks] = at_peaks
         del peaks, at_peaks
         _log.log(
