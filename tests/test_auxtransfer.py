@@ -109,3 +109,21 @@ def test_density_by_row_blocks_counts_as_the_whole_frame(monkeypatch, small_resu
     assert np.array_equal(np.ma.getmaskarray(blocks), np.ma.getmaskarray(whole))
     code = small_result.targets["MEDIANCR"].code
     assert int(whole.sum()) == code.size - int((code > 0).sum())
+
+
+def test_forked_detector_calls_give_what_the_calls_in_process_give(
+    monkeypatch, small_set, mm_params
+):
+    """The pipeline's compact hand-over from the workers changes no mask and no AUXCLEAN."""
+    from megara_crplugin import pipeline
+
+    params = mm_params(small_set, crmethod="mm_pycosmic", jobs=2)
+    forked = pipeline.compute_crmasks(list(small_set.frames), params)
+    monkeypatch.setattr(pipeline, "_FORK_SAFE_DETECTORS", ())  # every call in this process
+    serial = pipeline.compute_crmasks(list(small_set.frames), params)
+    assert np.array_equal(_bits(forked.auxclean), _bits(serial.auxclean))
+    assert set(forked.targets) == set(serial.targets)
+    for name, target in forked.targets.items():
+        assert np.array_equal(target.mask, serial.targets[name].mask), name
+        assert np.array_equal(target.code, serial.targets[name].code), name
+    assert forked.targets["MEDIANCR"].mask.sum() > 0
