@@ -1,6 +1,6 @@
 """Peak memory of ``megara-crmasks PARAMS.yaml`` phase by phase (not a test).
 
-Runs :func:`megara_crplugin.cli.run_yaml` in this process on a parameter file
+Runs :func:`megara_crplugin.yaml_job.run_yaml` in this process on a parameter file
 (for instance one written by ``bench_crmasks.py --keep``) and prints, for each
 phase reported through the progress hook (``statistics``, ``simulations``,
 ``MEDIANCR``, ... ``plots``) and for the stretches between them (``after X``),
@@ -102,16 +102,16 @@ def main(argv=None) -> int:
     parser.add_argument("output_dir", type=Path, help="output folder (replaced)")
     args = parser.parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
-    import megara_crplugin.cli as cli
     import megara_crplugin.crmasks_file as crmasks_file
+    import megara_crplugin.yaml_job as yaml_job
 
     rec = PhaseMemory()
-    _wrap(cli, "_write_combinations", rec, "combinations")
+    _wrap(yaml_job, "_write_combinations", rec, "combinations")
     _wrap(crmasks_file, "write_crmasks", rec, "write crmasks")
     shutil.rmtree(args.output_dir, ignore_errors=True)
     rec.start()
     t0 = time.perf_counter()
-    cli.run_yaml(args.params, output_dir=args.output_dir, progress=rec)
+    yaml_job.run_yaml(args.params, output_dir=args.output_dir, progress=rec)
     wall = time.perf_counter() - t0
     rec.stop()
     print(f"run_yaml {args.params}: {wall:.1f} s wall")

@@ -11,6 +11,7 @@ exception in the parent; a worker that dies raises :class:`RuntimeError`.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import traceback
 from collections.abc import Callable, Iterator
@@ -72,13 +73,19 @@ def fork_imap(
     nproc = max(1, min(int(workers), n_items))
     links = []
     try:
-        for w in range(nproc):
-            recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_worker, args=(func, range(w, n_items, nproc), send))
-            proc.daemon = True
-            proc.start()
-            send.close()  # the child holds the only writer: EOF means it is done
-            links.append((recv, proc, len(range(w, n_items, nproc))))
+        # objects that exist at the fork are left out of the workers' garbage collection,
+        # which would otherwise write to (and so copy) every page holding one of them
+        gc.freeze()
+        try:
+            for w in range(nproc):
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker, args=(func, range(w, n_items, nproc), send))
+                proc.daemon = True
+                proc.start()
+                send.close()  # the child holds the only writer: EOF means it is done
+                links.append((recv, proc, len(range(w, n_items, nproc))))
+        finally:
+            gc.unfreeze()
         yield from _collect(links, n_items, ordered)
     finally:
         for recv, proc, _ in links:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._auxtransfer import pack_detection, unpack_detection
 from ._blockstats import by_row_blocks
 from ._forkmap import fork_imap
 from ._threads import limit_openmp, workers_and_threads
@@ -402,20 +403,27 @@ def _aux_pass(ctx: _Context, stats: StackStatistics):
     with ctx.phase("detector: median, mean and exposures", n + 2) as advance:
         if ctx_fork is None:
             out = []
-            for img in images:
-                out.append(ctx.detect(img))
+            for i, img in enumerate(images):
+                mask, cleaned = ctx.detect(img)
+                out.append((mask, cleaned if i != 1 else None))  # the mean's is not used
+                del cleaned
                 advance(1)
         else:
-            out = []
             workers, threads = workers_and_threads(ctx.cfg.jobs, len(images))
 
             def call(i):  # in a worker: no more OpenMP threads than its share of cores
                 limit_openmp(threads)
-                return ctx.detect(images[i])
+                mask, cleaned = ctx.detect(images[i])
+                # only the changed pixels travel; the mean's cleaned image is not used
+                return pack_detection(images[i], mask, cleaned, keep_cleaned=i != 1)
 
+            packed = []
             for res in fork_imap(call, len(images), workers):
-                out.append(res)
+                packed.append(res)
                 advance(1)
+            # the workers have exited: only now the full-frame cleaned images are rebuilt
+            out = [unpack_detection(img, res) for img, res in zip(images, packed, strict=True)]
+            del packed
     (aux_med, auxclean), (aux_mean, _) = out[0], out[1]
     aux_frames = [m for m, _ in out[2:]]
     cleaned_frames = [c if c is not None else stats.stack[i] for i, (_, c) in enumerate(out[2:])]

@@ -197,6 +197,8 @@ def compose_cleaned(
     image: np.ndarray,
     mask: np.ndarray,
     sources: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    divide_by: np.floating | None = None,
 ) -> np.ndarray:
     """Build a cleaned image equal to ``image`` except at ``mask`` pixels.
 
@@ -208,6 +210,10 @@ def compose_cleaned(
         Pixels to replace (True = cosmic ray).
     sources : list of (selection, values)
         Applied in order: ``out[mask & selection] = values[mask & selection]``.
+    divide_by : numpy scalar, optional
+        Divide the picked values by this (e.g. the gain, to go from electrons
+        back to ADU): only the picked pixels are divided, with the same result
+        as dividing the whole ``values`` array first.
 
     Returns
     -------
@@ -217,7 +223,7 @@ def compose_cleaned(
     out = np.array(image, dtype=np.result_type(image.dtype, np.float32), copy=True)
     for selection, values in sources:
         pick = mask & selection
-        out[pick] = values[pick]
+        out[pick] = values[pick] if divide_by is None else values[pick] / divide_by
     return out
 
 

@@ -287,6 +287,10 @@ class LACosmicDetector(BaseDetector):
             cleaned = compose_cleaned(image, mask, [(mask, cleaned1[inner])])
             return Detection(mask=mask, cleaned=cleaned)
 
+        # only the run-1 pixels of cleaned1 are used below (merged & ~tails lies in
+        # peaks): keep those values, not the frame, while run 2 works (memory)
+        at_peaks = cleaned1[peaks]
+        del cleaned1
         if self.windowed:
             merged, tails, cleaned2 = second_pass_windowed(
                 lambda *arrays: run(1, *arrays),
@@ -298,6 +302,10 @@ class LACosmicDetector(BaseDetector):
         else:
             tails, cleaned2 = run(1, *planes)
             merged = merge_peak_tail(peaks[inner], tails[inner])
+        del planes, work, bkg
+        cleaned1 = np.zeros(peaks.shape, dtype=at_peaks.dtype)
+        cleaned1[peaks] = at_peaks
+        del peaks, at_peaks
         _log.log(
             level,
             "L.A.Cosmic run 2: %d px merged in %.2f s",

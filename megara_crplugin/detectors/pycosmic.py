@@ -54,31 +54,62 @@ _TRUNCATE = 4.0
 _TILE = 32
 
 
-def _neighbours(image: np.ndarray) -> tuple[np.ndarray, ...]:
-    padded = np.pad(image, 1, mode="reflect")
-    return padded[1:-1, :-2], padded[1:-1, 2:], padded[:-2, 1:-1], padded[2:, 1:-1]
+#: rows of one block of :func:`_laplace_plus` (about 1 M pixels at 4096 columns)
+_BLOCK_PIXELS = 1 << 20
+
+
+def _reflect(index: np.ndarray, n: int) -> np.ndarray:
+    """Indices mirrored at the edges as ``np.pad(mode='reflect')`` does (``|offset| < n``)."""
+    index = np.abs(index)
+    return np.where(index > n - 1, 2 * (n - 1) - index, index)
 
 
 def _laplace_plus(image: np.ndarray) -> np.ndarray:
-    """Rebinned, clipped Laplacian of the 2x sub-sampled image (kernel 0,-1,0/-1,4,-1/0,-1,0)."""
-    left, right, up, down = _neighbours(image)
-    twice = 2.0 * image
+    """Rebinned, clipped Laplacian of the 2x sub-sampled image (kernel 0,-1,0/-1,4,-1/0,-1,0).
+
+    Computed by blocks of rows (each block padded by one mirrored row and
+    column, as the whole image would be), so the temporaries are a few
+    megapixels whatever the image size; every output value comes from the
+    same float operations as a whole-image computation.
+    """
+    ny, nx = image.shape
     out = np.zeros_like(image)
-    for a, b in ((left, up), (right, up), (left, down), (right, down)):
-        term = twice - a
-        term -= b
-        np.maximum(term, 0.0, out=term)
-        out += term
+    step = max(1, _BLOCK_PIXELS // max(nx, 1))
+    for r0 in range(0, ny, step):
+        r1 = min(ny, r0 + step)
+        rows = image[_reflect(np.arange(r0 - 1, r1 + 1), ny)]
+        padded = np.pad(rows, ((0, 0), (1, 1)), mode="reflect")
+        left, right = padded[1:-1, :-2], padded[1:-1, 2:]
+        up, down = padded[:-2, 1:-1], padded[2:, 1:-1]
+        twice = 2.0 * image[r0:r1]
+        block = out[r0:r1]
+        for a, b in ((left, up), (right, up), (left, down), (right, down)):
+            term = twice - a
+            term -= b
+            np.maximum(term, 0.0, out=term)
+            block += term
     out *= 0.25
     return out
 
 
+#: Pixels per chunk of :func:`_median5_at` (its 25-value index arrays stay small).
+_CHUNK = 1 << 16
+
+
 def _median5_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """5x5 median of ``image`` at the given pixels (mirror boundary)."""
-    padded = np.pad(image, 2, mode="reflect")
-    dy, dx = np.mgrid[0:5, 0:5]
-    values = padded[ys[:, None] + dy.ravel()[None, :], xs[:, None] + dx.ravel()[None, :]]
-    return np.partition(values, 12, axis=1)[:, 12]
+    ny, nx = image.shape
+    dy, dx = (d.ravel()[None, :] for d in np.mgrid[-2:3, -2:3])
+    if min(ny, nx) < 3:  # the mirror would fold more than once
+        padded = np.pad(image, 2, mode="reflect")
+        values = padded[ys[:, None] + 2 + dy, xs[:, None] + 2 + dx]
+        return np.partition(values, 12, axis=1)[:, 12]
+    out = np.empty(ys.size, dtype=image.dtype)
+    for k in range(0, ys.size, _CHUNK):
+        y, x = ys[k : k + _CHUNK, None], xs[k : k + _CHUNK, None]
+        values = image[_reflect(y + dy, ny), _reflect(x + dx, nx)]
+        out[k : k + _CHUNK] = np.partition(values, 12, axis=1)[:, 12]
+    return out
 
 
 class _Config:
@@ -110,9 +141,12 @@ def _decide(out: np.ndarray, cfg: _Config, rdn2: float) -> np.ndarray:
     np.maximum(mean, 0.0, out=mean)
     mean += rdn2
     noise = np.sqrt(mean, out=mean)
+    del mean
     np.maximum(noise, 1e-12, out=noise)
     sig = _laplace_plus(out)
-    sig /= 2.0 * noise
+    step = max(1, _BLOCK_PIXELS // max(out.shape[1], 1))
+    for r0 in range(0, out.shape[0], step):  # no full-frame temporary for 2 N
+        sig[r0 : r0 + step] /= 2.0 * noise[r0 : r0 + step]
     ys, xs = np.nonzero(sig > cfg.sigma_det)
     result = np.zeros(out.shape, dtype=bool)
     if ys.size == 0:
@@ -122,14 +156,17 @@ def _decide(out: np.ndarray, cfg: _Config, rdn2: float) -> np.ndarray:
     ys, xs = ys[keep], xs[keep]
     if ys.size == 0:
         return result
+    del sig
     smooth = ndimage.gaussian_filter(out, sigma=cfg.sigma, mode="mirror", truncate=_TRUNCATE)
     np.maximum(smooth, noise, out=smooth)
+    del noise
     ratio = np.divide(out, smooth, out=smooth)
     np.maximum(ratio, 0.0, out=ratio)
-    padded = np.pad(ratio, 1, mode="reflect")
-    yc, xc = ys + 1, xs + 1
-    around = padded[yc, xc - 1] + padded[yc, xc + 1] + padded[yc - 1, xc] + padded[yc + 1, xc]
-    lap2 = (4.0 * padded[yc, xc] - around) * 0.5
+    ny, nx = ratio.shape
+    west, east = ratio[ys, _reflect(xs - 1, nx)], ratio[ys, _reflect(xs + 1, nx)]
+    north, south = ratio[_reflect(ys - 1, ny), xs], ratio[_reflect(ys + 1, ny), xs]
+    around = west + east + north + south
+    lap2 = (4.0 * ratio[ys, xs] - around) * 0.5
     result[ys[lap2 > cfg.rlim], xs[lap2 > cfg.rlim]] = True
     return result
 
@@ -316,11 +353,16 @@ class PyCosmicDetector(BaseDetector):
         t1 = time.perf_counter()
         _log.log(level, "PyCosmic run 1: %d px in %.2f s", int(peaks.sum()), t1 - t0)
         if not self.two_pass:
-            cleaned = compose_cleaned(image, peaks, [(peaks, cleaned1 / np.float32(gain))])
+            cleaned = compose_cleaned(image, peaks, [(peaks, cleaned1)], divide_by=np.float32(gain))
             return Detection(mask=peaks, cleaned=cleaned)
 
         def run2(array):
             return _run(array, self.configs[1], rdn2)
+
+        # only the run-1 pixels of cleaned1 are used below (merged & ~tails lies in
+        # peaks): keep those values, not the frame, while run 2 works (memory)
+        at_peaks = cleaned1[peaks]
+        del cleaned1
 
         if self.windowed:
             merged, tails, cleaned2 = second_pass_windowed(
@@ -329,6 +371,10 @@ class PyCosmicDetector(BaseDetector):
         else:
             tails, cleaned2 = run2(electrons)
             merged = merge_peak_tail(peaks, tails)
+        del electrons  # not needed to compose the result (memory)
+        cleaned1 = np.zeros(peaks.shape, dtype=at_peaks.dtype)
+        cleaned1[peaks] = at_peaks
+        del peaks, at_peaks
         _log.log(
             level,
             "PyCosmic run 2: %d px merged in %.2f s",
@@ -337,6 +383,6 @@ class PyCosmicDetector(BaseDetector):
         )
         inv = np.float32(gain)
         cleaned = compose_cleaned(
-            image, merged, [(tails, cleaned2 / inv), (~tails, cleaned1 / inv)]
+            image, merged, [(tails, cleaned2), (~tails, cleaned1)], divide_by=inv
         )
         return Detection(mask=merged, cleaned=cleaned)

@@ -67,6 +67,33 @@ def _density(tx: np.ndarray, ty: np.ndarray, sus_t: tuple, tlimx: tuple, tlimy: 
     return counts.reshape(nby, nbx)
 
 
+#: Pixels per block of :func:`density_by_rows` (bounds its temporaries).
+_BLOCK_PIXELS = 1 << 20
+
+
+def density_by_rows(xdiag, ydiag, fx, fy, sus_t: tuple, tlimx: tuple, tlimy: tuple):
+    """:func:`_density` of whole frames, computed by blocks of rows.
+
+    ``fx`` and ``fy`` map data to drawn coordinates (elementwise); the counts
+    of the blocks add up to those of the whole frame, without full-frame
+    float64 coordinates and bin indices (about ten frames of temporaries at
+    the MEGARA size).
+    """
+    nbx, nby = DENSITY_BINS
+    ny, nx = np.shape(xdiag)
+    step = max(1, _BLOCK_PIXELS // max(nx, 1))
+    none = (np.zeros(0, np.float32), np.zeros(0, np.float32))
+    counts = np.zeros((nby, nbx), dtype=np.int64)
+    for r0 in range(0, ny, step):
+        rows = slice(r0, min(ny, r0 + step))
+        counts += _density(fx(xdiag[rows]), fy(ydiag[rows]), none, tlimx, tlimy)
+    sx, sy = sus_t
+    ok = np.isfinite(sx) & np.isfinite(sy)
+    sus_index = _bin_index(sy[ok], tlimy, nby) * nbx + _bin_index(sx[ok], tlimx, nbx)
+    counts -= np.bincount(sus_index, minlength=nbx * nby).reshape(nby, nbx)
+    return counts
+
+
 def _axis_functions(axis: Any) -> tuple[Any, Any]:
     """Forward and inverse functions (data <-> drawn coordinate) of an axis' scale."""
     tr = axis.get_transform()

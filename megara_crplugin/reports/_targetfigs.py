@@ -22,10 +22,10 @@ from ._common import (
 from ._diagram import (
     DENSITY_BINS,
     _axis_functions,
-    _density,
     _draw_numbers,
     _padded_range,
     _set_diagram_scales,
+    density_by_rows,
 )
 
 
@@ -166,7 +166,7 @@ def _draw_diagram(panels: TargetPanels, result: Any, xdiag: np.ndarray, ydiag: n
     fx, ix = _axis_functions(ax.xaxis)
     fy, iy = _axis_functions(ax.yaxis)
     tlimx, tlimy = tuple(fx(np.array(xlim))), tuple(fy(np.array(ylim)))
-    counts = _density(fx(xdiag), fy(ydiag), (fx(sus.x), fy(sus.y)), tlimx, tlimy)
+    counts = density_by_rows(xdiag, ydiag, fx, fy, (fx(sus.x), fy(sus.y)), tlimx, tlimy)
     counts = np.ma.masked_less_equal(counts, 0)
     norm = LogNorm(vmin=1, vmax=max(2, int(counts.max()) if counts.count() else 2))
     # Blues without its near-white start, so bins holding a single pixel stay visible
