@@ -484,6 +484,9 @@ def main(argv=None) -> int:
         default=None,
         help="our 'reports' parameter (default: the schema default, summary)",
     )
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="our 'jobs' parameter (default: all cores)"
+    )
     parser.add_argument("--skip-reference", action="store_true", help="run only megara-crmasks")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--nsimulations", type=int, default=10, help="mm_nsimulations (>= 1)")
@@ -535,6 +538,8 @@ def main(argv=None) -> int:
         paths, events, noise, n_cr, t_gen = write_inputs(folder, (ny, nx), args.seed, args.nframes)
         report["nframes"] = args.nframes
         ours_keys = {} if args.reports is None else {"reports": args.reports}
+        if args.jobs is not None:
+            ours_keys["jobs"] = args.jobs
         print(
             f"synthetic {args.nframes} x {ny}x{nx} frames ({n_cr} CR pixels, "
             f"{len(events)} double-hit events > 5 sigma) generated and written in {t_gen:.1f} s"
