@@ -70,6 +70,10 @@ class _Context:
         self.frame_names = frame_names
         self.timings: dict[str, float] = {}
         self.detector = None
+        if cfg.aux_name is not None:
+            from .detectors import get_detector  # optional back-ends imported lazily
+
+            self.detector = get_detector(cfg.crmethod, cfg.detector_config())
         self.seed = (
             cfg.mm_seed
             if cfg.mm_seed is not None
@@ -188,10 +192,6 @@ def compute_crmasks(
     bpm = load_bpm(cfg.bpm, shape)
     reviewer = reviewer if (cfg.interactive and reviewer is not None) else NullReviewer()
     ctx = _Context(cfg, noise, progress or NullProgress(), reviewer, frame_names)
-    if cfg.aux_name is not None:
-        from .detectors import get_detector  # optional back-ends imported lazily
-
-        ctx.detector = get_detector(cfg.crmethod, cfg.detector_config())
     t_start = time.perf_counter()
     n = len(frames)
     extras: dict[str, Any] = {"seed": ctx.seed, "bunit": units or "ADU"}
@@ -209,18 +209,11 @@ def compute_crmasks(
     aux_med &= allowed
 
     offsets = _offsets(ctx, stats, cleaned_frames, extras)
-    boundary = histogram = None
-    secondary = {"mean": None, "frame": None}
+    histogram, boundary, secondary = _boundaries(
+        ctx, stats, ff, offsets, (aux_med, defects.mask, aux_frames), cleaned_frames
+    )
+    del cleaned_frames  # the Aux-cleaned exposures are not needed any more
     if cfg.uses_mm:
-        model = synthetic_model(cfg, stats, aux_med, cleaned_frames, offsets, ff)
-        exclude = aux_med | defects.mask
-        for m in aux_frames:
-            exclude |= m
-        histogram, boundary, secondary = mm_boundary(
-            ctx, stats, model, exclude, shifted=offsets is not None
-        )
-        # the synthetic model and the Aux-cleaned exposures are not needed any more
-        del model, exclude, cleaned_frames
         extras["boundaries"] = secondary
 
     with ctx.phase("noise check"):
@@ -289,6 +282,23 @@ def compute_crmasks(
         with ctx.phase("reports"):
             write_reports(result, Path(output_dir), progress=ctx.progress, level=cfg.reports)
     return result
+
+
+def _boundaries(ctx: _Context, stats, ff, offsets, masks, cleaned_frames):
+    """Simulations and boundaries of the M.M. diagrams (None / empty without M.M.Cosmic).
+
+    ``masks = (aux_med, defects, aux_frames)`` (bool, True = cosmic ray or
+    defect): the Aux detections of the median image feed the synthetic model;
+    all of them and the defects are left out of the boundary fits.
+    """
+    if not ctx.cfg.uses_mm:
+        return None, None, {"mean": None, "frame": None}
+    aux_med, defects, aux_frames = masks
+    model = synthetic_model(ctx.cfg, stats, aux_med, cleaned_frames, offsets, ff)
+    exclude = aux_med | defects
+    for m in aux_frames:
+        exclude |= m
+    return mm_boundary(ctx, stats, model, exclude, shifted=offsets is not None)
 
 
 def _meancr_target(ctx: _Context, ti, stats: StackStatistics, result: CRMaskResult):
