@@ -73,6 +73,10 @@ class TargetInputs:
     all_aux : ndarray of bool or None
         Aux detections present in every exposure (defects out), None without
         an Aux detector.
+    alike : ndarray of bool or None
+        Warm-pixel signature of every pixel
+        (:func:`~megara_crplugin.fluxchange.alike_pixels`), None when the
+        flux-change rejection is off.
     flux_changes : dict
         Features rejected as flux changes per target; filled by the stages.
     """
@@ -86,6 +90,7 @@ class TargetInputs:
     boundary: Callable[[np.ndarray], np.ndarray] | None
     secondary: Mapping[str, Any]
     all_aux: np.ndarray | None
+    alike: np.ndarray | None = None
     flux_changes: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -124,6 +129,7 @@ def target_inputs(
         boundary=boundary,
         secondary=secondary,
         all_aux=all_aux,
+        alike=alike_pixels(stats, noise.gain, noise.rnoise) if cfg.flux_change_rejection else None,
     )
 
 
@@ -193,10 +199,9 @@ def detections(
     # hit in every exposure: stays in MEANCRT and CRMASKi (defect 24)
     every = ti.all_aux if name != "MEDIANCR" and ti.all_aux is not None else 0
     keep = ti.forced & allowed | every
-    alike = None
-    if cfg.flux_change_rejection:
-        alike = alike_pixels(stats, ti.noise.gain, ti.noise.rnoise)
-    return filter_target(cfg, ti.noise, stats.min2d, flags, y, keep, ti.flux_changes, name, alike)
+    return filter_target(
+        cfg, ti.noise, stats.min2d, flags, y, keep, ti.flux_changes, name, ti.alike
+    )
 
 
 def mediancr_stage(
