@@ -51,8 +51,6 @@ from scipy import ndimage
 
 from .masks import EIGHT
 
-#: Significance (chi-square of the fitted change over a window) that shows a flux change.
-EVIDENCE_CHI2 = 25.0
 #: Highest values of a pixel closer than this many sigma of their difference are "alike".
 ALIKE_SIGMA = 1.5
 #: Excess (sigma) above which a pixel of a feature counts as raised (warm-pixel test).
