@@ -13,11 +13,19 @@ Units: those of the stack (ADU).  Masks: ``valid`` True = the value is used
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["BLOCK_ROWS", "by_row_blocks", "masked_mean", "row_blocks", "sample_variance"]
+__all__ = [
+    "BLOCK_ROWS",
+    "by_row_blocks",
+    "for_each_block",
+    "masked_mean",
+    "row_blocks",
+    "sample_variance",
+]
 
 #: Rows per block of float64 work: 256 rows of 4096 pixels are 8 MB per float64 array.
 BLOCK_ROWS = 256
@@ -30,7 +38,30 @@ def row_blocks(ny: int, rows: int | None = None) -> Iterator[slice]:
         yield slice(r0, min(r0 + rows, ny))
 
 
-def by_row_blocks(flags: Callable[[slice], np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+def for_each_block(
+    work: Callable[[slice], None], blocks: Iterable[slice], threads: int = 1
+) -> None:
+    """Call ``work(block)`` for every block, in ``threads`` threads when > 1.
+
+    The blocks must be independent (each call writes only its own rows of
+    its outputs): the result is then the same whatever the number of threads.
+    numpy's element-wise loops, sorts and partitions and scipy.ndimage's
+    filters release the GIL, so two threads use two cores.  An exception in
+    a call is raised here.
+    """
+    blocks = list(blocks)
+    if threads <= 1 or len(blocks) < 2:
+        for sl in blocks:
+            work(sl)
+        return
+    with ThreadPoolExecutor(max_workers=min(threads, len(blocks))) as pool:
+        for future in [pool.submit(work, sl) for sl in blocks]:
+            future.result()
+
+
+def by_row_blocks(
+    flags: Callable[[slice], np.ndarray], shape: tuple[int, int], threads: int = 1
+) -> np.ndarray:
     """A per-pixel boolean test computed a block of rows at a time.
 
     Parameters
@@ -41,6 +72,8 @@ def by_row_blocks(flags: Callable[[slice], np.ndarray], shape: tuple[int, int]) 
         so that the blocks give the whole-image result exactly.
     shape : tuple of int
         Image shape (ny, nx).
+    threads : int, optional
+        Blocks computed at once (threads; the result does not depend on it).
 
     Returns
     -------
@@ -48,8 +81,11 @@ def by_row_blocks(flags: Callable[[slice], np.ndarray], shape: tuple[int, int]) 
         True = flagged (cosmic ray).
     """
     out = np.empty(shape, dtype=bool)
-    for sl in row_blocks(shape[0]):
+
+    def work(sl: slice) -> None:
         out[sl] = flags(sl)
+
+    for_each_block(work, row_blocks(shape[0]), threads)
     return out
 
 

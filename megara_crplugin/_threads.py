@@ -73,6 +73,11 @@ def workers_and_threads(n_jobs: int | None, n_calls: int) -> tuple[int, int]:
     workers, threads : int
         ``workers * threads <= max(n_jobs, 1)``; both >= 1.
     """
-    cores = max(1, int(n_jobs) if n_jobs else (os.cpu_count() or 1))
-    workers = max(1, min(cores, n_calls))
-    return workers, max(1, cores // workers)
+    n_cores = cores(n_jobs)
+    workers = max(1, min(n_cores, n_calls))
+    return workers, max(1, n_cores // workers)
+
+
+def cores(n_jobs: int | None) -> int:
+    """Cores a run may use: ``n_jobs`` (the ``jobs`` parameter), 0 or None = all (>= 1)."""
+    return max(1, int(n_jobs) if n_jobs else (os.cpu_count() or 1))

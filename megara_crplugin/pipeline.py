@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from ._auxtransfer import pack_detection, unpack_detection
-from ._blockstats import by_row_blocks
 from ._forkmap import fork_imap
 from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset
@@ -32,7 +31,7 @@ from .combination import meancr_image
 from .config import CRConfig, revalidate, validate_parameters
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
-from .expected import ExpectedSignal, estimate_expected, frame_flags, mediancr_mm_flags
+from .expected_stage import expected_signal, frame_hook, median_hook
 from .fluxfactor import estimate_flux_factors
 from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
@@ -229,8 +228,8 @@ def compute_crmasks(
         aux_frames=aux_frames if ctx.detector is not None else None,
     )
     with ctx.phase("MEDIANCR"):
-        expected = _expected(cfg, stack, noise, ff, offsets)
-        mediancr, features = mediancr_stage(ti, aux_med, _median_flags(cfg, expected, stack, ti))
+        expected = expected_signal(cfg, stack, noise, ff, offsets)
+        mediancr, features = mediancr_stage(ti, aux_med, median_hook(cfg, expected, stack, allowed))
     result = CRMaskResult(
         config=cfg,
         uuid=str(uuid.uuid4()),
@@ -260,7 +259,7 @@ def compute_crmasks(
 
     with ctx.phase("exposures", n) as advance:
         per_frame = exposure_stage(
-            ti, stack, aux_frames, lambda i: _frame_flags(expected, stack, i, allowed), advance
+            ti, stack, aux_frames, lambda i: frame_hook(cfg, expected, stack, i, allowed), advance
         )
     expected = None  # 2 N float32 frames, not needed by the later stages nor the reports
     with ctx.phase("MEANCRT"):
@@ -306,57 +305,6 @@ def _meancr_target(ctx: _Context, ti, stats: StackStatistics, result: CRMaskResu
     crmasks = [result.targets[f"CRMASK{i + 1}"].mask for i in range(stats.n_frames)]
     image = meancr_image(stats.stack, crmasks, stats.min2d, result.rpmedian)
     return meancr_stage(ti, image, ctx.detect(image)[0])
-
-
-def _expected_rows(expected: ExpectedSignal, sl: slice) -> ExpectedSignal:
-    gain = expected.gain
-    gain = gain[sl] if np.ndim(gain) == 2 else gain
-    return ExpectedSignal(expected.value[:, sl], expected.sigma[:, sl], gain)
-
-
-def _median_flags(cfg, expected, stack, ti):
-    """The expected-signal test of MEDIANCR as a ``more_mm`` hook (None when off).
-
-    The test is per pixel: it runs a block of rows at a time, which bounds
-    its temporaries (sorted stack, means) without changing a flag.
-    """
-    if expected is None:
-        return None
-    k = cfg.mm_expected_sigma
-    return lambda flag_mm: by_row_blocks(
-        lambda sl: mediancr_mm_flags(
-            stack[:, sl], _expected_rows(expected, sl), flag_mm[sl], k=k, cleanable=ti.allowed[sl]
-        ),
-        flag_mm.shape,
-    )
-
-
-def _frame_flags(expected, stack, i, allowed):
-    """Adds the single hits of exposure ``i`` above the expected signal (None when off)."""
-    if expected is None:
-        return None
-    return lambda flag_mm: (
-        flag_mm
-        | (
-            by_row_blocks(
-                lambda sl: frame_flags(stack[:, sl], _expected_rows(expected, sl), i), allowed.shape
-            )
-            & allowed
-        )
-    )
-
-
-def _expected(cfg, stack, noise, ff, offsets):
-    """Expected signal from the neighbours (``mm_expected_sigma``), or None when off."""
-    if not cfg.uses_mm or cfg.mm_expected_sigma is None:
-        return None
-    return estimate_expected(
-        stack,
-        gain=noise.gain,
-        rnoise=noise.rnoise,
-        flux_factors=ff if cfg.apply_flux_factor_to == "simulated" else None,
-        offsets=offsets,
-    )
 
 
 def _stack(ctx: _Context, frames, shape, extras, *, release: bool = False):
