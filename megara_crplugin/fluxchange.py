@@ -107,9 +107,33 @@ def _basis(profile, wy, wx, p, grp, ngroups):
 
     d_y = 0.5 * (at(1, 0) - at(-1, 0))
     d_x = 0.5 * (at(0, 1) - at(0, -1))
-    floor = np.zeros(ngroups + 1)
-    floor[1:] = ndimage.minimum(p, grp, np.arange(1, ngroups + 1))
+    floor = np.full(ngroups + 1, np.inf)
+    np.minimum.at(floor, grp, p)  # every group has window pixels
+    floor[0] = 0.0
     return [p - floor[grp], np.hypot(d_y, d_x), d_y, d_x]
+
+
+def _grown(flags: np.ndarray, radius: int) -> np.ndarray:
+    """``flags`` grown by a (2 radius + 1)^2 square (``maximum_filter``, zeros outside).
+
+    Detections are sparse (a few percent of the pixels at most): only the
+    neighbourhoods of the flagged pixels are written, one row offset at a
+    time (indices clipped at the edges stay within the square).  Dense masks
+    take the filter.
+    """
+    size = 2 * radius + 1
+    ys, xs = np.nonzero(flags)
+    if ys.size * size > flags.size // 8:
+        return ndimage.maximum_filter(flags, size=size, mode="constant")
+    ny, nx = flags.shape
+    out = np.zeros(flags.shape, dtype=bool)
+    span = np.arange(-radius, radius + 1)
+    # the flagged pixels grown along x (each position once), then copied along y
+    flat = np.unique((ys[:, None] * nx + np.clip(xs[:, None] + span, 0, nx - 1)).ravel())
+    row_y, row_x = np.divmod(flat, nx)
+    for dy in span:
+        out[np.clip(row_y + dy, 0, ny - 1), row_x] = True
+    return out
 
 
 def _window_fit(groups, used, excess, basis, weight, ngroups, nonneg):
@@ -268,7 +292,7 @@ def reject_flux_changes(
         return FluxChangeResult(kept=flags.copy(), rejected=empty, n_features=0, n_rejected=0)
     # groups: features whose windows touch share one fit (their rings overlap);
     # everything below works on the window pixels only (compressed 1-D arrays)
-    window_mask = ndimage.maximum_filter(flags, size=2 * window + 1, mode="constant")
+    window_mask = _grown(flags, window)
     groups, ngroups = ndimage.label(window_mask, structure=EIGHT)
     wy, wx = np.nonzero(window_mask)
     grp = groups[wy, wx]
@@ -308,7 +332,9 @@ def reject_flux_changes(
             steady &= ~_warm_pixel(lab, alike[ys, xs], z, nlab)
         is_cr |= steady
     is_cr[0] = True
-    rejected = ~is_cr[labels]
+    rejected = np.zeros(flags.shape, dtype=bool)
+    out = ~is_cr[lab]
+    rejected[ys[out], xs[out]] = True
     return FluxChangeResult(
         kept=flags & ~rejected,
         rejected=rejected,

@@ -173,3 +173,17 @@ def test_alike_pixels_compares_the_highest_values_with_noise():
     stack = np.stack([med - 1, med, mx])
     stats = StackStatistics(stack, med - 1, mx, med, (med + mx) / 2)
     assert alike_pixels(stats, 1.0, 3.0).tolist() == [[True, False, False]]
+
+
+@pytest.mark.parametrize("density", [0.001, 0.2])
+def test_window_growth_equals_the_maximum_filter(density):
+    from scipy import ndimage
+
+    from megara_crplugin.fluxchange import _grown
+
+    rng = np.random.default_rng(7)
+    flags = rng.random((61, 47)) < density
+    flags[0, 0] = flags[-1, -1] = flags[30, 0] = True  # corners and an edge
+    for radius in (1, 6):
+        want = ndimage.maximum_filter(flags, size=2 * radius + 1, mode="constant")
+        assert np.array_equal(_grown(flags, radius), want)
