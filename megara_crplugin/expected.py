@@ -72,27 +72,55 @@ class ExpectedSignal:
     ----------
     value : ndarray of float32, shape (N, ny, nx)
         Expected signal of each exposure (ADU, bias-free).
-    sigma : ndarray of float32, shape (N, ny, nx)
+    sigma : ndarray of float32, shape (N, ny, nx), or None
         Noise of one value about that expectation: photon and read noise
-        plus the scatter of the estimate (ADU).
+        plus the scatter of the estimate (ADU).  None: computed from
+        ``value``, ``gain``, ``rnoise`` and ``scale`` when needed
+        (:meth:`sigmas`), a block of rows at a time in the pipeline, which
+        saves N float32 frames.
     gain : float or ndarray (ny, nx), optional
         Gain (e-/ADU), for the noise of values far above the expectation.
     alike : ndarray of bool, shape (ny, nx), optional
         The pixel's ``N - 1`` lowest values are alike (see :func:`raised_in`),
         computed once by :func:`estimate_expected` from the stack it was
         given; the tests then take that same stack.  None: computed by each test.
+    rnoise : float or ndarray (ny, nx), optional
+        Read noise (ADU), for ``sigma`` None.
+    scale : float, optional
+        Scatter of the estimate in units of one value's noise, for ``sigma`` None.
     """
 
     value: np.ndarray
-    sigma: np.ndarray
+    sigma: np.ndarray | None
     gain: float | np.ndarray = 1.0
     alike: np.ndarray | None = None
+    rnoise: float | np.ndarray = 0.0
+    scale: float = 0.0
 
     def rows(self, sl: slice) -> ExpectedSignal:
         """The same expectation on the rows ``sl`` only (views, no copy)."""
-        gain = self.gain[sl] if np.ndim(self.gain) == 2 else self.gain
+
+        def part(a):
+            return a[sl] if np.ndim(a) == 2 else a
+
+        sigma = None if self.sigma is None else self.sigma[:, sl]
         alike = None if self.alike is None else self.alike[sl]
-        return ExpectedSignal(self.value[:, sl], self.sigma[:, sl], gain, alike)
+        gain, rnoise = part(self.gain), part(self.rnoise)
+        return ExpectedSignal(self.value[:, sl], sigma, gain, alike, rnoise, self.scale)
+
+    def sigmas(self) -> np.ndarray:
+        """Noise of one value of each exposure about its expectation (float32, ADU)."""
+        if self.sigma is not None:
+            return self.sigma
+        out = np.empty(self.value.shape, np.float32)
+        for i, value in enumerate(self.value):
+            out[i] = np.sqrt(_variance(value, self.gain, self.rnoise, self.scale))
+        return out
+
+
+def _variance(value, gain, rnoise, scale):
+    """Photon + read noise at ``value`` (ADU^2), times ``1 + scale**2`` (the estimate's scatter)."""
+    return (np.maximum(value, 0) / gain + np.asarray(rnoise) ** 2) * (1.0 + scale**2)
 
 
 def _shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
@@ -239,7 +267,6 @@ def estimate_expected(
     n, ny, nx = stack.shape
     ff = np.ones(n) if flux_factors is None else np.asarray(flux_factors, float).reshape(n)
     value = np.empty(stack.shape, np.float32)  # flux-normalised until the end
-    sigma = np.empty(stack.shape, np.float32)
     n_used = 2 * min(half_width, nx - 1) * n
     est_scale = _MEDIAN_EFFICIENCY / np.sqrt(n_used)
     aligned = stack
@@ -254,23 +281,24 @@ def estimate_expected(
 
     for_each_block(estimate, row_blocks(ny, CHUNK_ROWS), threads)
     aligned = None  # the aligned copy (offsets) is not needed any more
+    sigma = None  # computed from the value when needed
     if offsets is not None:
         for i, (dx, dy) in enumerate(offsets):
             value[i] = _shift(value[i], dx, dy)
     value *= ff[:, None, None].astype(np.float32)
-    for i in range(n):
-        var = (np.maximum(value[i], 0) / gain + np.asarray(rnoise) ** 2) * (1.0 + est_scale**2)
-        if offsets is not None:
-            var = var + _interpolation_error(value[i]) ** 2
-        sigma[i] = np.sqrt(var)
-    expected = ExpectedSignal(value, sigma, gain)
+    if offsets is not None:  # plus the interpolation error: stored
+        sigma = np.empty(stack.shape, np.float32)
+        for i in range(n):
+            var = _variance(value[i], gain, rnoise, est_scale)
+            sigma[i] = np.sqrt(var + _interpolation_error(value[i]) ** 2)
+    expected = ExpectedSignal(value, sigma, gain, None, rnoise, est_scale)
     alike = np.empty((ny, nx), dtype=bool)
 
     def compare(rows: slice) -> None:
         alike[rows] = _alike(stack[:, rows], expected.rows(rows))
 
     for_each_block(compare, row_blocks(ny, CHUNK_ROWS), threads)
-    return ExpectedSignal(value, sigma, gain, alike)
+    return ExpectedSignal(value, sigma, gain, alike, rnoise, est_scale)
 
 
 def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: int) -> np.ndarray:
@@ -303,16 +331,17 @@ def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: 
         raise ValueError(f"needed: expected 1..{n}, got {needed}")
     count = np.zeros(stack.shape[1:], np.uint8)
     clean = np.zeros(stack.shape[1:], np.uint8)
+    sigma = expected.sigmas()
     for i in range(n):
-        z = (stack[i] - expected.value[i]) / expected.sigma[i]
+        z = (stack[i] - expected.value[i]) / sigma[i]
         count += z > k
         clean += z <= K_CLEAN
     # cosmic rays in `needed` exposures leave the others clean; raised alike in
     # (nearly) every exposure is a hot pixel or structure the estimate misses
-    return (count >= needed) & ~((clean < max(n - needed, 1)) & _alike(stack, expected))
+    return (count >= needed) & ~((clean < max(n - needed, 1)) & _alike(stack, expected, sigma))
 
 
-def _alike(stack: np.ndarray, expected: ExpectedSignal) -> np.ndarray:
+def _alike(stack: np.ndarray, expected: ExpectedSignal, sigma=None) -> np.ndarray:
     """The N - 1 lowest values spread by less than K_ALIKE sigma of their own level.
 
     The highest value is left out: a cosmic ray on a hot pixel does not make
@@ -324,7 +353,8 @@ def _alike(stack: np.ndarray, expected: ExpectedSignal) -> np.ndarray:
     low = np.sort(stack, axis=0)[:-1] if stack.shape[0] > 2 else stack
     lo, hi = low[0], low[-1]
     excess = np.maximum(low.mean(axis=0) - expected.value.mean(axis=0), 0)
-    sig = np.sqrt(expected.sigma.mean(axis=0) ** 2 + excess / expected.gain)
+    sigma = expected.sigmas() if sigma is None else sigma
+    sig = np.sqrt(sigma.mean(axis=0) ** 2 + excess / expected.gain)
     return hi - lo < K_ALIKE * sig
 
 
@@ -421,8 +451,9 @@ def frame_flags(
         within :data:`K_CLEAN` sigma of their expectation).
     """
     n = stack.shape[0]
-    raised = stack[i] > expected.value[i] + k * expected.sigma[i]
+    sigma = expected.sigmas()
+    raised = stack[i] > expected.value[i] + k * sigma[i]
     clean = np.zeros(raised.shape, np.uint8)
     for j in range(n):
-        clean += stack[j] <= expected.value[j] + K_CLEAN * expected.sigma[j]
-    return raised & ((clean >= n - n // 2) | ~_alike(stack, expected))
+        clean += stack[j] <= expected.value[j] + K_CLEAN * sigma[j]
+    return raised & ((clean >= n - n // 2) | ~_alike(stack, expected, sigma))
