@@ -1,0 +1,59 @@
+"""Order statistics by the pruned sorting network equal those of a sort, bit for bit."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from megara_crplugin import expected as ex
+from megara_crplugin._selectnet import batcher_pairs, order_statistics, selection_program
+
+
+@pytest.mark.parametrize("p", [2, 4, 8, 16])
+def test_batcher_network_sorts_every_binary_input(p):
+    # 0-1 principle: a comparator network that sorts every 0/1 input sorts every input
+    pairs = batcher_pairs(p)
+    for bits in itertools.product((0, 1), repeat=p):
+        wires = list(bits)
+        for i, j in pairs:
+            if wires[i] > wires[j]:
+                wires[i], wires[j] = wires[j], wires[i]
+        assert wires == sorted(wires)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 5, 6, 17, 18, 30, 42])
+def test_order_statistics_equal_a_sort(m):
+    rng = np.random.default_rng(m)
+    values = [rng.integers(0, 4, (5, 7)).astype(np.float32) for _ in range(m)]  # many ties
+    values[0][0, 0] = 1e30
+    ranks = tuple(range(m))
+    want = np.sort(np.stack(values), axis=0)
+    for rank, got in zip(ranks, order_statistics(values, ranks), strict=True):
+        assert got.dtype == np.float32
+        assert np.array_equal(got, want[rank])
+
+
+def test_middle_ranks_need_fewer_steps_than_the_whole_sort():
+    steps, outputs = selection_program(18, (8, 9))
+    assert len(outputs) == 2
+    assert len(steps) < len(batcher_pairs(32)) // 2
+    with pytest.raises(ValueError, match="ranks: expected 0..2"):
+        order_statistics([np.zeros(2)] * 3, (3,))
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_frame_median_and_alike_equal_the_numpy_forms(n, dtype):
+    rng = np.random.default_rng(n)
+    stack = rng.normal(50, 5, (n, 40, 30)).astype(dtype)
+    stack[:, 3, 4] += 40  # raised alike
+    assert np.array_equal(ex._median_frames(stack), np.median(stack, axis=0))
+    value = np.full(stack.shape, 50, np.float32)
+    exp = ex.ExpectedSignal(value, np.full(stack.shape, 5, np.float32), gain=1.0)
+    low = np.sort(stack, axis=0)[:-1]
+    excess = np.maximum(low.mean(axis=0) - value.mean(axis=0), 0)
+    want = low[-1] - low[0] < ex.K_ALIKE * np.sqrt(exp.sigmas().mean(axis=0) ** 2 + excess)
+    assert np.array_equal(ex._alike(stack, exp), want)
+    assert want[3, 4]
