@@ -147,23 +147,53 @@ def _sigma(v, gain, rnoise):
     return np.sqrt(np.maximum(v, 0) / gain + np.square(rnoise))
 
 
-def _every_frame(stack, gain, rnoise, k, *, hot: bool) -> np.ndarray:
-    """Pixels sharper than their 8 neighbours (above for hot, below for cold) in every frame."""
+def _ring_extreme(frame, ys, xs, hot: bool) -> np.ndarray:
+    """Max (hot) or min of the 8 neighbours of the pixels ``(ys, xs)``, edges repeated.
+
+    The values of ``ndimage.maximum_filter(frame, footprint=_RING,
+    mode="nearest")`` (or the minimum filter) at those pixels.
+    """
+    ny, nx = frame.shape
+    pick = np.maximum if hot else np.minimum
     out = None
-    for frame in stack:
-        frame = np.asarray(frame, dtype=np.float32)
-        if hot:
-            nb = ndimage.maximum_filter(frame, footprint=_RING, mode="nearest")
-            excess = frame - nb
-            sharp = frame > SHARPNESS * np.maximum(nb, 0)
-        else:
-            nb = ndimage.minimum_filter(frame, footprint=_RING, mode="nearest")
-            excess = nb - frame
-            sharp = SHARPNESS * frame < nb
-        flag = (excess > k * _sigma(nb, gain, rnoise)) & sharp
-        out = flag if out is None else out & flag
-        if not out.any():
+    for dy, dx in zip(*(np.nonzero(_RING)), strict=True):
+        v = frame[np.clip(ys + dy - 1, 0, ny - 1), np.clip(xs + dx - 1, 0, nx - 1)]
+        out = v if out is None else pick(out, v)
+    return out
+
+
+def _defect_flags(frame, nb, gain, rnoise, k, hot: bool) -> np.ndarray:
+    """Sharper than the neighbours' extreme ``nb`` by k sigma and by :data:`SHARPNESS`."""
+    if hot:
+        excess = frame - nb
+        sharp = frame > SHARPNESS * np.maximum(nb, 0)
+    else:
+        excess = nb - frame
+        sharp = SHARPNESS * frame < nb
+    return (excess > k * _sigma(nb, gain, rnoise)) & sharp
+
+
+def _every_frame(stack, gain, rnoise, k, *, hot: bool) -> np.ndarray:
+    """Pixels sharper than their 8 neighbours (above for hot, below for cold) in every frame.
+
+    The first frame is filtered whole; the others only at its candidates
+    (a few per mille of the pixels), with the same values.
+    """
+    first = np.asarray(stack[0], dtype=np.float32)
+    filt = ndimage.maximum_filter if hot else ndimage.minimum_filter
+    out = _defect_flags(first, filt(first, footprint=_RING, mode="nearest"), gain, rnoise, k, hot)
+    ys, xs = np.nonzero(out)
+    for frame in stack[1:]:
+        if ys.size == 0:
             break
+        frame = np.asarray(frame, dtype=np.float32)
+        g = gain if np.ndim(gain) == 0 else np.asarray(gain)[ys, xs]
+        r = rnoise if np.ndim(rnoise) == 0 else np.asarray(rnoise)[ys, xs]
+        nb = _ring_extreme(frame, ys, xs, hot)
+        keep = _defect_flags(frame[ys, xs], nb, g, r, k, hot)
+        ys, xs = ys[keep], xs[keep]
+    out = np.zeros(first.shape, dtype=bool)
+    out[ys, xs] = True
     return out
 
 

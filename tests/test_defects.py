@@ -187,3 +187,32 @@ def test_recipe_passes_megaradrp_master_bpm_as_known_defects():
     _Input.master_bpm = _Frame(np.zeros((8, 8), dtype=np.uint8))
     with pytest.raises(RecipeInputError, match="master_bpm: .*bpm: expected a 2-D array"):
         _with_master_bpm(_Recipe(), _Input(), cfg)
+
+
+@pytest.mark.parametrize("hot", [True, False])
+def test_every_frame_sparse_check_equals_filtering_every_frame(hot):
+    from scipy import ndimage
+
+    from megara_crplugin import defects as d
+
+    rng = np.random.default_rng(5)
+    stack = rng.normal(200, 5, (3, 50, 60)).astype(np.float32)
+    ys, xs = rng.integers(0, 50, 40), rng.integers(0, 60, 40)
+    ys[:4], xs[:4] = [0, 49, 0, 49], [0, 59, 30, 0]  # corners and edges
+    sign = 1 if hot else -1
+    stack[:, ys, xs] += sign * rng.uniform(*((700, 3000) if hot else (150, 195)), (3, 40)).astype(
+        np.float32
+    )
+    stack[1, ys[::3], xs[::3]] = 200  # not defective in one frame
+    gain = np.full((50, 60), 1.5)
+    gain[:, :20] = 0.7
+    for k in (3.0, 5.0):
+        want = None
+        for frame in stack:
+            filt = ndimage.maximum_filter if hot else ndimage.minimum_filter
+            nb = filt(frame, footprint=d._RING, mode="nearest")
+            flag = d._defect_flags(frame, nb, gain, 3.0, k, hot)
+            want = flag if want is None else want & flag
+        got = d._every_frame(stack, gain, 3.0, k, hot=hot)
+        assert np.array_equal(got, want)
+        assert 5 < got.sum() < 40
