@@ -139,23 +139,26 @@ def _grown(flags: np.ndarray, radius: int) -> np.ndarray:
 def _window_fit(groups, used, excess, basis, weight, ngroups, nonneg):
     """Per-group weighted fit ``excess = sum_k c_k * basis_k + b`` on ``used``.
 
-    ``c_k >= 0`` where ``nonneg[k]`` (the scale and the slope terms).
+    ``c_k >= 0`` where ``nonneg[k]`` (the scale and the slope terms).  The
+    sums run over every window pixel with weight 0 off ``used`` (adding exact
+    zeros: the sums of the used pixels alone, without copying them).
 
     Returns ``coef`` (ngroups + 1, K) and ``b`` (ngroups + 1,).
     """
-    lab = groups[used]
-    w = weight[used]
-    cols = [np.ones(lab.size)] + [bk[used] for bk in basis]  # 1-D window pixels
-    e = excess[used]
+    w = np.where(used, weight, 0.0)
+    cols = [None, *basis]  # None: the constant
     k = len(cols)
     normal = np.zeros((ngroups + 1, k, k))
     rhs = np.zeros((ngroups + 1, k))
     for i in range(k):
-        rhs[:, i] = np.bincount(lab, weights=w * cols[i] * e, minlength=ngroups + 1)
+        wi = w if cols[i] is None else w * cols[i]
+        rhs[:, i] = np.bincount(groups, weights=wi * excess, minlength=ngroups + 1)
         for j in range(i, k):
+            term = wi if cols[j] is None else wi * cols[j]
             normal[:, i, j] = normal[:, j, i] = np.bincount(
-                lab, weights=w * cols[i] * cols[j], minlength=ngroups + 1
+                groups, weights=term, minlength=ngroups + 1
             )
+        del wi
     scale = np.maximum(np.einsum("gii->g", normal), 1e-300)
     normal += 1e-9 * scale[:, None, None] * np.eye(k)
     sol = np.linalg.solve(normal, rhs[..., None])[..., 0]
@@ -165,6 +168,12 @@ def _window_fit(groups, used, excess, basis, weight, ngroups, nonneg):
     with np.errstate(divide="ignore", invalid="ignore"):
         b = (rhs[:, 0] - np.einsum("gk,gk->g", normal[:, 0, 1:], coef)) / sw
     return coef, np.nan_to_num(b)
+
+
+def _at(value, wy, wx):
+    """``value`` (scalar or image) at the window pixels, float64; a scalar stays one."""
+    value = np.asarray(value, dtype=np.float64)
+    return value[()] if value.ndim == 0 else value[wy, wx]
 
 
 def _without_change(lab, grp, is_flag, used, chi2_terms, evidence_chi2, nlab):
@@ -300,9 +309,7 @@ def reject_flux_changes(
     prof = np.asarray(profile)
     p = prof[wy, wx].astype(np.float64)
     e = np.asarray(excess)[wy, wx].astype(np.float64)
-    rn = np.broadcast_to(np.asarray(rnoise, dtype=np.float64), flags.shape)[wy, wx]
-    gn = np.broadcast_to(np.asarray(gain, dtype=np.float64), flags.shape)[wy, wx]
-    var = rn**2 + np.clip(p, 0.0, None) / gn
+    var = _at(rnoise, wy, wx) ** 2 + np.clip(p, 0.0, None) / _at(gain, wy, wx)
     weight = 1.0 / np.maximum(var, 1e-6)
     basis = _basis(prof, wy, wx, p, grp, ngroups)
     nonneg = [True, True, False, False]
