@@ -69,11 +69,16 @@ def median_hook(cfg, expected: ExpectedSignal | None, stack, allowed) -> Hook:
     )
 
 
-def frame_hook(cfg, expected: ExpectedSignal | None, stack, i: int, allowed) -> Hook:
-    """Adds the single hits of exposure ``i`` above the expected signal (None when off)."""
+def frame_hook(
+    cfg, expected: ExpectedSignal | None, stack, i: int, allowed, threads: int | None = None
+) -> Hook:
+    """Adds the single hits of exposure ``i`` above the expected signal (None when off).
+
+    ``threads``: blocks tested at once (default: the ``jobs`` cores).
+    """
     if expected is None:
         return None
-    threads = cores(cfg.jobs)
+    threads = cores(cfg.jobs) if threads is None else threads
 
     def flags(sl: slice) -> np.ndarray:
         return frame_flags(stack[:, sl], expected.rows(sl), i) & allowed[sl]

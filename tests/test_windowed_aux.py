@@ -88,11 +88,16 @@ def test_openmp_limit_does_not_change_lacosmic():
     np.testing.assert_array_equal(before.cleaned, after.cleaned)
 
 
-def test_jobs_do_not_change_the_masks():
+@pytest.mark.parametrize(
+    ("crmethod", "shape"),
+    # 520 rows: several row blocks of the expected-signal tests, run in threads
+    [("mm_pycosmic", (96, 128)), ("mmcosmic", (520, 64))],
+)
+def test_jobs_do_not_change_the_masks(crmethod, shape):
     from megara_crplugin.pipeline import compute_crmasks
 
-    sset = make_megara_like_frames((96, 128), seed=4, n_double_hits=3)
-    params = {"crmethod": "mm_pycosmic", "gain": 1.0, "rnoise": 3.4, "bias": 0.0}
+    sset = make_megara_like_frames(shape, seed=4, n_double_hits=3)
+    params = {"crmethod": crmethod, "gain": 1.0, "rnoise": 3.4, "bias": 0.0}
     params |= {"mm_seed": 5, "mm_nsimulations": 3, "interactive": False}
     one = compute_crmasks(list(sset.frames), {**params, "jobs": 1})
     two = compute_crmasks(list(sset.frames), {**params, "jobs": 2})
