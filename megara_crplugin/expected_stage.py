@@ -69,16 +69,11 @@ def median_hook(cfg, expected: ExpectedSignal | None, stack, allowed) -> Hook:
     )
 
 
-def frame_hook(
-    cfg, expected: ExpectedSignal | None, stack, i: int, allowed, threads: int | None = None
-) -> Hook:
-    """Adds the single hits of exposure ``i`` above the expected signal (None when off).
-
-    ``threads``: blocks tested at once (default: the ``jobs`` cores).
-    """
+def frame_hook(cfg, expected: ExpectedSignal | None, stack, i: int, allowed) -> Hook:
+    """Adds the single hits of exposure ``i`` above the expected signal (None when off)."""
     if expected is None:
         return None
-    threads = cores(cfg.jobs) if threads is None else threads
+    threads = cores(cfg.jobs)
 
     def flags(sl: slice) -> np.ndarray:
         return frame_flags(stack[:, sl], expected.rows(sl), i) & allowed[sl]

@@ -25,7 +25,7 @@ import numpy as np
 
 from ._auxtransfer import pack_detection, unpack_detection
 from ._forkmap import fork_imap
-from ._threads import cores, limit_openmp, workers_and_threads
+from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset
 from .combination import meancr_image
 from .config import CRConfig, revalidate, validate_parameters
@@ -258,14 +258,8 @@ def compute_crmasks(
     ctx.reviewer.review_mediancr(result)
 
     with ctx.phase("exposures", n) as advance:
-        threads = cores(cfg.jobs)  # the exposures at once, each test in one thread
         per_frame = exposure_stage(
-            ti,
-            stack,
-            aux_frames,
-            lambda i: frame_hook(cfg, expected, stack, i, allowed, threads=1),
-            advance,
-            threads=threads,
+            ti, stack, aux_frames, lambda i: frame_hook(cfg, expected, stack, i, allowed), advance
         )
     expected = None  # 2 N float32 frames, not needed by the later stages nor the reports
     with ctx.phase("MEANCRT"):

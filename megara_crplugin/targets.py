@@ -20,7 +20,6 @@ Mask polarity everywhere: True = cosmic ray.  Units: ADU.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,40 +229,24 @@ def exposure_stage(
     aux_frames: Sequence[np.ndarray],
     more_mm_of: Callable[[int], MoreFlags],
     advance: Callable[[int], Any] = lambda k: None,
-    threads: int = 1,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(flag_aux, flag_mm) of every exposure (its diagram: exposure - min2d).
-
-    The exposures are independent: with ``threads`` > 1 they are processed
-    that many at a time (numpy and scipy release the GIL in most of the
-    work); the flags do not depend on it.
-    """
-
-    def one(i: int) -> tuple[np.ndarray, np.ndarray]:
-        return detections(
-            ti,
-            stack[i] - ti.stats.min2d,
-            aux_frames[i],
-            per_frame=True,
-            bnd=ti.secondary["frame"],
-            level="frame",
-            name=f"CRMASK{i + 1}",
-            more_mm=more_mm_of(i),
+    """(flag_aux, flag_mm) of every exposure (its diagram: exposure - min2d)."""
+    per_frame = []
+    for i in range(len(stack)):
+        per_frame.append(
+            detections(
+                ti,
+                stack[i] - ti.stats.min2d,
+                aux_frames[i],
+                per_frame=True,
+                bnd=ti.secondary["frame"],
+                level="frame",
+                name=f"CRMASK{i + 1}",
+                more_mm=more_mm_of(i),
+            )
         )
-
-    n = len(stack)
-    if threads <= 1 or n < 2:
-        per_frame = []
-        for i in range(n):
-            per_frame.append(one(i))
-            advance(1)
-        return per_frame
-    with ThreadPoolExecutor(max_workers=min(threads, n)) as pool:
-        futures = [pool.submit(one, i) for i in range(n)]
-        for future in as_completed(futures):
-            future.result()
-            advance(1)
-    return [future.result() for future in futures]
+        advance(1)
+    return per_frame
 
 
 def meancrt_stage(
