@@ -45,7 +45,9 @@ def test_flat_estimate_is_unbiased_and_tighter_than_one_sample():
     # the median of 18 neighbours scatters ~0.3 sigma; its max() with min2d adds a small bias
     assert abs(np.mean(err)) < 0.35 * _sigma(10.0)
     assert np.std(err) < 0.45 * _sigma(10.0)
-    assert np.allclose(exp.sigmas()[0], _sigma(exp.value[0]) * np.sqrt(1 + 1.2533**2 / 18), rtol=1e-5)
+    assert np.allclose(
+        exp.sigmas()[0], _sigma(exp.value[0]) * np.sqrt(1 + 1.2533**2 / 18), rtol=1e-5
+    )
 
 
 def test_double_hit_of_6_sigma_on_low_signal_is_found_single_hit_is_not():
