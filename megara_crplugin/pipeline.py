@@ -13,6 +13,7 @@ they add the files (``crmasks.fits``, combinations, reports).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -229,6 +230,10 @@ def compute_crmasks(
     )
     with ctx.phase("MEDIANCR"):
         expected = expected_signal(cfg, stack, noise, ff, offsets)
+        if expected is not None:  # the flux-change profile at the detections
+            ti = dataclasses.replace(
+                ti, profile=np.minimum(stats.min2d, expected.value.min(axis=0))
+            )
         mediancr, features = mediancr_stage(ti, aux_med, median_hook(cfg, expected, stack, allowed))
     result = CRMaskResult(
         config=cfg,

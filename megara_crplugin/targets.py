@@ -79,6 +79,12 @@ class TargetInputs:
         flux-change rejection is off.
     flux_changes : dict
         Features rejected as flux changes per target; filled by the stages.
+    profile : ndarray or None
+        ``min(min2d, expected signal from the neighbours)`` (ADU), the
+        flux-change profile at the detections: the neighbours do not contain
+        the pixel itself, so a cosmic ray over a noise peak of ``min2d`` is not
+        "explained" as a scaled copy of that peak; elsewhere the profile is
+        ``min2d``.  None (no expected signal): ``min2d`` everywhere.
     """
 
     cfg: CRConfig
@@ -92,6 +98,7 @@ class TargetInputs:
     all_aux: np.ndarray | None
     alike: np.ndarray | None = None
     flux_changes: dict[str, int] = field(default_factory=dict)
+    profile: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -199,9 +206,12 @@ def detections(
     # hit in every exposure: stays in MEANCRT and CRMASKi (defect 24)
     every = ti.all_aux if name != "MEDIANCR" and ti.all_aux is not None else 0
     keep = ti.forced & allowed | every
-    return filter_target(
-        cfg, ti.noise, stats.min2d, flags, y, keep, ti.flux_changes, name, ti.alike
-    )
+    profile = stats.min2d
+    if ti.profile is not None:  # at the detections, no higher than the neighbours say
+        on = flags[0] | flags[1]
+        profile = stats.min2d.copy()
+        profile[on] = ti.profile[on]
+    return filter_target(cfg, ti.noise, profile, flags, y, keep, ti.flux_changes, name, ti.alike)
 
 
 def mediancr_stage(
