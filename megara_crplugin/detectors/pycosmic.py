@@ -34,6 +34,14 @@ import numpy as np
 from scipy import ndimage
 
 from ..config.detector_config import PyCosmicConfig
+from ._pcfilters import (
+    box_mean,
+    gaussian_at,
+    laplace_plus,
+    median5_at,
+    reflect,
+    update_laplace,
+)
 from ._windows import EIGHT, _tile_any, _tiles_to_pixels
 from .base import (
     BaseDetector,
@@ -53,63 +61,9 @@ _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 _TRUNCATE = 4.0
 _TILE = 32
 
-
-#: rows of one block of :func:`_laplace_plus` (about 1 M pixels at 4096 columns)
-_BLOCK_PIXELS = 1 << 20
-
-
-def _reflect(index: np.ndarray, n: int) -> np.ndarray:
-    """Indices mirrored at the edges as ``np.pad(mode='reflect')`` does (``|offset| < n``)."""
-    index = np.abs(index)
-    return np.where(index > n - 1, 2 * (n - 1) - index, index)
-
-
-def _laplace_plus(image: np.ndarray) -> np.ndarray:
-    """Rebinned, clipped Laplacian of the 2x sub-sampled image (kernel 0,-1,0/-1,4,-1/0,-1,0).
-
-    Computed by blocks of rows (each block padded by one mirrored row and
-    column, as the whole image would be), so the temporaries are a few
-    megapixels whatever the image size; every output value comes from the
-    same float operations as a whole-image computation.
-    """
-    ny, nx = image.shape
-    out = np.zeros_like(image)
-    step = max(1, _BLOCK_PIXELS // max(nx, 1))
-    for r0 in range(0, ny, step):
-        r1 = min(ny, r0 + step)
-        rows = image[_reflect(np.arange(r0 - 1, r1 + 1), ny)]
-        padded = np.pad(rows, ((0, 0), (1, 1)), mode="reflect")
-        left, right = padded[1:-1, :-2], padded[1:-1, 2:]
-        up, down = padded[:-2, 1:-1], padded[2:, 1:-1]
-        twice = 2.0 * image[r0:r1]
-        block = out[r0:r1]
-        for a, b in ((left, up), (right, up), (left, down), (right, down)):
-            term = twice - a
-            term -= b
-            np.maximum(term, 0.0, out=term)
-            block += term
-    out *= 0.25
-    return out
-
-
-#: Pixels per chunk of :func:`_median5_at` (its 25-value index arrays stay small).
-_CHUNK = 1 << 16
-
-
-def _median5_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """5x5 median of ``image`` at the given pixels (mirror boundary)."""
-    ny, nx = image.shape
-    dy, dx = (d.ravel()[None, :] for d in np.mgrid[-2:3, -2:3])
-    if min(ny, nx) < 3:  # the mirror would fold more than once
-        padded = np.pad(image, 2, mode="reflect")
-        values = padded[ys[:, None] + 2 + dy, xs[:, None] + 2 + dx]
-        return np.partition(values, 12, axis=1)[:, 12]
-    out = np.empty(ys.size, dtype=image.dtype)
-    for k in range(0, ys.size, _CHUNK):
-        y, x = ys[k : k + _CHUNK, None], xs[k : k + _CHUNK, None]
-        values = image[_reflect(y + dy, ny), _reflect(x + dx, nx)]
-        out[k : k + _CHUNK] = np.partition(values, 12, axis=1)[:, 12]
-    return out
+#: Historical names (tests): the building blocks live in ``_pcfilters``.
+_laplace_plus = laplace_plus
+_median5_at = median5_at
 
 
 class _Config:
@@ -135,59 +89,109 @@ class _Config:
         return self.iterations * (self.r_detect + self.r_replace) + self.radius + self.r_replace
 
 
-def _decide(out: np.ndarray, cfg: _Config, rdn2: float) -> np.ndarray:
-    """One detection step on ``out`` (e-): boolean mask of new detections."""
-    mean = ndimage.uniform_filter(out, size=cfg.box, mode="mirror")
+def _noise(out: np.ndarray, cfg: _Config, rdn2: float) -> np.ndarray:
+    """``N = sqrt(max(box mean of out, 0) + rdnoise**2)`` (e-), at least 1e-12."""
+    mean = box_mean(out, cfg.box)
     np.maximum(mean, 0.0, out=mean)
     mean += rdn2
     noise = np.sqrt(mean, out=mean)
-    del mean
     np.maximum(noise, 1e-12, out=noise)
-    sig = _laplace_plus(out)
-    step = max(1, _BLOCK_PIXELS // max(out.shape[1], 1))
-    for r0 in range(0, out.shape[0], step):  # no full-frame temporary for 2 N
-        sig[r0 : r0 + step] /= 2.0 * noise[r0 : r0 + step]
-    ys, xs = np.nonzero(sig > cfg.sigma_det)
+    return noise
+
+
+def _decide(
+    out: np.ndarray,
+    cfg: _Config,
+    rdn2: float,
+    *,
+    lap: np.ndarray | None = None,
+    only: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One detection step on ``out`` (e-).
+
+    Parameters
+    ----------
+    out : ndarray of float32
+        Current cleaned image (e-).
+    cfg : _Config
+        Settings of the pass.
+    rdn2 : float
+        Read noise squared (e-^2).
+    lap : ndarray of float32, optional
+        ``L+`` of ``out`` when already known (:func:`laplace_plus`).
+    only : ndarray of bool, optional
+        Examine only these pixels (the others are left False).
+
+    Returns
+    -------
+    new : ndarray of bool
+        New detections (True = cosmic ray).
+    lap : ndarray of float32
+        ``L+`` of ``out`` (for the next iteration).
+    """
+    noise = _noise(out, cfg, rdn2)
+    if lap is None:
+        lap = laplace_plus(out)
+    sig = np.multiply(noise, 2.0)
+    np.divide(lap, sig, out=sig)
+    candidates = sig > cfg.sigma_det
+    if only is not None:
+        candidates &= only
+    ys, xs = np.nonzero(candidates)
+    del candidates
     result = np.zeros(out.shape, dtype=bool)
     if ys.size == 0:
-        return result
-    s_prime = sig[ys, xs] - _median5_at(sig, ys, xs)
+        return result, lap
+    s_prime = sig[ys, xs] - median5_at(sig, ys, xs)
     keep = s_prime > cfg.sigma_det
     ys, xs = ys[keep], xs[keep]
-    if ys.size == 0:
-        return result
     del sig
-    smooth = ndimage.gaussian_filter(out, sigma=cfg.sigma, mode="mirror", truncate=_TRUNCATE)
-    np.maximum(smooth, noise, out=smooth)
-    del noise
-    ratio = np.divide(out, smooth, out=smooth)
+    if ys.size == 0:
+        return result, lap
+    # fine structure at the candidates and their four neighbours only
+    ny, nx = out.shape
+    py = np.concatenate([ys, ys, ys, reflect(ys - 1, ny), reflect(ys + 1, ny)])
+    px = np.concatenate([xs, reflect(xs - 1, nx), reflect(xs + 1, nx), xs, xs])
+    smooth = gaussian_at(out, py, px, cfg.sigma, _TRUNCATE)
+    np.maximum(smooth, noise[py, px], out=smooth)
+    ratio = np.divide(out[py, px], smooth, out=smooth)
     np.maximum(ratio, 0.0, out=ratio)
-    ny, nx = ratio.shape
-    west, east = ratio[ys, _reflect(xs - 1, nx)], ratio[ys, _reflect(xs + 1, nx)]
-    north, south = ratio[_reflect(ys - 1, ny), xs], ratio[_reflect(ys + 1, ny), xs]
+    centre, west, east, north, south = ratio.reshape(5, -1)
     around = west + east + north + south
-    lap2 = (4.0 * ratio[ys, xs] - around) * 0.5
+    lap2 = (4.0 * centre - around) * 0.5
     result[ys[lap2 > cfg.rlim], xs[lap2 > cfg.rlim]] = True
-    return result
+    return result, lap
 
 
-def _decide_near(out: np.ndarray, changed: np.ndarray, cfg: _Config, rdn2: float) -> np.ndarray:
-    """Detection step restricted to the pixels within ``r_detect`` of a changed pixel."""
+def _decide_near(
+    out: np.ndarray, changed: np.ndarray, cfg: _Config, rdn2: float, lap: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Detection step restricted to the pixels within ``r_detect`` of a changed pixel.
+
+    ``lap`` is ``L+`` of the image before the change (or None); it is updated
+    and reused when a window spans the whole image.  Returns the new
+    detections and ``L+`` of ``out`` when known (else None).
+    """
     result = np.zeros(out.shape, dtype=bool)
     grow = -(-cfg.r_detect // _TILE)
     target = ndimage.binary_dilation(_tile_any(changed, _TILE), structure=EIGHT, iterations=grow)
     region = ndimage.binary_dilation(target, structure=EIGHT, iterations=grow)
     labels, _ = ndimage.label(region, structure=EIGHT)
+    whole_lap = None
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         window = tuple(
             slice(s.start * _TILE, min(s.stop * _TILE, n))
             for s, n in zip(box, out.shape, strict=True)
         )
         todo = target[box] & (labels[box] == index)
-        decided = _decide(out[window], cfg, rdn2)
-        take = _tiles_to_pixels(todo, _TILE, decided.shape)
+        take = _tiles_to_pixels(todo, _TILE, out[window].shape)
+        whole = out[window].shape == out.shape
+        known = update_laplace(lap, out, changed) if whole and lap is not None else None
+        decided, lap_w = _decide(out[window], cfg, rdn2, lap=known, only=take)
+        if whole:
+            whole_lap = lap_w
         result[window][take] = decided[take]
-    return result
+    return result, whole_lap
 
 
 def _replace(original: np.ndarray, select: np.ndarray, cfg: _Config) -> np.ndarray:
@@ -257,9 +261,12 @@ def pycosmic_pass(
 def _run(original: np.ndarray, cfg: _Config, rdn2: float) -> tuple[np.ndarray, np.ndarray]:
     out = original
     select = np.zeros(original.shape, dtype=bool)
-    changed = None
+    changed = lap = None
     for _ in range(cfg.iterations):
-        new = _decide(out, cfg, rdn2) if changed is None else _decide_near(out, changed, cfg, rdn2)
+        if changed is None:
+            new, lap = _decide(out, cfg, rdn2)
+        else:
+            new, lap = _decide_near(out, changed, cfg, rdn2, lap)
         new &= ~select
         if not new.any():
             break
