@@ -39,6 +39,7 @@ from ._pcfilters import (
     gaussian_at,
     laplace_plus,
     median5_at,
+    nonzero2d,
     reflect,
     update_laplace,
 )
@@ -137,7 +138,7 @@ def _decide(
     candidates = sig > cfg.sigma_det
     if only is not None:
         candidates &= only
-    ys, xs = np.nonzero(candidates)
+    ys, xs = nonzero2d(candidates)
     del candidates
     result = np.zeros(out.shape, dtype=bool)
     if ys.size == 0:
