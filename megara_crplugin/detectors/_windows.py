@@ -96,6 +96,7 @@ def masked_median_replace(
     box_x: int = 5,
     box_y: int = 5,
     chunk: int = 100_000,
+    at: np.ndarray | None = None,
 ) -> np.ndarray:
     """Replacement values for flagged pixels: median of the unflagged pixels of a box.
 
@@ -116,13 +117,16 @@ def masked_median_replace(
         Odd box sizes along X and Y (pixels).
     chunk : int, optional
         Number of flagged pixels processed at once (memory control).
+    at : ndarray of bool, shape (ny, nx), optional
+        Compute the values only at these pixels (default: ``mask``); each
+        value is the one the whole call would give there.
 
     Returns
     -------
     ndarray of float64, shape (n_flagged,)
-        Replacement values in the order of ``np.nonzero(mask)``.
+        Replacement values in the order of ``np.nonzero(mask)`` (of ``at`` when given).
     """
-    ys, xs = np.nonzero(mask)
+    ys, xs = np.nonzero(mask if at is None else at)
     result = np.empty(ys.size, dtype=np.float64)
     for start in range(0, ys.size, chunk):
         sy, sx = ys[start : start + chunk], xs[start : start + chunk]

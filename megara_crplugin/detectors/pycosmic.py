@@ -61,6 +61,8 @@ _log = logging.getLogger(__name__)
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 _TRUNCATE = 4.0
 _TILE = 32
+#: Tile (pixels) of the neighbourhoods recomputed by :func:`_replace`.
+_REPLACE_TILE = 8
 
 #: Historical names (tests): the building blocks live in ``_pcfilters``.
 _laplace_plus = laplace_plus
@@ -195,10 +197,33 @@ def _decide_near(
     return result, whole_lap
 
 
-def _replace(original: np.ndarray, select: np.ndarray, cfg: _Config) -> np.ndarray:
-    out = original.copy()
-    if select.any():
-        out[select] = masked_median_replace(original, select, box_x=cfg.box[1], box_y=cfg.box[0])
+def _replace(
+    original: np.ndarray,
+    select: np.ndarray,
+    cfg: _Config,
+    previous: np.ndarray | None = None,
+    new: np.ndarray | None = None,
+) -> np.ndarray:
+    """``original`` with the ``select`` pixels replaced (masked median of the others, e-).
+
+    With ``previous`` (the result for ``select & ~new``) only the selected
+    pixels within ``r_replace`` of a ``new`` pixel are recomputed: every other
+    value depends on an unchanged neighbourhood and is copied.
+    """
+    if previous is None:
+        out = original.copy()
+        redo = select
+    else:
+        out = previous.copy()
+        grow = -(-cfg.r_replace // _REPLACE_TILE)
+        tiles = ndimage.binary_dilation(
+            _tile_any(new, _REPLACE_TILE), structure=EIGHT, iterations=grow
+        )
+        redo = _tiles_to_pixels(tiles, _REPLACE_TILE, select.shape) & select
+    if redo.any():
+        out[redo] = masked_median_replace(
+            original, select, box_x=cfg.box[1], box_y=cfg.box[0], at=redo
+        )
     return out
 
 
@@ -272,7 +297,7 @@ def _run(original: np.ndarray, cfg: _Config, rdn2: float) -> tuple[np.ndarray, n
         if not new.any():
             break
         select |= new
-        replaced = _replace(original, select, cfg)
+        replaced = _replace(original, select, cfg, out, new)
         changed = replaced != out
         out = replaced
     if cfg.radius > 0 and select.any():
