@@ -35,6 +35,7 @@ __all__ = [
     "median5_at",
     "nonzero2d",
     "reflect",
+    "tile_any",
     "update_laplace",
 ]
 
@@ -331,3 +332,16 @@ def _median5_mirrored(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.n
 def nonzero2d(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.nonzero`` of a 2-D mask (same order), several times faster on large masks."""
     return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
+def tile_any(mask: np.ndarray, tile: int) -> np.ndarray:
+    """Which ``tile x tile`` tiles hold a True pixel (the last ones may be partial).
+
+    Same result as :func:`megara_crplugin.detectors._windows._tile_any`, from
+    the flagged pixels only (fast for sparse masks).
+    """
+    ny, nx = mask.shape
+    out = np.zeros((-(-ny // tile), -(-nx // tile)), dtype=bool)
+    flat = np.flatnonzero(mask)
+    out[(flat // nx) // tile, (flat % nx) // tile] = True
+    return out

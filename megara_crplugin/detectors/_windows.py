@@ -126,7 +126,7 @@ def masked_median_replace(
     ndarray of float64, shape (n_flagged,)
         Replacement values in the order of ``np.nonzero(mask)`` (of ``at`` when given).
     """
-    ys, xs = np.nonzero(mask if at is None else at)
+    ys, xs = np.divmod(np.flatnonzero(mask if at is None else at), mask.shape[1])
     result = np.empty(ys.size, dtype=np.float64)
     for start in range(0, ys.size, chunk):
         sy, sx = ys[start : start + chunk], xs[start : start + chunk]

@@ -41,9 +41,10 @@ from ._pcfilters import (
     median5_at,
     nonzero2d,
     reflect,
+    tile_any,
     update_laplace,
 )
-from ._windows import EIGHT, _tile_any, _tiles_to_pixels
+from ._windows import EIGHT, _tiles_to_pixels
 from .base import (
     BaseDetector,
     Detection,
@@ -177,7 +178,7 @@ def _decide_near(
     """
     result = np.zeros(out.shape, dtype=bool)
     grow = -(-cfg.r_detect // _TILE)
-    target = ndimage.binary_dilation(_tile_any(changed, _TILE), structure=EIGHT, iterations=grow)
+    target = ndimage.binary_dilation(tile_any(changed, _TILE), structure=EIGHT, iterations=grow)
     region = ndimage.binary_dilation(target, structure=EIGHT, iterations=grow)
     labels, _ = ndimage.label(region, structure=EIGHT)
     whole_lap = None
@@ -193,7 +194,7 @@ def _decide_near(
         decided, lap_w = _decide(out[window], cfg, rdn2, lap=known, only=take)
         if whole:
             whole_lap = lap_w
-        result[window][take] = decided[take]
+        result[window] |= decided  # decided only inside take; the takes are disjoint
     return result, whole_lap
 
 
@@ -217,11 +218,12 @@ def _replace(
         out = previous.copy()
         grow = -(-cfg.r_replace // _REPLACE_TILE)
         tiles = ndimage.binary_dilation(
-            _tile_any(new, _REPLACE_TILE), structure=EIGHT, iterations=grow
+            tile_any(new, _REPLACE_TILE), structure=EIGHT, iterations=grow
         )
         redo = _tiles_to_pixels(tiles, _REPLACE_TILE, select.shape) & select
-    if redo.any():
-        out[redo] = masked_median_replace(
+    index = np.flatnonzero(redo)
+    if index.size:
+        out.reshape(-1)[index] = masked_median_replace(
             original, select, box_x=cfg.box[1], box_y=cfg.box[0], at=redo
         )
     return out
