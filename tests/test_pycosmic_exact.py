@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from megara_crplugin.detectors import _pcfilters as pf
 from megara_crplugin.detectors import pycosmic as pc
+from megara_crplugin.detectors._windows import EIGHT, _tile_any, dilate8
 from megara_crplugin.detectors.base import masked_median_replace
 from megara_crplugin.detectors.pycosmic import PyCosmicDetector
 from megara_crplugin.synthetic import make_megara_like_frames
@@ -211,3 +212,18 @@ def test_outputs_equal_plain_blocks(frames, monkeypatch, name):
     assert fast.mask.sum() > 50
     assert _same_bits(fast.mask, plain.mask)
     assert _same_bits(fast.cleaned, plain.cleaned)
+
+
+def test_dilate8_and_tile_any_match_scipy_forms():
+    rng = np.random.default_rng(10)
+    for shape in ((1, 1), (3, 7), (33, 70), (64, 64)):
+        mask = rng.random(shape) < 0.05
+        for k in (1, 2, 3):
+            expected = ndimage.binary_dilation(mask, structure=EIGHT, iterations=k)
+            assert np.array_equal(dilate8(mask, k), expected)
+        for tile in (1, 8, 16):
+            ny, nx = shape
+            padded = np.zeros((-(-ny // tile) * tile, -(-nx // tile) * tile), dtype=bool)
+            padded[:ny, :nx] = mask
+            expected = padded.reshape(padded.shape[0] // tile, tile, -1, tile).any(axis=(1, 3))
+            assert np.array_equal(_tile_any(mask, tile), expected)

@@ -154,11 +154,30 @@ def masked_median_replace(
 
 
 def _tile_any(mask: np.ndarray, tile: int) -> np.ndarray:
+    """Which ``tile x tile`` tiles hold a True pixel (from the True pixels: fast when sparse)."""
     ny, nx = mask.shape
-    ty, tx = -(-ny // tile), -(-nx // tile)
-    padded = np.zeros((ty * tile, tx * tile), dtype=bool)
-    padded[:ny, :nx] = mask
-    return padded.reshape(ty, tile, tx, tile).any(axis=(1, 3))
+    out = np.zeros((-(-ny // tile), -(-nx // tile)), dtype=bool)
+    flat = np.flatnonzero(mask)
+    out[(flat // nx) // tile, (flat % nx) // tile] = True
+    return out
+
+
+def dilate8(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
+    """``ndimage.binary_dilation(mask, EIGHT, iterations)`` (False outside), by shifted ORs.
+
+    The same pixels as scipy's call (a square of side ``2 * iterations + 1``),
+    an order of magnitude faster on large frames.
+    """
+    out = np.array(mask, dtype=bool, copy=True)
+    for _ in range(iterations):
+        for axis in (0, 1):
+            src = out.copy()
+            lo = [slice(None), slice(None)]
+            hi = [slice(None), slice(None)]
+            lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+            out[tuple(hi)] |= src[tuple(lo)]
+            out[tuple(lo)] |= src[tuple(hi)]
+    return out
 
 
 def _tiles_to_pixels(tiles: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
@@ -316,7 +335,7 @@ def second_pass_windowed(
         _log.debug("second pass on %d window(s), %d px", len(windows), area)
         merged = merge_peak_tail(peaks[inner], tails[inner])
         grown = np.zeros(shape, dtype=bool)
-        grown[inner] = ndimage.binary_dilation(merged, structure=EIGHT)
+        grown[inner] = dilate8(merged)
         outside = grown & ~_tiles_to_pixels(known, tile, shape)
         if not outside.any():
             return merged, tails, cleaned

@@ -41,10 +41,9 @@ from ._pcfilters import (
     median5_at,
     nonzero2d,
     reflect,
-    tile_any,
     update_laplace,
 )
-from ._windows import EIGHT, _tiles_to_pixels
+from ._windows import EIGHT, _tile_any, _tiles_to_pixels, dilate8
 from .base import (
     BaseDetector,
     Detection,
@@ -178,8 +177,8 @@ def _decide_near(
     """
     result = np.zeros(out.shape, dtype=bool)
     grow = -(-cfg.r_detect // _TILE)
-    target = ndimage.binary_dilation(tile_any(changed, _TILE), structure=EIGHT, iterations=grow)
-    region = ndimage.binary_dilation(target, structure=EIGHT, iterations=grow)
+    target = dilate8(_tile_any(changed, _TILE), grow)
+    region = dilate8(target, grow)
     labels, _ = ndimage.label(region, structure=EIGHT)
     whole_lap = None
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
@@ -217,9 +216,7 @@ def _replace(
     else:
         out = previous.copy()
         grow = -(-cfg.r_replace // _REPLACE_TILE)
-        tiles = ndimage.binary_dilation(
-            tile_any(new, _REPLACE_TILE), structure=EIGHT, iterations=grow
-        )
+        tiles = dilate8(_tile_any(new, _REPLACE_TILE), grow)
         redo = _tiles_to_pixels(tiles, _REPLACE_TILE, select.shape) & select
     index = np.flatnonzero(redo)
     if index.size:
@@ -303,8 +300,7 @@ def _run(original: np.ndarray, cfg: _Config, rdn2: float) -> tuple[np.ndarray, n
         changed = replaced != out
         out = replaced
     if cfg.radius > 0 and select.any():
-        size = 2 * cfg.radius + 1
-        select = ndimage.binary_dilation(select, structure=np.ones((size, size), dtype=bool))
+        select = dilate8(select, cfg.radius)  # a square of side 2 radius + 1
         out = _replace(original, select, cfg)
     if out is original:
         out = original.copy()
