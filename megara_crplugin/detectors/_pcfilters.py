@@ -226,7 +226,7 @@ def laplace_plus(image: np.ndarray) -> np.ndarray:
     stay small and in cache.  Same unit as ``image``.
     """
     ny, nx = image.shape
-    out = np.zeros_like(image)
+    out = np.zeros(image.shape, dtype=image.dtype)  # calloc: no write pass
     if nx < 2 or ny < 2:  # the mirror needs a neighbour
         return _laplace_at(image, *np.nonzero(np.ones(image.shape, dtype=bool))).reshape(ny, nx)
     step = max(1, _BLOCK_PIXELS // nx)

@@ -166,7 +166,8 @@ def dilate8(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
     """``ndimage.binary_dilation(mask, EIGHT, iterations)`` (False outside), by shifted ORs.
 
     The same pixels as scipy's call (a square of side ``2 * iterations + 1``),
-    an order of magnitude faster on large frames.
+    an order of magnitude faster on large frames.  ``iterations >= 1`` (scipy's
+    ``iterations=0``, "until nothing changes", is not offered).
     """
     out = np.array(mask, dtype=bool, copy=True)
     for _ in range(iterations):
