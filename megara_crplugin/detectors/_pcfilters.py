@@ -10,14 +10,19 @@ Every function here returns exactly (bit for bit) what the plain
   narrow column blocks.  Each column is filtered by the same scipy routine
   on the same values (a column never depends on another), so the values are
   the same; only the memory access is faster (3x at 4112 x 4096).
-* :func:`gaussian_at` is :func:`scipy.ndimage.gaussian_filter` evaluated only
-  at the requested pixels.  It repeats, in float64, the operations of scipy's
-  symmetric 1-D correlation (centre tap first, then the pairs of taps from the
-  outermost inwards, each pair summed before it is weighted), rounds the
-  axis-0 pass to float32 as scipy stores it, then does the axis-1 pass.  The
-  weights are scipy's own (the impulse response of
-  :func:`scipy.ndimage.gaussian_filter1d`).  Images too small for a single
-  mirror fold fall back to the full scipy filter.
+* :func:`gaussian_at` is :func:`scipy.ndimage.gaussian_filter` at the
+  requested pixels only: the same scipy call on small tiles cut out with a
+  halo of one kernel radius (a correlation value depends only on the values
+  within that radius); :func:`gaussian_full` is the whole image, axis 0 by
+  column blocks as above.
+* :func:`laplace_plus` (PyCosmic's ``L+``) by cache-sized row blocks, and
+  :func:`update_laplace` recomputing it only next to changed pixels, with the
+  same float32 operations in the same order as the whole-image construction.
+* :func:`median5_at` (5x5 medians at given pixels), :func:`nonzero2d`.
+
+scipy's box mean is a running sum along each line, whose rounding depends on
+where the line starts: it is always computed on whole lines of the array the
+caller gives (never on a sub-window of it, never updated locally).
 
 No unit conversion: values keep the unit of the input (electrons in PyCosmic).
 """

@@ -17,7 +17,9 @@ Per iteration, on the current cleaned image ``out``:
    the unflagged pixels of a ``pc_replace_box_y x pc_replace_box_x`` box.
 
 Only pixels whose neighbourhood changed are re-examined after the first
-iteration (same result, much faster).  After the last iteration the mask is
+iteration (same result, much faster).  The filters run in the exact fast forms
+of :mod:`._pcfilters` (the scipy results bit for bit, computed only where and
+how they are needed).  After the last iteration the mask is
 grown by ``pc_increase_radius`` and the replacement redone.  Two passes as for
 L.A.Cosmic: ``pc_sigma_det`` and ``pc_rlim`` may be pairs.
 """
