@@ -227,3 +227,46 @@ def test_dilate8_and_tile_any_match_scipy_forms():
             padded[:ny, :nx] = mask
             expected = padded.reshape(padded.shape[0] // tile, tile, -1, tile).any(axis=(1, 3))
             assert np.array_equal(_tile_any(mask, tile), expected)
+
+
+@pytest.mark.parametrize("windowed", [True, False])
+def test_run2_shares_the_first_step_only_on_the_whole_frame(frames, monkeypatch, windowed):
+    """Run 2's first step taken from run 1's noise and significance: same outputs."""
+    used = []
+    run = pc._run
+
+    def spy(array, cfg, rdn2, first=None, also=None):
+        used.append((array.shape, first is not None))
+        return run(array, cfg, rdn2, first=first, also=also)
+
+    monkeypatch.setattr(pc, "_run", spy)
+    shared = PyCosmicDetector({}, windowed=windowed).detect(
+        frames["exposure"], gain=1.3, rnoise=3.4
+    )
+    assert used[-1] == (frames["exposure"].shape, True)  # run 2 on the whole frame, shared
+    used.clear()
+    monkeypatch.setattr(pc._Config, "same_filters", lambda self, other: False)
+    alone = PyCosmicDetector({}, windowed=windowed).detect(frames["exposure"], gain=1.3, rnoise=3.4)
+    assert not any(first for _, first in used)
+    assert _same_bits(shared.mask, alone.mask) and _same_bits(shared.cleaned, alone.cleaned)
+
+
+def test_run2_windows_when_run1_finds_few(monkeypatch):
+    """Few run-1 pixels: run 2 on windows, nothing shared (and no wasted work kept)."""
+    sset = make_megara_like_frames(
+        (256, 512), n_frames=1, seed=4, cr_fraction=0.00005, n_double_hits=0
+    )
+    used = []
+    run = pc._run
+    monkeypatch.setattr(
+        pc,
+        "_run",
+        lambda array, cfg, rdn2, first=None, also=None: (
+            used.append((array.shape, first is not None))
+            or run(array, cfg, rdn2, first=first, also=also)
+        ),
+    )
+    det = PyCosmicDetector({}).detect(sset.frames[0] - np.float32(sset.bias), gain=1.0, rnoise=3.4)
+    assert det.mask.any()
+    assert len(used) > 2 and not any(first for _, first in used)
+    assert all(shape != (256, 512) for shape, _ in used[1:])

@@ -65,6 +65,9 @@ _TRUNCATE = 4.0
 _TILE = 32
 #: Tile (pixels) of the neighbourhoods recomputed by :func:`_replace`.
 _REPLACE_TILE = 8
+#: Tile (pixels) and area budget (fraction of the frame) of the windowed run 2.
+_RUN2_TILE = 16
+_RUN2_MAX_FRACTION = 0.6
 
 #: Historical names (tests): the building blocks live in ``_pcfilters``.
 _laplace_plus = laplace_plus
@@ -88,6 +91,10 @@ class _Config:
         #: dependency radius of the replacement (largest fallback box)
         self.r_replace = (3 * max(self.box)) // 2
 
+    def same_filters(self, other: _Config) -> bool:
+        """Whether ``other`` has the same noise, ``L+`` and Gaussian (only thresholds differ)."""
+        return (self.box, self.sigma) == (other.box, other.sigma)
+
     @property
     def margin(self) -> int:
         """Dependency radius of a whole pass (pixels)."""
@@ -102,6 +109,54 @@ def _noise(out: np.ndarray, cfg: _Config, rdn2: float) -> np.ndarray:
     noise = np.sqrt(mean, out=mean)
     np.maximum(noise, 1e-12, out=noise)
     return noise
+
+
+def _significance(
+    out: np.ndarray, cfg: _Config, rdn2: float, lap: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Noise ``N`` (e-), ``L+`` (e-, reused when given) and ``S = L+ / (2 N)`` of ``out``."""
+    noise = _noise(out, cfg, rdn2)
+    if lap is None:
+        lap = laplace_plus(out)
+    sig = np.multiply(noise, 2.0)
+    np.divide(lap, sig, out=sig)
+    return noise, lap, sig
+
+
+def _select(
+    out: np.ndarray,
+    noise: np.ndarray,
+    sig: np.ndarray,
+    cfg: _Config,
+    only: np.ndarray | None = None,
+) -> np.ndarray:
+    """Detections of one step from the significance ``sig`` (see :func:`_decide`)."""
+    candidates = sig > cfg.sigma_det
+    if only is not None:
+        candidates &= only
+    ys, xs = nonzero2d(candidates)
+    del candidates
+    result = np.zeros(out.shape, dtype=bool)
+    if ys.size == 0:
+        return result
+    s_prime = sig[ys, xs] - median5_at(sig, ys, xs)
+    keep = s_prime > cfg.sigma_det
+    ys, xs = ys[keep], xs[keep]
+    if ys.size == 0:
+        return result
+    # fine structure at the candidates and their four neighbours only
+    ny, nx = out.shape
+    py = np.concatenate([ys, ys, ys, reflect(ys - 1, ny), reflect(ys + 1, ny)])
+    px = np.concatenate([xs, reflect(xs - 1, nx), reflect(xs + 1, nx), xs, xs])
+    smooth = gaussian_at(out, py, px, cfg.sigma, _TRUNCATE)
+    np.maximum(smooth, noise[py, px], out=smooth)
+    ratio = np.divide(out[py, px], smooth, out=smooth)
+    np.maximum(ratio, 0.0, out=ratio)
+    centre, west, east, north, south = ratio.reshape(5, -1)
+    around = west + east + north + south
+    lap2 = (4.0 * centre - around) * 0.5
+    result[ys[lap2 > cfg.rlim], xs[lap2 > cfg.rlim]] = True
+    return result
 
 
 def _decide(
@@ -134,38 +189,8 @@ def _decide(
     lap : ndarray of float32
         ``L+`` of ``out`` (for the next iteration).
     """
-    noise = _noise(out, cfg, rdn2)
-    if lap is None:
-        lap = laplace_plus(out)
-    sig = np.multiply(noise, 2.0)
-    np.divide(lap, sig, out=sig)
-    candidates = sig > cfg.sigma_det
-    if only is not None:
-        candidates &= only
-    ys, xs = nonzero2d(candidates)
-    del candidates
-    result = np.zeros(out.shape, dtype=bool)
-    if ys.size == 0:
-        return result, lap
-    s_prime = sig[ys, xs] - median5_at(sig, ys, xs)
-    keep = s_prime > cfg.sigma_det
-    ys, xs = ys[keep], xs[keep]
-    del sig
-    if ys.size == 0:
-        return result, lap
-    # fine structure at the candidates and their four neighbours only
-    ny, nx = out.shape
-    py = np.concatenate([ys, ys, ys, reflect(ys - 1, ny), reflect(ys + 1, ny)])
-    px = np.concatenate([xs, reflect(xs - 1, nx), reflect(xs + 1, nx), xs, xs])
-    smooth = gaussian_at(out, py, px, cfg.sigma, _TRUNCATE)
-    np.maximum(smooth, noise[py, px], out=smooth)
-    ratio = np.divide(out[py, px], smooth, out=smooth)
-    np.maximum(ratio, 0.0, out=ratio)
-    centre, west, east, north, south = ratio.reshape(5, -1)
-    around = west + east + north + south
-    lap2 = (4.0 * centre - around) * 0.5
-    result[ys[lap2 > cfg.rlim], xs[lap2 > cfg.rlim]] = True
-    return result, lap
+    noise, lap, sig = _significance(out, cfg, rdn2, lap)
+    return _select(out, noise, sig, cfg, only), lap
 
 
 def _decide_near(
@@ -285,13 +310,27 @@ def pycosmic_pass(
     return _run(np.asarray(image, dtype=np.float32), cfg, float(rdnoise) ** 2)
 
 
-def _run(original: np.ndarray, cfg: _Config, rdn2: float) -> tuple[np.ndarray, np.ndarray]:
+def _run(
+    original: np.ndarray, cfg: _Config, rdn2: float, *, first=None, also=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One pass: iterations of detection and replacement, then the mask growth.
+
+    ``first``: the first step's detections when already known (bool array).
+    ``also(noise, sig, new)``: called with the first step's noise and
+    significance, which another pass with the same box and Gaussian can share.
+    """
     out = original
     select = np.zeros(original.shape, dtype=bool)
     changed = lap = None
     for _ in range(cfg.iterations):
-        if changed is None:
-            new, lap = _decide(out, cfg, rdn2)
+        if changed is None and first is not None:
+            new = first
+        elif changed is None:
+            noise, lap, sig = _significance(out, cfg, rdn2)
+            new = _select(out, noise, sig, cfg)
+            if also is not None:
+                also(noise, sig, new)
+            del noise, sig
         else:
             new, lap = _decide_near(out, changed, cfg, rdn2, lap)
         new &= ~select
@@ -377,12 +416,36 @@ class PyCosmicDetector(BaseDetector):
         )
         self.two_pass = (self.sigma_det[0], self.rlim[0]) != (self.sigma_det[1], self.rlim[1])
 
+    def _run2_on_whole_frame(self, first_peaks: np.ndarray) -> bool:
+        """Whether run 2 will surely run on the whole frame, given run 1's first detections.
+
+        Run 1's final mask contains ``first_peaks``, so the windows of
+        :func:`second_pass_windowed` cover at least the tiles around them: when
+        those already exceed its area budget, it falls back to the whole frame.
+        """
+        if not self.windowed:
+            return True
+        ny, nx = first_peaks.shape
+        grow = max(1, -(-(self.configs[1].margin + 2) // _RUN2_TILE))
+        region = dilate8(_tile_any(first_peaks, _RUN2_TILE), grow)
+        heights = np.minimum(_RUN2_TILE, ny - _RUN2_TILE * np.arange(region.shape[0]))
+        widths = np.minimum(_RUN2_TILE, nx - _RUN2_TILE * np.arange(region.shape[1]))
+        area = int((heights[:, None] * widths[None, :])[region].sum())
+        return area > _RUN2_MAX_FRACTION * ny * nx
+
     def _detect(self, image: np.ndarray, *, gain: float, rnoise: float) -> Detection:
         level = self._log_level()
         electrons = np.multiply(image, gain, dtype=np.float32)
         rdn2 = (rnoise * gain) ** 2
         t0 = time.perf_counter()
-        peaks, cleaned1 = _run(electrons, self.configs[0], rdn2)
+        shared = {}
+
+        def share(noise, sig, new):  # run 2's first step, when it will see this frame
+            if self._run2_on_whole_frame(new):
+                shared["first"] = _select(electrons, noise, sig, self.configs[1])
+
+        share_ok = self.two_pass and self.configs[0].same_filters(self.configs[1])
+        peaks, cleaned1 = _run(electrons, self.configs[0], rdn2, also=share if share_ok else None)
         t1 = time.perf_counter()
         _log.log(level, "PyCosmic run 1: %d px in %.2f s", int(peaks.sum()), t1 - t0)
         if not self.two_pass:
@@ -390,7 +453,8 @@ class PyCosmicDetector(BaseDetector):
             return Detection(mask=peaks, cleaned=cleaned)
 
         def run2(array):
-            return _run(array, self.configs[1], rdn2)
+            first = shared.pop("first", None) if array is electrons else None
+            return _run(array, self.configs[1], rdn2, first=first)
 
         # only the run-1 pixels of cleaned1 are used below (merged & ~tails lies in
         # peaks): keep those values, not the frame, while run 2 works (memory)
@@ -399,12 +463,17 @@ class PyCosmicDetector(BaseDetector):
 
         if self.windowed:
             merged, tails, cleaned2 = second_pass_windowed(
-                run2, (electrons,), peaks, margin=self.configs[1].margin + 2
+                run2,
+                (electrons,),
+                peaks,
+                margin=self.configs[1].margin + 2,
+                tile=_RUN2_TILE,
+                max_fraction=_RUN2_MAX_FRACTION,
             )
         else:
             tails, cleaned2 = run2(electrons)
             merged = merge_peak_tail(peaks, tails)
-        del electrons  # not needed to compose the result (memory)
+        electrons = shared = None  # not needed to compose the result (memory)
         cleaned1 = np.zeros(peaks.shape, dtype=at_peaks.dtype)
         cleaned1[peaks] = at_peaks
         del peaks, at_peaks
