@@ -18,6 +18,7 @@ import pytest
 from scipy import ndimage
 
 from megara_crplugin.detectors import _pcfilters as pf
+from megara_crplugin.detectors import _pcsteps as ps
 from megara_crplugin.detectors import pycosmic as pc
 from megara_crplugin.detectors._windows import EIGHT, _tile_any, dilate8
 from megara_crplugin.detectors.base import masked_median_replace
@@ -131,6 +132,36 @@ class TestBlocks:
         assert _same_bits(part, whole[at])
 
 
+def _plain_significance(lap, noise, threshold, only=None):
+    """``S = L+ / (2 N)`` on the whole image, N read at the kept pixels and neighbours."""
+    sig = lap / (2.0 * noise)
+    keep = sig > threshold
+    if only is not None:
+        keep &= only
+    ys, xs = np.nonzero(keep)
+    ny, nx = noise.shape
+    rows = (ys, ys, ys, pf.reflect(ys - 1, ny), pf.reflect(ys + 1, ny))
+    cols = (xs, pf.reflect(xs - 1, nx), pf.reflect(xs + 1, nx), xs, xs)
+    near = np.stack([noise[y, x] for y, x in zip(rows, cols, strict=True)])
+    return sig, (ys, xs, near)
+
+
+def test_significance_by_row_blocks_is_the_whole_image(monkeypatch):
+    """S written over N by blocks (here 1 or 2 rows): same S, same N at the kept pixels."""
+    rng = np.random.default_rng(11)
+    for block, shape in ((1, (9, 7)), (2, (11, 6)), (1, (1, 5)), (3, (7, 1)), (40, (8, 13))):
+        monkeypatch.setattr(ps, "_BLOCK_PIXELS", block * shape[1])
+        lap = rng.gamma(1.0, 3.0, shape).astype(np.float32)
+        noise = rng.uniform(1.0, 5.0, shape).astype(np.float32)
+        only = rng.random(shape) < 0.7
+        expected_sig, expected = _plain_significance(lap, noise, 0.5, only)
+        sig, kept = ps.significance(lap, noise.copy(), 0.5, only)
+        assert _same_bits(sig, expected_sig), shape
+        for got, want in zip(kept, expected, strict=True):
+            assert np.array_equal(got, want), shape
+        assert kept[0].size > 0
+
+
 def _plain_blocks(monkeypatch):
     """Patch the plain scipy / whole-image forms of every fast block into pycosmic."""
 
@@ -144,10 +175,11 @@ def _plain_blocks(monkeypatch):
         return out
 
     monkeypatch.setattr(
-        pc, "box_mean", lambda image, box: ndimage.uniform_filter(image, box, mode="mirror")
+        ps, "box_mean", lambda image, box: ndimage.uniform_filter(image, box, mode="mirror")
     )
-    monkeypatch.setattr(pc, "gaussian_at", gaussian_at)
-    monkeypatch.setattr(pc, "laplace_plus", _plain_laplace_plus)
+    monkeypatch.setattr(ps, "gaussian_at", gaussian_at)
+    monkeypatch.setattr(ps, "laplace_plus", _plain_laplace_plus)
+    monkeypatch.setattr(ps, "significance", _plain_significance)
     monkeypatch.setattr(
         pc, "update_laplace", lambda lap, image, changed: _plain_laplace_plus(image)
     )

@@ -36,15 +36,9 @@ import numpy as np
 from scipy import ndimage
 
 from ..config.detector_config import PyCosmicConfig
-from ._pcfilters import (
-    box_mean,
-    gaussian_at,
-    laplace_plus,
-    median5_at,
-    nonzero2d,
-    reflect,
-    update_laplace,
-)
+from ._pcfilters import laplace_plus, median5_at, update_laplace
+from ._pcsteps import TRUNCATE as _TRUNCATE
+from ._pcsteps import decide as _decide
 from ._windows import EIGHT, _tile_any, _tiles_to_pixels, dilate8
 from .base import (
     BaseDetector,
@@ -61,7 +55,6 @@ __all__ = ["PyCosmicDetector", "pycosmic_pass"]
 _log = logging.getLogger(__name__)
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-_TRUNCATE = 4.0
 _TILE = 32
 #: Tile (pixels) of the neighbourhoods recomputed by :func:`_replace`.
 _REPLACE_TILE = 8
@@ -99,98 +92,6 @@ class _Config:
     def margin(self) -> int:
         """Dependency radius of a whole pass (pixels)."""
         return self.iterations * (self.r_detect + self.r_replace) + self.radius + self.r_replace
-
-
-def _noise(out: np.ndarray, cfg: _Config, rdn2: float) -> np.ndarray:
-    """``N = sqrt(max(box mean of out, 0) + rdnoise**2)`` (e-), at least 1e-12."""
-    mean = box_mean(out, cfg.box)
-    np.maximum(mean, 0.0, out=mean)
-    mean += rdn2
-    noise = np.sqrt(mean, out=mean)
-    np.maximum(noise, 1e-12, out=noise)
-    return noise
-
-
-def _significance(
-    out: np.ndarray, cfg: _Config, rdn2: float, lap: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Noise ``N`` (e-), ``L+`` (e-, reused when given) and ``S = L+ / (2 N)`` of ``out``."""
-    noise = _noise(out, cfg, rdn2)
-    if lap is None:
-        lap = laplace_plus(out)
-    sig = np.multiply(noise, 2.0)
-    np.divide(lap, sig, out=sig)
-    return noise, lap, sig
-
-
-def _select(
-    out: np.ndarray,
-    noise: np.ndarray,
-    sig: np.ndarray,
-    cfg: _Config,
-    only: np.ndarray | None = None,
-) -> np.ndarray:
-    """Detections of one step from the significance ``sig`` (see :func:`_decide`)."""
-    candidates = sig > cfg.sigma_det
-    if only is not None:
-        candidates &= only
-    ys, xs = nonzero2d(candidates)
-    del candidates
-    result = np.zeros(out.shape, dtype=bool)
-    if ys.size == 0:
-        return result
-    s_prime = sig[ys, xs] - median5_at(sig, ys, xs)
-    keep = s_prime > cfg.sigma_det
-    ys, xs = ys[keep], xs[keep]
-    if ys.size == 0:
-        return result
-    # fine structure at the candidates and their four neighbours only
-    ny, nx = out.shape
-    py = np.concatenate([ys, ys, ys, reflect(ys - 1, ny), reflect(ys + 1, ny)])
-    px = np.concatenate([xs, reflect(xs - 1, nx), reflect(xs + 1, nx), xs, xs])
-    smooth = gaussian_at(out, py, px, cfg.sigma, _TRUNCATE)
-    np.maximum(smooth, noise[py, px], out=smooth)
-    ratio = np.divide(out[py, px], smooth, out=smooth)
-    np.maximum(ratio, 0.0, out=ratio)
-    centre, west, east, north, south = ratio.reshape(5, -1)
-    around = west + east + north + south
-    lap2 = (4.0 * centre - around) * 0.5
-    result[ys[lap2 > cfg.rlim], xs[lap2 > cfg.rlim]] = True
-    return result
-
-
-def _decide(
-    out: np.ndarray,
-    cfg: _Config,
-    rdn2: float,
-    *,
-    lap: np.ndarray | None = None,
-    only: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One detection step on ``out`` (e-).
-
-    Parameters
-    ----------
-    out : ndarray of float32
-        Current cleaned image (e-).
-    cfg : _Config
-        Settings of the pass.
-    rdn2 : float
-        Read noise squared (e-^2).
-    lap : ndarray of float32, optional
-        ``L+`` of ``out`` when already known (:func:`laplace_plus`).
-    only : ndarray of bool, optional
-        Examine only these pixels (the others are left False).
-
-    Returns
-    -------
-    new : ndarray of bool
-        New detections (True = cosmic ray).
-    lap : ndarray of float32
-        ``L+`` of ``out`` (for the next iteration).
-    """
-    noise, lap, sig = _significance(out, cfg, rdn2, lap)
-    return _select(out, noise, sig, cfg, only), lap
 
 
 def _decide_near(
@@ -316,8 +217,10 @@ def _run(
     """One pass: iterations of detection and replacement, then the mask growth.
 
     ``first``: the first step's detections when already known (bool array).
-    ``also(noise, sig, new)``: called with the first step's noise and
-    significance, which another pass with the same box and Gaussian can share.
+    ``also = (other, keep)``: another pass's settings (same box and Gaussian,
+    other thresholds) and ``keep(new, decide)``, called after the first step
+    with its detections and a function giving the other pass's first step
+    from the same noise and significance.
     """
     out = original
     select = np.zeros(original.shape, dtype=bool)
@@ -326,11 +229,7 @@ def _run(
         if changed is None and first is not None:
             new = first
         elif changed is None:
-            noise, lap, sig = _significance(out, cfg, rdn2)
-            new = _select(out, noise, sig, cfg)
-            if also is not None:
-                also(noise, sig, new)
-            del noise, sig
+            new, lap = _decide(out, cfg, rdn2, also=also)
         else:
             new, lap = _decide_near(out, changed, cfg, rdn2, lap)
         new &= ~select
@@ -440,12 +339,13 @@ class PyCosmicDetector(BaseDetector):
         t0 = time.perf_counter()
         shared = {}
 
-        def share(noise, sig, new):  # run 2's first step, when it will see this frame
+        def keep(new, decide):  # run 2's first step, when run 2 will see this frame
             if self._run2_on_whole_frame(new):
-                shared["first"] = _select(electrons, noise, sig, self.configs[1])
+                shared["first"] = decide()
 
-        share_ok = self.two_pass and self.configs[0].same_filters(self.configs[1])
-        peaks, cleaned1 = _run(electrons, self.configs[0], rdn2, also=share if share_ok else None)
+        share = self.two_pass and self.configs[0].same_filters(self.configs[1])
+        also = (self.configs[1], keep) if share else None
+        peaks, cleaned1 = _run(electrons, self.configs[0], rdn2, also=also)
         t1 = time.perf_counter()
         _log.log(level, "PyCosmic run 1: %d px in %.2f s", int(peaks.sum()), t1 - t0)
         if not self.two_pass:
