@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from megara_crplugin._auxtransfer import pack_detection, unpack_detection
-from megara_crplugin.detectors import pycosmic
+from megara_crplugin.detectors import _pcfilters, pycosmic
 from megara_crplugin.detectors.pycosmic import PyCosmicDetector
 
 
@@ -78,7 +78,7 @@ def _laplace_plus_whole(image):
 
 @pytest.mark.parametrize("shape", [(23, 17), (3, 40), (64, 5)])
 def test_laplace_by_row_blocks_equals_the_whole_image(monkeypatch, shape):
-    monkeypatch.setattr(pycosmic, "_BLOCK_PIXELS", 3 * shape[1] + 1)  # 3-row blocks
+    monkeypatch.setattr(_pcfilters, "_BLOCK_PIXELS", 3 * shape[1] + 1)  # 3-row blocks
     image = np.random.default_rng(1).normal(0.0, 10.0, shape).astype(np.float32)
     got = pycosmic._laplace_plus(image)
     assert np.array_equal(_bits(got), _bits(_laplace_plus_whole(image)))

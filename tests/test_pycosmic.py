@@ -114,7 +114,7 @@ class TestInvariants:
         image = megara["image"][:256, :512]
         local = pycosmic_pass(image, rdnoise=3.4, sigma_det=3.0)
         monkeypatch.setattr(
-            pc, "_decide_near", lambda out, changed, cfg, r: pc._decide(out, cfg, r)
+            pc, "_decide_near", lambda out, changed, cfg, r, lap: pc._decide(out, cfg, r)
         )
         full = pycosmic_pass(image, rdnoise=3.4, sigma_det=3.0)
         np.testing.assert_array_equal(local[0], full[0])

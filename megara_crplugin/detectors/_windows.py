@@ -96,6 +96,7 @@ def masked_median_replace(
     box_x: int = 5,
     box_y: int = 5,
     chunk: int = 100_000,
+    at: np.ndarray | None = None,
 ) -> np.ndarray:
     """Replacement values for flagged pixels: median of the unflagged pixels of a box.
 
@@ -116,13 +117,16 @@ def masked_median_replace(
         Odd box sizes along X and Y (pixels).
     chunk : int, optional
         Number of flagged pixels processed at once (memory control).
+    at : ndarray of bool, shape (ny, nx), optional
+        Compute the values only at these pixels (default: ``mask``); each
+        value is the one the whole call would give there.
 
     Returns
     -------
     ndarray of float64, shape (n_flagged,)
-        Replacement values in the order of ``np.nonzero(mask)``.
+        Replacement values in the order of ``np.nonzero(mask)`` (of ``at`` when given).
     """
-    ys, xs = np.nonzero(mask)
+    ys, xs = np.divmod(np.flatnonzero(mask if at is None else at), mask.shape[1])
     result = np.empty(ys.size, dtype=np.float64)
     for start in range(0, ys.size, chunk):
         sy, sx = ys[start : start + chunk], xs[start : start + chunk]
@@ -150,11 +154,31 @@ def masked_median_replace(
 
 
 def _tile_any(mask: np.ndarray, tile: int) -> np.ndarray:
+    """Which ``tile x tile`` tiles hold a True pixel (from the True pixels: fast when sparse)."""
     ny, nx = mask.shape
-    ty, tx = -(-ny // tile), -(-nx // tile)
-    padded = np.zeros((ty * tile, tx * tile), dtype=bool)
-    padded[:ny, :nx] = mask
-    return padded.reshape(ty, tile, tx, tile).any(axis=(1, 3))
+    out = np.zeros((-(-ny // tile), -(-nx // tile)), dtype=bool)
+    flat = np.flatnonzero(mask)
+    out[(flat // nx) // tile, (flat % nx) // tile] = True
+    return out
+
+
+def dilate8(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
+    """``ndimage.binary_dilation(mask, EIGHT, iterations)`` (False outside), by shifted ORs.
+
+    The same pixels as scipy's call (a square of side ``2 * iterations + 1``),
+    an order of magnitude faster on large frames.  ``iterations >= 1`` (scipy's
+    ``iterations=0``, "until nothing changes", is not offered).
+    """
+    out = np.array(mask, dtype=bool, copy=True)
+    for _ in range(iterations):
+        for axis in (0, 1):
+            src = out.copy()
+            lo = [slice(None), slice(None)]
+            hi = [slice(None), slice(None)]
+            lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+            out[tuple(hi)] |= src[tuple(lo)]
+            out[tuple(lo)] |= src[tuple(hi)]
+    return out
 
 
 def _tiles_to_pixels(tiles: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
@@ -312,7 +336,7 @@ def second_pass_windowed(
         _log.debug("second pass on %d window(s), %d px", len(windows), area)
         merged = merge_peak_tail(peaks[inner], tails[inner])
         grown = np.zeros(shape, dtype=bool)
-        grown[inner] = ndimage.binary_dilation(merged, structure=EIGHT)
+        grown[inner] = dilate8(merged)
         outside = grown & ~_tiles_to_pixels(known, tile, shape)
         if not outside.any():
             return merged, tails, cleaned

@@ -17,7 +17,9 @@ Per iteration, on the current cleaned image ``out``:
    the unflagged pixels of a ``pc_replace_box_y x pc_replace_box_x`` box.
 
 Only pixels whose neighbourhood changed are re-examined after the first
-iteration (same result, much faster).  After the last iteration the mask is
+iteration (same result, much faster).  The filters run in the exact fast forms
+of :mod:`._pcfilters` (the scipy results bit for bit, computed only where and
+how they are needed).  After the last iteration the mask is
 grown by ``pc_increase_radius`` and the replacement redone.  Two passes as for
 L.A.Cosmic: ``pc_sigma_det`` and ``pc_rlim`` may be pairs.
 """
@@ -34,7 +36,10 @@ import numpy as np
 from scipy import ndimage
 
 from ..config.detector_config import PyCosmicConfig
-from ._windows import EIGHT, _tile_any, _tiles_to_pixels
+from ._pcfilters import laplace_plus, median5_at, update_laplace
+from ._pcsteps import TRUNCATE as _TRUNCATE
+from ._pcsteps import decide as _decide
+from ._windows import EIGHT, _tile_any, _tiles_to_pixels, dilate8
 from .base import (
     BaseDetector,
     Detection,
@@ -50,66 +55,16 @@ __all__ = ["PyCosmicDetector", "pycosmic_pass"]
 _log = logging.getLogger(__name__)
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-_TRUNCATE = 4.0
 _TILE = 32
+#: Tile (pixels) of the neighbourhoods recomputed by :func:`_replace`.
+_REPLACE_TILE = 8
+#: Tile (pixels) and area budget (fraction of the frame) of the windowed run 2.
+_RUN2_TILE = 16
+_RUN2_MAX_FRACTION = 0.6
 
-
-#: rows of one block of :func:`_laplace_plus` (about 1 M pixels at 4096 columns)
-_BLOCK_PIXELS = 1 << 20
-
-
-def _reflect(index: np.ndarray, n: int) -> np.ndarray:
-    """Indices mirrored at the edges as ``np.pad(mode='reflect')`` does (``|offset| < n``)."""
-    index = np.abs(index)
-    return np.where(index > n - 1, 2 * (n - 1) - index, index)
-
-
-def _laplace_plus(image: np.ndarray) -> np.ndarray:
-    """Rebinned, clipped Laplacian of the 2x sub-sampled image (kernel 0,-1,0/-1,4,-1/0,-1,0).
-
-    Computed by blocks of rows (each block padded by one mirrored row and
-    column, as the whole image would be), so the temporaries are a few
-    megapixels whatever the image size; every output value comes from the
-    same float operations as a whole-image computation.
-    """
-    ny, nx = image.shape
-    out = np.zeros_like(image)
-    step = max(1, _BLOCK_PIXELS // max(nx, 1))
-    for r0 in range(0, ny, step):
-        r1 = min(ny, r0 + step)
-        rows = image[_reflect(np.arange(r0 - 1, r1 + 1), ny)]
-        padded = np.pad(rows, ((0, 0), (1, 1)), mode="reflect")
-        left, right = padded[1:-1, :-2], padded[1:-1, 2:]
-        up, down = padded[:-2, 1:-1], padded[2:, 1:-1]
-        twice = 2.0 * image[r0:r1]
-        block = out[r0:r1]
-        for a, b in ((left, up), (right, up), (left, down), (right, down)):
-            term = twice - a
-            term -= b
-            np.maximum(term, 0.0, out=term)
-            block += term
-    out *= 0.25
-    return out
-
-
-#: Pixels per chunk of :func:`_median5_at` (its 25-value index arrays stay small).
-_CHUNK = 1 << 16
-
-
-def _median5_at(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """5x5 median of ``image`` at the given pixels (mirror boundary)."""
-    ny, nx = image.shape
-    dy, dx = (d.ravel()[None, :] for d in np.mgrid[-2:3, -2:3])
-    if min(ny, nx) < 3:  # the mirror would fold more than once
-        padded = np.pad(image, 2, mode="reflect")
-        values = padded[ys[:, None] + 2 + dy, xs[:, None] + 2 + dx]
-        return np.partition(values, 12, axis=1)[:, 12]
-    out = np.empty(ys.size, dtype=image.dtype)
-    for k in range(0, ys.size, _CHUNK):
-        y, x = ys[k : k + _CHUNK, None], xs[k : k + _CHUNK, None]
-        values = image[_reflect(y + dy, ny), _reflect(x + dx, nx)]
-        out[k : k + _CHUNK] = np.partition(values, 12, axis=1)[:, 12]
-    return out
+#: Historical names (tests): the building blocks live in ``_pcfilters``.
+_laplace_plus = laplace_plus
+_median5_at = median5_at
 
 
 class _Config:
@@ -129,71 +84,73 @@ class _Config:
         #: dependency radius of the replacement (largest fallback box)
         self.r_replace = (3 * max(self.box)) // 2
 
+    def same_filters(self, other: _Config) -> bool:
+        """Whether ``other`` has the same noise, ``L+`` and Gaussian (only thresholds differ)."""
+        return (self.box, self.sigma) == (other.box, other.sigma)
+
     @property
     def margin(self) -> int:
         """Dependency radius of a whole pass (pixels)."""
         return self.iterations * (self.r_detect + self.r_replace) + self.radius + self.r_replace
 
 
-def _decide(out: np.ndarray, cfg: _Config, rdn2: float) -> np.ndarray:
-    """One detection step on ``out`` (e-): boolean mask of new detections."""
-    mean = ndimage.uniform_filter(out, size=cfg.box, mode="mirror")
-    np.maximum(mean, 0.0, out=mean)
-    mean += rdn2
-    noise = np.sqrt(mean, out=mean)
-    del mean
-    np.maximum(noise, 1e-12, out=noise)
-    sig = _laplace_plus(out)
-    step = max(1, _BLOCK_PIXELS // max(out.shape[1], 1))
-    for r0 in range(0, out.shape[0], step):  # no full-frame temporary for 2 N
-        sig[r0 : r0 + step] /= 2.0 * noise[r0 : r0 + step]
-    ys, xs = np.nonzero(sig > cfg.sigma_det)
-    result = np.zeros(out.shape, dtype=bool)
-    if ys.size == 0:
-        return result
-    s_prime = sig[ys, xs] - _median5_at(sig, ys, xs)
-    keep = s_prime > cfg.sigma_det
-    ys, xs = ys[keep], xs[keep]
-    if ys.size == 0:
-        return result
-    del sig
-    smooth = ndimage.gaussian_filter(out, sigma=cfg.sigma, mode="mirror", truncate=_TRUNCATE)
-    np.maximum(smooth, noise, out=smooth)
-    del noise
-    ratio = np.divide(out, smooth, out=smooth)
-    np.maximum(ratio, 0.0, out=ratio)
-    ny, nx = ratio.shape
-    west, east = ratio[ys, _reflect(xs - 1, nx)], ratio[ys, _reflect(xs + 1, nx)]
-    north, south = ratio[_reflect(ys - 1, ny), xs], ratio[_reflect(ys + 1, ny), xs]
-    around = west + east + north + south
-    lap2 = (4.0 * ratio[ys, xs] - around) * 0.5
-    result[ys[lap2 > cfg.rlim], xs[lap2 > cfg.rlim]] = True
-    return result
+def _decide_near(
+    out: np.ndarray, changed: np.ndarray, cfg: _Config, rdn2: float, lap: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Detection step restricted to the pixels within ``r_detect`` of a changed pixel.
 
-
-def _decide_near(out: np.ndarray, changed: np.ndarray, cfg: _Config, rdn2: float) -> np.ndarray:
-    """Detection step restricted to the pixels within ``r_detect`` of a changed pixel."""
+    ``lap`` is ``L+`` of the image before the change (or None); it is updated
+    and reused when a window spans the whole image.  Returns the new
+    detections and ``L+`` of ``out`` when known (else None).
+    """
     result = np.zeros(out.shape, dtype=bool)
     grow = -(-cfg.r_detect // _TILE)
-    target = ndimage.binary_dilation(_tile_any(changed, _TILE), structure=EIGHT, iterations=grow)
-    region = ndimage.binary_dilation(target, structure=EIGHT, iterations=grow)
+    target = dilate8(_tile_any(changed, _TILE), grow)
+    region = dilate8(target, grow)
     labels, _ = ndimage.label(region, structure=EIGHT)
+    whole_lap = None
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         window = tuple(
             slice(s.start * _TILE, min(s.stop * _TILE, n))
             for s, n in zip(box, out.shape, strict=True)
         )
         todo = target[box] & (labels[box] == index)
-        decided = _decide(out[window], cfg, rdn2)
-        take = _tiles_to_pixels(todo, _TILE, decided.shape)
-        result[window][take] = decided[take]
-    return result
+        take = _tiles_to_pixels(todo, _TILE, out[window].shape)
+        whole = out[window].shape == out.shape
+        known = update_laplace(lap, out, changed) if whole and lap is not None else None
+        decided, lap_w = _decide(out[window], cfg, rdn2, lap=known, only=take)
+        if whole:
+            whole_lap = lap_w
+        result[window] |= decided  # decided only inside take; the takes are disjoint
+    return result, whole_lap
 
 
-def _replace(original: np.ndarray, select: np.ndarray, cfg: _Config) -> np.ndarray:
-    out = original.copy()
-    if select.any():
-        out[select] = masked_median_replace(original, select, box_x=cfg.box[1], box_y=cfg.box[0])
+def _replace(
+    original: np.ndarray,
+    select: np.ndarray,
+    cfg: _Config,
+    previous: np.ndarray | None = None,
+    new: np.ndarray | None = None,
+) -> np.ndarray:
+    """``original`` with the ``select`` pixels replaced (masked median of the others, e-).
+
+    With ``previous`` (the result for ``select & ~new``) only the selected
+    pixels within ``r_replace`` of a ``new`` pixel are recomputed: every other
+    value depends on an unchanged neighbourhood and is copied.
+    """
+    if previous is None:
+        out = original.copy()
+        redo = select
+    else:
+        out = previous.copy()
+        grow = -(-cfg.r_replace // _REPLACE_TILE)
+        tiles = dilate8(_tile_any(new, _REPLACE_TILE), grow)
+        redo = _tiles_to_pixels(tiles, _REPLACE_TILE, select.shape) & select
+    index = np.flatnonzero(redo)
+    if index.size:
+        out.reshape(-1)[index] = masked_median_replace(
+            original, select, box_x=cfg.box[1], box_y=cfg.box[0], at=redo
+        )
     return out
 
 
@@ -254,22 +211,36 @@ def pycosmic_pass(
     return _run(np.asarray(image, dtype=np.float32), cfg, float(rdnoise) ** 2)
 
 
-def _run(original: np.ndarray, cfg: _Config, rdn2: float) -> tuple[np.ndarray, np.ndarray]:
+def _run(
+    original: np.ndarray, cfg: _Config, rdn2: float, *, first=None, also=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One pass: iterations of detection and replacement, then the mask growth.
+
+    ``first``: the first step's detections when already known (bool array).
+    ``also = (other, keep)``: another pass's settings (same box and Gaussian,
+    other thresholds) and ``keep(new, decide)``, called after the first step
+    with its detections and a function giving the other pass's first step
+    from the same noise and significance.
+    """
     out = original
     select = np.zeros(original.shape, dtype=bool)
-    changed = None
+    changed = lap = None
     for _ in range(cfg.iterations):
-        new = _decide(out, cfg, rdn2) if changed is None else _decide_near(out, changed, cfg, rdn2)
+        if changed is None and first is not None:
+            new = first
+        elif changed is None:
+            new, lap = _decide(out, cfg, rdn2, also=also)
+        else:
+            new, lap = _decide_near(out, changed, cfg, rdn2, lap)
         new &= ~select
         if not new.any():
             break
         select |= new
-        replaced = _replace(original, select, cfg)
+        replaced = _replace(original, select, cfg, out, new)
         changed = replaced != out
         out = replaced
     if cfg.radius > 0 and select.any():
-        size = 2 * cfg.radius + 1
-        select = ndimage.binary_dilation(select, structure=np.ones((size, size), dtype=bool))
+        select = dilate8(select, cfg.radius)  # a square of side 2 radius + 1
         out = _replace(original, select, cfg)
     if out is original:
         out = original.copy()
@@ -344,12 +315,37 @@ class PyCosmicDetector(BaseDetector):
         )
         self.two_pass = (self.sigma_det[0], self.rlim[0]) != (self.sigma_det[1], self.rlim[1])
 
+    def _run2_on_whole_frame(self, first_peaks: np.ndarray) -> bool:
+        """Whether run 2 will surely run on the whole frame, given run 1's first detections.
+
+        Run 1's final mask contains ``first_peaks``, so the windows of
+        :func:`second_pass_windowed` cover at least the tiles around them: when
+        those already exceed its area budget, it falls back to the whole frame.
+        """
+        if not self.windowed:
+            return True
+        ny, nx = first_peaks.shape
+        grow = max(1, -(-(self.configs[1].margin + 2) // _RUN2_TILE))
+        region = dilate8(_tile_any(first_peaks, _RUN2_TILE), grow)
+        heights = np.minimum(_RUN2_TILE, ny - _RUN2_TILE * np.arange(region.shape[0]))
+        widths = np.minimum(_RUN2_TILE, nx - _RUN2_TILE * np.arange(region.shape[1]))
+        area = int((heights[:, None] * widths[None, :])[region].sum())
+        return area > _RUN2_MAX_FRACTION * ny * nx
+
     def _detect(self, image: np.ndarray, *, gain: float, rnoise: float) -> Detection:
         level = self._log_level()
         electrons = np.multiply(image, gain, dtype=np.float32)
         rdn2 = (rnoise * gain) ** 2
         t0 = time.perf_counter()
-        peaks, cleaned1 = _run(electrons, self.configs[0], rdn2)
+        shared = {}
+
+        def keep(new, decide):  # run 2's first step, when run 2 will see this frame
+            if self._run2_on_whole_frame(new):
+                shared["first"] = decide()
+
+        share = self.two_pass and self.configs[0].same_filters(self.configs[1])
+        also = (self.configs[1], keep) if share else None
+        peaks, cleaned1 = _run(electrons, self.configs[0], rdn2, also=also)
         t1 = time.perf_counter()
         _log.log(level, "PyCosmic run 1: %d px in %.2f s", int(peaks.sum()), t1 - t0)
         if not self.two_pass:
@@ -357,7 +353,8 @@ class PyCosmicDetector(BaseDetector):
             return Detection(mask=peaks, cleaned=cleaned)
 
         def run2(array):
-            return _run(array, self.configs[1], rdn2)
+            first = shared.pop("first", None) if array is electrons else None
+            return _run(array, self.configs[1], rdn2, first=first)
 
         # only the run-1 pixels of cleaned1 are used below (merged & ~tails lies in
         # peaks): keep those values, not the frame, while run 2 works (memory)
@@ -366,12 +363,17 @@ class PyCosmicDetector(BaseDetector):
 
         if self.windowed:
             merged, tails, cleaned2 = second_pass_windowed(
-                run2, (electrons,), peaks, margin=self.configs[1].margin + 2
+                run2,
+                (electrons,),
+                peaks,
+                margin=self.configs[1].margin + 2,
+                tile=_RUN2_TILE,
+                max_fraction=_RUN2_MAX_FRACTION,
             )
         else:
             tails, cleaned2 = run2(electrons)
             merged = merge_peak_tail(peaks, tails)
-        del electrons  # not needed to compose the result (memory)
+        electrons = shared = None  # not needed to compose the result (memory)
         cleaned1 = np.zeros(peaks.shape, dtype=at_peaks.dtype)
         cleaned1[peaks] = at_peaks
         del peaks, at_peaks
