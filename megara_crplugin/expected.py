@@ -159,6 +159,11 @@ def _neighbour_median(block: np.ndarray, half_width: int) -> np.ndarray:
     hw = min(half_width, nx - 1)
     padded = np.pad(block, ((0, 0), (0, 0), (hw, hw)), mode="reflect")
     planes = [padded[i, :, hw + d : hw + d + nx] for d in range(-hw, hw + 1) if d for i in range(n)]
+    return _median_of(planes)
+
+
+def _median_of(planes: list[np.ndarray]) -> np.ndarray:
+    """Element-wise median of the planes, the value ``np.median`` gives (see :mod:`._selectnet`)."""
     m = len(planes)
     if m % 2:
         return order_statistics(planes, (m // 2,))[0]
@@ -167,12 +172,8 @@ def _neighbour_median(block: np.ndarray, half_width: int) -> np.ndarray:
 
 
 def _median_frames(block: np.ndarray) -> np.ndarray:
-    """``np.median(block, axis=0)`` by :func:`._selectnet.order_statistics` (same values)."""
-    n = block.shape[0]
-    if n % 2:
-        return order_statistics(list(block), (n // 2,))[0]
-    low, high = order_statistics(list(block), (n // 2 - 1, n // 2))
-    return (low + high) / 2
+    """``np.median(block, axis=0)``, the same values."""
+    return _median_of(list(block))
 
 
 def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
