@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..config.detector_config import LACosmicConfig
+from ._lacosmic_steps import Settings, astroscrappy_kernel, lacosmic_runs, supported
 from .base import (
     BaseDetector,
     Detection,
@@ -176,6 +177,10 @@ class LACosmicDetector(BaseDetector):
             self.sigfrac[1],
             self.objlim[1],
         )
+        # the shared-step engine reproduces astroscrappy for these settings (else: astroscrappy)
+        self.steps = supported(
+            cleantype=c.la_cleantype, background=None, psfmodel=model, psfk=self.psfk
+        )
         self.margin = lacosmic_radius(
             niter=int(c.la_niter),
             sepmed=bool(c.la_sepmed),
@@ -255,6 +260,44 @@ class LACosmicDetector(BaseDetector):
         )
         return mask, cleaned
 
+    def _detect_steps(self, image, work, inner, gain: float, readnoise_e: float) -> Detection:
+        """Both runs from one first step, later steps on windows (:mod:`._lacosmic_steps`)."""
+        c = self.config
+        psfk = self.psfk
+        if psfk is None and c.la_fsmode == "convolve":  # the kernel astroscrappy would build
+            psfk = astroscrappy_kernel(c.la_psfmodel, self.psffwhm, int(c.la_psfsize))
+        settings = Settings(
+            gain=gain,
+            readnoise=readnoise_e,
+            satlevel=float(c.la_satlevel) * gain,
+            niter=int(c.la_niter),
+            sepmed=bool(c.la_sepmed),
+            fsmode=c.la_fsmode,
+            psfk=psfk,
+        )
+        runs = [(self.sigclip[r], self.sigfrac[r], self.objlim[r]) for r in (0, 1)]
+        t0 = time.perf_counter()
+        results = lacosmic_runs(work, settings, runs if self.two_pass else runs[:1])
+        (peaks, cleaned1), tails_run = results[0], results[1:]
+        del results
+        if not tails_run:
+            mask = peaks[inner]
+            cleaned = compose_cleaned(image, mask, [(mask, cleaned1[inner])])
+        else:
+            tails, cleaned2 = tails_run.pop()
+            mask = merge_peak_tail(peaks[inner], tails[inner])
+            tails_in = tails[inner]
+            cleaned = compose_cleaned(
+                image, mask, [(tails_in, cleaned2[inner]), (~tails_in, cleaned1[inner])]
+            )
+        _log.log(
+            self._log_level(),
+            "L.A.Cosmic: %d px in %.2f s (shared first step)",
+            int(mask.sum()),
+            time.perf_counter() - t0,
+        )
+        return Detection(mask=mask, cleaned=cleaned)
+
     def _detect(
         self,
         image: np.ndarray,
@@ -279,6 +322,8 @@ class LACosmicDetector(BaseDetector):
             return self._run(image, sub_bkg, which, gain, readnoise_e)
 
         t0 = time.perf_counter()
+        if self.windowed and bkg is None and self.steps:
+            return self._detect_steps(image, work, inner, gain, readnoise_e)
         peaks, cleaned1 = run(0, *planes)
         t1 = time.perf_counter()
         _log.log(level, "L.A.Cosmic run 1: %d px in %.2f s", int(peaks[inner].sum()), t1 - t0)

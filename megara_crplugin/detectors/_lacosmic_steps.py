@@ -1,0 +1,341 @@
+"""L.A.Cosmic iterations from astroscrappy's own primitives, the later ones on windows only.
+
+:func:`astroscrappy.detect_cosmics` repeats ``niter`` full-frame detection
+steps, and the two-pass adapter calls it twice (run 1 "peaks", run 2
+"tails"), i.e. ``2 * niter`` full-frame steps per image.  Two facts of the
+algorithm make most of that work redundant:
+
+* the first step of both runs sees the same image: the filtered images
+  (Laplacian significance ``sp`` and fine-structure image ``f``) are computed
+  once and only the thresholds (``sigclip``, ``sigfrac``, ``objlim``) differ;
+* step ``k > 1`` sees the image of step ``k - 1`` with the mask pixels
+  replaced by the 5x5 masked mean: its result can differ from step ``k - 1``
+  only within :func:`step_radius` pixels of a pixel whose value changed.
+  Elsewhere the detections of step ``k - 1`` are kept as they are, and the
+  step runs only on windows around the changed pixels.
+
+Every operation is the one :func:`astroscrappy.detect_cosmics` (1.3) performs,
+in the same order and precision (astroscrappy's public filters for the
+filtering, numpy for the arithmetic, the ``meanmask`` cleaning re-done here in
+float32 in astroscrappy's summation order), so masks and cleaned images are
+bit-identical to ``detect_cosmics`` on the same input
+(``tests/test_lacosmic_steps.py``).  Only ``cleantype: meanmask`` without a
+background image and with a kernel that is given or ``gauss``/``gaussx``/
+``gaussy`` is handled here (:func:`supported`); the adapter calls astroscrappy
+for the other cases.
+
+Units: electrons inside (the image times the gain, as astroscrappy); the
+cleaned image comes back in the unit of the input.  Mask polarity: True =
+cosmic ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ._windows import EIGHT, _run_windows, _tile_any, _tiles_to_pixels
+
+__all__ = ["Settings", "lacosmic_runs", "step_radius", "supported"]
+
+#: Tile size (pixels) of the windows of the later steps.
+TILE = 8
+#: Above this window/frame area ratio a later step runs on the full frame.
+MAX_FRACTION = 0.6
+
+
+def step_radius(*, sepmed: bool, fsmode: str, psfsize: int) -> int:
+    """Dependency radius (pixels) of one detection step on its input images.
+
+    Noise median (3 px separable 7x7 / 2 px 5x5), Laplacian (1), median of the
+    significance image (3 / 2), fine-structure image (``psfsize // 2`` plus the
+    noise for ``convolve``, 2 / 1 for ``median``) and its median (4 / 3), and
+    the two 3x3 growths (2).
+    """
+    noise = 3 if sepmed else 2
+    smed = 3 if sepmed else 2
+    fine = psfsize // 2 + noise if fsmode == "convolve" else (2 if sepmed else 1)
+    fmed = 4 if sepmed else 3
+    return max(max(1, noise) + smed, fine + fmed) + 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Thresholds-free settings of one image's L.A.Cosmic runs (astroscrappy's meaning).
+
+    Attributes
+    ----------
+    gain : float
+        e-/ADU.
+    readnoise : float
+        Read noise (e-).
+    satlevel : float
+        Saturation level (e-).
+    niter : int
+        Iterations per run.
+    sepmed : bool
+        Separable median filters.
+    fsmode : {'median', 'convolve'}
+        Fine-structure mode.
+    psfk : ndarray of float32 or None
+        Convolution kernel as astroscrappy uses it (already reversed); needed for ``convolve``.
+    """
+
+    gain: float
+    readnoise: float
+    satlevel: float
+    niter: int
+    sepmed: bool
+    fsmode: str
+    psfk: np.ndarray | None
+
+
+def supported(*, cleantype: str, background, psfmodel: str, psfk) -> bool:
+    """Whether :func:`lacosmic_runs` reproduces astroscrappy for these settings."""
+    return (
+        cleantype == "meanmask"
+        and background is None
+        and (psfk is not None or psfmodel != "moffat")
+    )
+
+
+def astroscrappy_kernel(psfmodel: str, psffwhm: float, psfsize: int) -> np.ndarray:
+    """The kernel :func:`astroscrappy.detect_cosmics` builds (reversed) when none is given."""
+    from astroscrappy import astroscrappy as core
+
+    build = {"gauss": core.gausskernel, "gaussx": core.gaussxkernel, "gaussy": core.gaussykernel}
+    psfk = build[psfmodel](psffwhm, psfsize)
+    psfk[:, :] = psfk[::-1, ::-1]
+    return psfk
+
+
+def _f32(value: float) -> float:
+    """``value`` rounded as astroscrappy's ``float`` arguments are (C float)."""
+    return float(np.float32(value))
+
+
+def _filtered(cleanarr, clean_var, settings: Settings):
+    """``sp`` (Laplacian significance minus its median) and ``sp / f``, as astroscrappy."""
+    from astroscrappy.utils import (
+        convolve,
+        laplaceconvolve,
+        medfilt3,
+        medfilt5,
+        medfilt7,
+        rebin,
+        sepmedfilt5,
+        sepmedfilt7,
+        sepmedfilt9,
+        subsample,
+    )
+
+    sepmed = settings.sepmed
+    conved = laplaceconvolve(subsample(cleanarr))
+    conved[conved < 0] = 0.0
+    s = rebin(conved)
+    del conved
+    m5 = sepmedfilt7(clean_var) if sepmed else medfilt5(clean_var)
+    m5[m5 < 0.00001] = 0.00001
+    noise = np.sqrt(m5)
+    del m5
+    s /= 2.0 * noise
+    sp = sepmedfilt7(s) if sepmed else medfilt5(s)
+    sp = s - sp
+    del s
+    if settings.fsmode == "convolve":
+        f = convolve(cleanarr / noise / noise, settings.psfk)
+        f = f / convolve(1.0 / noise / noise, settings.psfk)
+    else:
+        f = sepmedfilt5(cleanarr) if sepmed else medfilt3(cleanarr)
+    m7 = sepmedfilt9(f) if sepmed else medfilt7(f)
+    f = (f - m7) / noise
+    del m7, noise
+    f[f < 0.01] = 0.01
+    return sp, sp / f
+
+
+def _detections(sp, ratio, goodpix, thresholds) -> np.ndarray:
+    """Cosmic-ray pixels of one step for one ``(sigclip, sigfrac, objlim)``, as astroscrappy."""
+    from astroscrappy.utils import dilate3
+
+    sigclip, sigfrac, objlim = thresholds
+    sigcliplow = float(np.float32(sigfrac) * np.float32(sigclip))
+    cosmics = np.logical_and(sp > sigclip, goodpix)
+    cosmics = np.logical_and(cosmics, ratio > objlim)
+    cosmics = dilate3(cosmics)
+    cosmics = np.logical_and(cosmics, goodpix)
+    cosmics = np.logical_and(sp > sigclip, cosmics)
+    cosmics = dilate3(cosmics)
+    cosmics = np.logical_and(cosmics, goodpix)
+    return np.logical_and(sp > sigcliplow, cosmics)
+
+
+def _step(cleanarr, clean_var, mask, settings, thresholds_list) -> list[np.ndarray]:
+    sp, ratio = _filtered(cleanarr, clean_var, settings)
+    goodpix = np.logical_not(mask)
+    return [_detections(sp, ratio, goodpix, t) for t in thresholds_list]
+
+
+def _clean_values(original, crmask, bad, fallback: float):
+    """Redo astroscrappy's ``clean_meanmask`` at every ``crmask`` pixel (2-px border excluded).
+
+    The mean of the 5x5 pixels that are neither cosmic rays nor masked, summed
+    in float32 in astroscrappy's order (rows, then columns); ``fallback`` when
+    there is none.  Those pixels are never modified, so ``original`` is read.
+    """
+    ny, nx = crmask.shape
+    ys, xs = np.nonzero(crmask[2 : ny - 2, 2 : nx - 2])
+    ys += 2
+    xs += 2
+    total = np.zeros(ys.size, dtype=np.float32)
+    count = np.zeros(ys.size, dtype=np.int64)
+    zero = np.float32(0.0)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            good = ~bad[ys + dy, xs + dx]
+            total += np.where(good, original[ys + dy, xs + dx], zero)
+            count += good
+    values = np.full(ys.size, np.float32(fallback), dtype=np.float32)
+    some = count > 0
+    values[some] = total[some] / count[some].astype(np.float32)
+    return ys, xs, values
+
+
+class _Run:
+    """State of one run (one set of thresholds) over its iterations."""
+
+    def __init__(self, base, thresholds, cosmics):
+        self.base = base
+        self.thresholds = thresholds
+        self.cosmics = cosmics
+        self.crmask = cosmics.copy()
+        self.cleanarr = base.cleanarr0.copy()
+        self.clean_var = base.clean_var0.copy()
+
+    def clean(self) -> np.ndarray:
+        """Clean every crmask pixel; return the pixels whose values changed."""
+        b = self.base
+        bad = self.crmask | b.bad
+        changed = np.zeros(self.crmask.shape, dtype=bool)
+        for current, original, level in (
+            (self.cleanarr, b.cleanarr0, b.level),
+            (self.clean_var, b.clean_var0, b.var_level),
+        ):
+            ys, xs, values = _clean_values(original, self.crmask, bad, level)
+            changed[ys, xs] |= current[ys, xs] != values
+            current[ys, xs] = values
+        return changed
+
+    def later_step(self, changed: np.ndarray) -> None:
+        """Redo the detection step where the input changed (``step_radius`` around it)."""
+        b = self.base
+        shape = changed.shape
+        grow = max(1, -(-b.radius // TILE))
+        zone = ndimage.binary_dilation(_tile_any(changed, TILE), structure=EIGHT, iterations=grow)
+        region = ndimage.binary_dilation(zone, structure=EIGHT, iterations=grow)
+        labels, _ = ndimage.label(region, structure=EIGHT)
+        boxes = ndimage.find_objects(labels)
+        windows = [
+            tuple(
+                slice(s.start * TILE, min(s.stop * TILE, n))
+                for s, n in zip(box, shape, strict=True)
+            )
+            for box in boxes
+        ]
+        area = sum((w[0].stop - w[0].start) * (w[1].stop - w[1].start) for w in windows)
+        planes = (self.cleanarr, self.clean_var, b.mask)
+        if area > MAX_FRACTION * shape[0] * shape[1]:
+            self.cosmics = _step(*planes, b.settings, [self.thresholds])[0]
+            return
+
+        def run(*arrays):
+            arrays = [np.ascontiguousarray(a) for a in arrays]
+            return (_step(*arrays, b.settings, [self.thresholds])[0],)
+
+        results = _run_windows(run, planes, windows, shape)
+        for index, (box, window, (cosmics_w,)) in enumerate(
+            zip(boxes, windows, results, strict=True), start=1
+        ):
+            take = _tiles_to_pixels(zone[box] & (labels[box] == index), TILE, cosmics_w.shape)
+            self.cosmics[window][take] = cosmics_w[take]
+
+
+class _Base:
+    """What both runs share: the electron images, the saturation mask, the fallback levels."""
+
+    def __init__(self, image: np.ndarray, settings: Settings):
+        from astroscrappy import update_mask
+        from astroscrappy.utils import median
+
+        self.settings = settings
+        self.radius = step_radius(
+            sepmed=settings.sepmed,
+            fsmode=settings.fsmode,
+            psfsize=0 if settings.psfk is None else settings.psfk.shape[0],
+        )
+        ny, nx = image.shape
+        cleanarr = np.empty((ny, nx), dtype=np.float32, order="C")
+        cleanarr[:, :] = image[:, :] * _f32(settings.gain)
+        readnoise = np.float32(settings.readnoise)
+        clean_var = cleanarr + float(readnoise * readnoise)
+        mask = np.zeros((ny, nx), dtype=np.uint8, order="C")
+        update_mask(cleanarr, mask, _f32(settings.satlevel), bool(settings.sepmed))
+        self.bad = mask.astype(bool)
+        good = np.logical_not(mask)
+        gooddata = np.ascontiguousarray(cleanarr[good], dtype=np.float32)
+        self.level = median(gooddata, len(gooddata))
+        del gooddata
+        goodvar = np.ascontiguousarray(clean_var[good], dtype=np.float32)
+        self.var_level = median(goodvar, len(goodvar))
+        del goodvar, good
+        self.cleanarr0, self.clean_var0, self.mask = cleanarr, clean_var, mask
+
+
+def lacosmic_runs(
+    image: np.ndarray, settings: Settings, runs: Sequence[tuple[float, float, float]]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One ``detect_cosmics`` result per ``(sigclip, sigfrac, objlim)`` of ``runs``.
+
+    Parameters
+    ----------
+    image : ndarray of float32, shape (ny, nx)
+        The input as astroscrappy receives it (ADU, finite).
+    settings : Settings
+        Shared settings (gain in e-/ADU, read noise and saturation in e-).
+    runs : sequence of (sigclip, sigfrac, objlim)
+        Thresholds of each run.
+
+    Returns
+    -------
+    list of (mask, cleaned)
+        For each run: bool mask (True = cosmic ray) and float32 cleaned image
+        (ADU), bit-identical to ``astroscrappy.detect_cosmics`` with these settings
+        and ``cleantype='meanmask'``.
+    """
+    if settings.fsmode == "convolve" and settings.psfk is None:
+        raise ValueError("lacosmic_runs: fsmode 'convolve' needs the kernel psfk")
+    base = _Base(np.asarray(image, dtype=np.float32), settings)
+    thresholds = [tuple(_f32(v) for v in t) for t in runs]
+    first = _step(base.cleanarr0, base.clean_var0, base.mask, settings, thresholds)
+    out = []
+    for t, cosmics in zip(thresholds, first, strict=True):
+        run = _Run(base, t, cosmics)
+        del cosmics
+        numcr = int(run.cosmics.sum())
+        for _ in range(1, int(settings.niter)):
+            if numcr == 0:
+                break
+            run.later_step(run.clean())
+            numcr = int(run.cosmics.sum())
+            run.crmask |= run.cosmics
+        if numcr:
+            run.clean()
+        cleaned = run.cleanarr
+        cleaned /= _f32(settings.gain)
+        out.append((run.crmask, cleaned))
+        del run
+    first.clear()
+    return out
