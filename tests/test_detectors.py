@@ -322,7 +322,9 @@ class TestLACosmic:
         runs = []
         engine = lacosmic_module.lacosmic_runs
         monkeypatch.setattr(
-            lacosmic_module, "lacosmic_runs", lambda i, s, r: runs.append(r) or engine(i, s, r)
+            lacosmic_module,
+            "lacosmic_runs",
+            lambda i, s, r, **k: runs.append(r) or engine(i, s, r, **k),
         )
         LACosmicDetector(params).detect(_flat_with_crs()[0], gain=1.0, rnoise=3.0)
         assert runs == [[(5.0, 0.3, 5.0)]]

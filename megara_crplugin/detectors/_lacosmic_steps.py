@@ -282,7 +282,9 @@ class _Base:
         readnoise = np.float32(settings.readnoise)
         clean_var = cleanarr + float(readnoise * readnoise)
         mask = np.zeros((ny, nx), dtype=np.uint8, order="C")
-        update_mask(cleanarr, mask, _f32(settings.satlevel), bool(settings.sepmed))
+        satlevel = _f32(settings.satlevel)
+        if np.any(cleanarr >= satlevel):  # else astroscrappy's saturation mask stays empty
+            update_mask(cleanarr, mask, satlevel, bool(settings.sepmed))
         self.bad = mask.astype(bool)
         good = np.logical_not(mask)
         gooddata = np.ascontiguousarray(cleanarr[good], dtype=np.float32)
@@ -295,7 +297,11 @@ class _Base:
 
 
 def lacosmic_runs(
-    image: np.ndarray, settings: Settings, runs: Sequence[tuple[float, float, float]]
+    image: np.ndarray,
+    settings: Settings,
+    runs: Sequence[tuple[float, float, float]],
+    *,
+    values_only: bool = False,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """One ``detect_cosmics`` result per ``(sigclip, sigfrac, objlim)`` of ``runs``.
 
@@ -307,13 +313,17 @@ def lacosmic_runs(
         Shared settings (gain in e-/ADU, read noise and saturation in e-).
     runs : sequence of (sigclip, sigfrac, objlim)
         Thresholds of each run.
+    values_only : bool, optional
+        Return, instead of each cleaned image, its values at the run's mask
+        pixels (in the order of ``np.nonzero(mask)``): one frame less held per
+        finished run.
 
     Returns
     -------
     list of (mask, cleaned)
         For each run: bool mask (True = cosmic ray) and float32 cleaned image
         (ADU), bit-identical to ``astroscrappy.detect_cosmics`` with these settings
-        and ``cleantype='meanmask'``.
+        and ``cleantype='meanmask'`` (or its values at the mask, ``values_only``).
     """
     if settings.fsmode == "convolve" and settings.psfk is None:
         raise ValueError("lacosmic_runs: fsmode 'convolve' needs the kernel psfk")
@@ -333,7 +343,7 @@ def lacosmic_runs(
             run.crmask |= run.cosmics
         if numcr:
             run.clean()
-        cleaned = run.cleanarr
+        cleaned = run.cleanarr[run.crmask] if values_only else run.cleanarr
         cleaned /= _f32(settings.gain)
         out.append((run.crmask, cleaned))
         del run

@@ -277,14 +277,20 @@ class LACosmicDetector(BaseDetector):
         )
         runs = [(self.sigclip[r], self.sigfrac[r], self.objlim[r]) for r in (0, 1)]
         t0 = time.perf_counter()
-        results = lacosmic_runs(work, settings, runs if self.two_pass else runs[:1])
-        (peaks, cleaned1), tails_run = results[0], results[1:]
-        del results
-        if not tails_run:
+        results = lacosmic_runs(
+            work, settings, runs if self.two_pass else runs[:1], values_only=True
+        )
+        full = []  # each run's cleaned values (at its own mask) back on the frame
+        for run_mask, values in results:
+            frame = np.zeros(run_mask.shape, dtype=values.dtype)
+            frame[run_mask] = values
+            full.append(frame)
+        peaks, cleaned1 = results[0][0], full[0]
+        if len(results) == 1:
             mask = peaks[inner]
             cleaned = compose_cleaned(image, mask, [(mask, cleaned1[inner])])
         else:
-            tails, cleaned2 = tails_run.pop()
+            tails, cleaned2 = results[1][0], full[1]
             mask = merge_peak_tail(peaks[inner], tails[inner])
             tails_in = tails[inner]
             cleaned = compose_cleaned(
