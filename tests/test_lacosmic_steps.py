@@ -68,6 +68,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_runs_equal_detect_cosmics(case, monkeypatch):
     c = CASES[case]
+    monkeypatch.setattr(steps, "LAPLACE_ROWS", 37)  # the Laplacian by blocks of rows
     image, _ = _frame()
     psfk = gaussxy_kernel(2.5, 2.5, 11) if c["psfmodel"] == "gaussxy" else None
     engine_psfk = psfk

@@ -45,6 +45,8 @@ __all__ = ["Settings", "lacosmic_runs", "step_radius", "supported"]
 TILE = 8
 #: Above this window/frame area ratio a later step runs on the full frame.
 MAX_FRACTION = 0.6
+#: Rows per block of the Laplacian (its 2x subsampled grid holds 8 bytes per pixel twice).
+LAPLACE_ROWS = 512
 
 
 def step_radius(*, sepmed: bool, fsmode: str, psfsize: int) -> int:
@@ -117,26 +119,41 @@ def _f32(value: float) -> float:
     return float(np.float32(value))
 
 
+def _laplacian(cleanarr: np.ndarray) -> np.ndarray:
+    """The ``L+`` image of astroscrappy: rebinned positive Laplacian of the 2x subsampled image.
+
+    Computed by blocks of :data:`LAPLACE_ROWS` rows, each with one row of
+    context on either side (the value of a row depends on its two neighbours
+    only): the same values without the two full-frame temporaries of 4 times
+    the image size.
+    """
+    from astroscrappy.utils import laplaceconvolve, rebin, subsample
+
+    ny = cleanarr.shape[0]
+    s = np.empty(cleanarr.shape, dtype=np.float32)
+    for y0 in range(0, ny, LAPLACE_ROWS):
+        y1 = min(ny, y0 + LAPLACE_ROWS)
+        a0, a1 = max(0, y0 - 1), min(ny, y1 + 1)
+        conved = laplaceconvolve(subsample(np.ascontiguousarray(cleanarr[a0:a1])))
+        conved[conved < 0] = 0.0
+        s[y0:y1] = rebin(conved)[y0 - a0 : y1 - a0]
+    return s
+
+
 def _filtered(cleanarr, clean_var, settings: Settings):
     """``sp`` (Laplacian significance minus its median) and ``sp / f``, as astroscrappy."""
     from astroscrappy.utils import (
         convolve,
-        laplaceconvolve,
         medfilt3,
         medfilt5,
         medfilt7,
-        rebin,
         sepmedfilt5,
         sepmedfilt7,
         sepmedfilt9,
-        subsample,
     )
 
     sepmed = settings.sepmed
-    conved = laplaceconvolve(subsample(cleanarr))
-    conved[conved < 0] = 0.0
-    s = rebin(conved)
-    del conved
+    s = _laplacian(cleanarr)
     m5 = sepmedfilt7(clean_var) if sepmed else medfilt5(clean_var)
     m5[m5 < 0.00001] = 0.00001
     noise = np.sqrt(m5)
@@ -179,12 +196,13 @@ def _step(cleanarr, clean_var, mask, settings, thresholds_list) -> list[np.ndarr
     return [_detections(sp, ratio, goodpix, t) for t in thresholds_list]
 
 
-def _clean_values(original, crmask, bad, fallback: float):
+def _clean_values(image, crmask, bad, fallback: float):
     """Redo astroscrappy's ``clean_meanmask`` at every ``crmask`` pixel (2-px border excluded).
 
     The mean of the 5x5 pixels that are neither cosmic rays nor masked, summed
     in float32 in astroscrappy's order (rows, then columns); ``fallback`` when
-    there is none.  Those pixels are never modified, so ``original`` is read.
+    there is none.  Those pixels are never modified: ``image`` holds their
+    original values (only the returned values are written back, by the caller).
     """
     ny, nx = crmask.shape
     ys, xs = np.nonzero(crmask[2 : ny - 2, 2 : nx - 2])
@@ -196,7 +214,7 @@ def _clean_values(original, crmask, bad, fallback: float):
     for dy in range(-2, 3):
         for dx in range(-2, 3):
             good = ~bad[ys + dy, xs + dx]
-            total += np.where(good, original[ys + dy, xs + dx], zero)
+            total += np.where(good, image[ys + dy, xs + dx], zero)
             count += good
     values = np.full(ys.size, np.float32(fallback), dtype=np.float32)
     some = count > 0
@@ -212,19 +230,16 @@ class _Run:
         self.thresholds = thresholds
         self.cosmics = cosmics
         self.crmask = cosmics.copy()
-        self.cleanarr = base.cleanarr0.copy()
-        self.clean_var = base.clean_var0.copy()
+        self.cleanarr = base.cleanarr0()
+        self.clean_var = self.cleanarr + base.rn2
 
     def clean(self) -> np.ndarray:
         """Clean every crmask pixel; return the pixels whose values changed."""
         b = self.base
         bad = self.crmask | b.bad
         changed = np.zeros(self.crmask.shape, dtype=bool)
-        for current, original, level in (
-            (self.cleanarr, b.cleanarr0, b.level),
-            (self.clean_var, b.clean_var0, b.var_level),
-        ):
-            ys, xs, values = _clean_values(original, self.crmask, bad, level)
+        for current, level in ((self.cleanarr, b.level), (self.clean_var, b.var_level)):
+            ys, xs, values = _clean_values(current, self.crmask, bad, level)
             changed[ys, xs] |= current[ys, xs] != values
             current[ys, xs] = values
         return changed
@@ -280,7 +295,8 @@ class _Base:
         cleanarr = np.empty((ny, nx), dtype=np.float32, order="C")
         cleanarr[:, :] = image[:, :] * _f32(settings.gain)
         readnoise = np.float32(settings.readnoise)
-        clean_var = cleanarr + float(readnoise * readnoise)
+        self.rn2 = float(readnoise * readnoise)
+        clean_var = cleanarr + self.rn2
         mask = np.zeros((ny, nx), dtype=np.uint8, order="C")
         satlevel = _f32(settings.satlevel)
         if np.any(cleanarr >= satlevel):  # else astroscrappy's saturation mask stays empty
@@ -292,8 +308,14 @@ class _Base:
         del gooddata
         goodvar = np.ascontiguousarray(clean_var[good], dtype=np.float32)
         self.var_level = median(goodvar, len(goodvar))
-        del goodvar, good
-        self.cleanarr0, self.clean_var0, self.mask = cleanarr, clean_var, mask
+        del goodvar, good, clean_var
+        self.image, self.mask = image, mask
+
+    def cleanarr0(self) -> np.ndarray:
+        """Initial image of astroscrappy (e-): a new array, the input times the gain."""
+        cleanarr = np.empty(self.image.shape, dtype=np.float32, order="C")
+        cleanarr[:, :] = self.image[:, :] * _f32(self.settings.gain)
+        return cleanarr
 
 
 def lacosmic_runs(
@@ -329,11 +351,12 @@ def lacosmic_runs(
         raise ValueError("lacosmic_runs: fsmode 'convolve' needs the kernel psfk")
     base = _Base(np.asarray(image, dtype=np.float32), settings)
     thresholds = [tuple(_f32(v) for v in t) for t in runs]
-    first = _step(base.cleanarr0, base.clean_var0, base.mask, settings, thresholds)
+    cleanarr = base.cleanarr0()
+    first = _step(cleanarr, cleanarr + base.rn2, base.mask, settings, thresholds)
+    del cleanarr
     out = []
-    for t, cosmics in zip(thresholds, first, strict=True):
-        run = _Run(base, t, cosmics)
-        del cosmics
+    for t in thresholds:
+        run = _Run(base, t, first.pop(0))
         numcr = int(run.cosmics.sum())
         for _ in range(1, int(settings.niter)):
             if numcr == 0:
@@ -347,5 +370,4 @@ def lacosmic_runs(
         cleaned /= _f32(settings.gain)
         out.append((run.crmask, cleaned))
         del run
-    first.clear()
     return out

@@ -8,10 +8,13 @@ to electrons, and the cleaned image comes back in ADU.
 
 Two passes: ``la_sigclip``, ``la_sigfrac`` and ``la_objlim`` may be
 pairs; run 1 ("peaks") uses the first values, run 2 ("tails") the second ones
-and happens only when one of them differs.  Run 2 is executed only on windows
-around the run-1 detections (:func:`.base.second_pass_windowed`), with a margin
-equal to the dependency radius of astroscrappy (see :func:`lacosmic_radius`),
-which yields the same merged mask as a full-frame run 2.
+and happens only when one of them differs.  With ``la_cleantype: meanmask`` and
+no background image both runs come from :mod:`._lacosmic_steps` (their first
+detection step shared, the later steps on windows around the changed pixels),
+bit-identical to two :func:`astroscrappy.detect_cosmics` calls.  Otherwise
+astroscrappy is called and run 2 is executed only on windows around the run-1
+detections (:func:`.base.second_pass_windowed`), with a margin equal to the
+dependency radius of astroscrappy (see :func:`lacosmic_radius`).
 """
 
 from __future__ import annotations
@@ -122,8 +125,9 @@ class LACosmicDetector(BaseDetector):
     params : mapping, optional
         ``la_*`` parameters (see ``defaults``); pairs give run 1 and run 2.
     windowed : bool, optional
-        Run the second pass only around run-1 detections (same result,
-        faster on sparse frames).  Keyword-only; for tests and benchmarks.
+        Use the shared-step engine (or, where it does not apply, run the second
+        pass only around run-1 detections); False calls astroscrappy on the full
+        frame for each run.  Same result; keyword-only, for tests and benchmarks.
 
     Notes
     -----
