@@ -46,7 +46,7 @@ TILE = 8
 #: Above this window/frame area ratio a later step runs on the full frame.
 MAX_FRACTION = 0.6
 #: Rows per block of the Laplacian (its 2x subsampled grid holds 8 bytes per pixel twice).
-LAPLACE_ROWS = 512
+LAPLACE_ROWS = 128
 
 
 def step_radius(*, sepmed: bool, fsmode: str, psfsize: int) -> int:
@@ -156,22 +156,28 @@ def _filtered(cleanarr, clean_var, settings: Settings):
     s = _laplacian(cleanarr)
     m5 = sepmedfilt7(clean_var) if sepmed else medfilt5(clean_var)
     m5[m5 < 0.00001] = 0.00001
-    noise = np.sqrt(m5)
-    del m5
+    noise = np.sqrt(m5, out=m5)  # in place where astroscrappy makes a new array: same values
     s /= 2.0 * noise
     sp = sepmedfilt7(s) if sepmed else medfilt5(s)
-    sp = s - sp
+    np.subtract(s, sp, out=sp)
     del s
     if settings.fsmode == "convolve":
-        f = convolve(cleanarr / noise / noise, settings.psfk)
-        f = f / convolve(1.0 / noise / noise, settings.psfk)
+        work = cleanarr / noise
+        work /= noise
+        f = convolve(work, settings.psfk)
+        np.divide(1.0, noise, out=work)
+        work /= noise
+        f /= convolve(work, settings.psfk)
+        del work
     else:
         f = sepmedfilt5(cleanarr) if sepmed else medfilt3(cleanarr)
     m7 = sepmedfilt9(f) if sepmed else medfilt7(f)
-    f = (f - m7) / noise
-    del m7, noise
+    f -= m7
+    del m7
+    f /= noise
+    del noise
     f[f < 0.01] = 0.01
-    return sp, sp / f
+    return sp, np.divide(sp, f, out=f)
 
 
 def _detections(sp, ratio, goodpix, thresholds) -> np.ndarray:
@@ -301,7 +307,7 @@ class _Base:
         satlevel = _f32(settings.satlevel)
         if np.any(cleanarr >= satlevel):  # else astroscrappy's saturation mask stays empty
             update_mask(cleanarr, mask, satlevel, bool(settings.sepmed))
-        self.bad = mask.astype(bool)
+        self.bad = mask.view(bool)  # 0 / 1
         good = np.logical_not(mask)
         gooddata = np.ascontiguousarray(cleanarr[good], dtype=np.float32)
         self.level = median(gooddata, len(gooddata))
