@@ -18,6 +18,7 @@ from megara_crplugin.detectors import (
     get_detector,
     merge_peak_tail,
 )
+from megara_crplugin.detectors import lacosmic as lacosmic_module
 from megara_crplugin.detectors.base import (
     as_pair,
     masked_median_replace,
@@ -310,12 +311,23 @@ class TestLACosmic:
         np.testing.assert_array_equal(windowed.cleaned, full.cleaned)
 
     def test_single_pass_when_parameters_equal(self, monkeypatch):
-        det = LACosmicDetector({"la_sigclip": 5.0, "la_sigfrac": 0.3, "la_objlim": 5.0})
+        params = {"la_sigclip": 5.0, "la_sigfrac": 0.3, "la_objlim": 5.0}
+        det = LACosmicDetector(params, windowed=False)
         calls = []
         run = det._run
         monkeypatch.setattr(det, "_run", lambda *a: calls.append(a[2]) or run(*a))
         det.detect(_flat_with_crs()[0], gain=1.0, rnoise=3.0)
         assert calls == [0]
+        # the shared-step engine is asked for one set of thresholds only
+        runs = []
+        engine = lacosmic_module.lacosmic_runs
+        monkeypatch.setattr(
+            lacosmic_module,
+            "lacosmic_runs",
+            lambda i, s, r, **k: runs.append(r) or engine(i, s, r, **k),
+        )
+        LACosmicDetector(params).detect(_flat_with_crs()[0], gain=1.0, rnoise=3.0)
+        assert runs == [[(5.0, 0.3, 5.0)]]
 
     def test_two_pass_mask_contains_run1(self):
         image, _ = _flat_with_crs(seed=5)

@@ -206,7 +206,7 @@ def _shelf_pack(sizes: list[tuple[int, int]]) -> tuple[tuple[int, int], list[tup
 
 
 def _run_windows(run: RunFunction, planes, windows, shape):
-    """Results of ``run`` on each window; interior windows share one mosaic call.
+    """Results of ``run`` (a tuple of images) on each window; interior windows share one call.
 
     In a mosaic every interior window is surrounded by other windows or by a
     constant filler instead of its true neighbours; both only reach its margin.
@@ -237,9 +237,9 @@ def _run_windows(run: RunFunction, planes, windows, shape):
             for i, (y, x), (h, w) in zip(interior, corners, sizes, strict=True):
                 mosaic[y : y + h, x : x + w] = plane[windows[i]]
             mosaics.append(mosaic)
-        mask_m, cleaned_m = run(*mosaics)
+        outputs = run(*mosaics)
         for i, (y, x), (h, w) in zip(interior, corners, sizes, strict=True):
-            results[i] = (mask_m[y : y + h, x : x + w], cleaned_m[y : y + h, x : x + w])
+            results[i] = tuple(out[y : y + h, x : x + w] for out in outputs)
     return results
 
 

@@ -8,10 +8,13 @@ to electrons, and the cleaned image comes back in ADU.
 
 Two passes: ``la_sigclip``, ``la_sigfrac`` and ``la_objlim`` may be
 pairs; run 1 ("peaks") uses the first values, run 2 ("tails") the second ones
-and happens only when one of them differs.  Run 2 is executed only on windows
-around the run-1 detections (:func:`.base.second_pass_windowed`), with a margin
-equal to the dependency radius of astroscrappy (see :func:`lacosmic_radius`),
-which yields the same merged mask as a full-frame run 2.
+and happens only when one of them differs.  With ``la_cleantype: meanmask`` and
+no background image both runs come from :mod:`._lacosmic_steps` (their first
+detection step shared, the later steps on windows around the changed pixels),
+bit-identical to two :func:`astroscrappy.detect_cosmics` calls.  Otherwise
+astroscrappy is called and run 2 is executed only on windows around the run-1
+detections (:func:`.base.second_pass_windowed`), with a margin equal to the
+dependency radius of astroscrappy (see :func:`lacosmic_radius`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..config.detector_config import LACosmicConfig
+from ._lacosmic_steps import Settings, astroscrappy_kernel, lacosmic_runs, supported
 from .base import (
     BaseDetector,
     Detection,
@@ -121,8 +125,9 @@ class LACosmicDetector(BaseDetector):
     params : mapping, optional
         ``la_*`` parameters (see ``defaults``); pairs give run 1 and run 2.
     windowed : bool, optional
-        Run the second pass only around run-1 detections (same result,
-        faster on sparse frames).  Keyword-only; for tests and benchmarks.
+        Use the shared-step engine (or, where it does not apply, run the second
+        pass only around run-1 detections); False calls astroscrappy on the full
+        frame for each run.  Same result; keyword-only, for tests and benchmarks.
 
     Notes
     -----
@@ -175,6 +180,10 @@ class LACosmicDetector(BaseDetector):
             self.sigclip[1],
             self.sigfrac[1],
             self.objlim[1],
+        )
+        # the shared-step engine reproduces astroscrappy for these settings (else: astroscrappy)
+        self.steps = supported(
+            cleantype=c.la_cleantype, background=None, psfmodel=model, psfk=self.psfk
         )
         self.margin = lacosmic_radius(
             niter=int(c.la_niter),
@@ -255,6 +264,50 @@ class LACosmicDetector(BaseDetector):
         )
         return mask, cleaned
 
+    def _detect_steps(self, image, work, inner, gain: float, readnoise_e: float) -> Detection:
+        """Both runs from one first step, later steps on windows (:mod:`._lacosmic_steps`)."""
+        c = self.config
+        psfk = self.psfk
+        if psfk is None and c.la_fsmode == "convolve":  # the kernel astroscrappy would build
+            psfk = astroscrappy_kernel(c.la_psfmodel, self.psffwhm, int(c.la_psfsize))
+        settings = Settings(
+            gain=gain,
+            readnoise=readnoise_e,
+            satlevel=float(c.la_satlevel) * gain,
+            niter=int(c.la_niter),
+            sepmed=bool(c.la_sepmed),
+            fsmode=c.la_fsmode,
+            psfk=psfk,
+        )
+        runs = [(self.sigclip[r], self.sigfrac[r], self.objlim[r]) for r in (0, 1)]
+        t0 = time.perf_counter()
+        results = lacosmic_runs(
+            work, settings, runs if self.two_pass else runs[:1], values_only=True
+        )
+        full = []  # each run's cleaned values (at its own mask) back on the frame
+        for run_mask, values in results:
+            frame = np.zeros(run_mask.shape, dtype=values.dtype)
+            frame[run_mask] = values
+            full.append(frame)
+        peaks, cleaned1 = results[0][0], full[0]
+        if len(results) == 1:
+            mask = peaks[inner]
+            cleaned = compose_cleaned(image, mask, [(mask, cleaned1[inner])])
+        else:
+            tails, cleaned2 = results[1][0], full[1]
+            mask = merge_peak_tail(peaks[inner], tails[inner])
+            tails_in = tails[inner]
+            cleaned = compose_cleaned(
+                image, mask, [(tails_in, cleaned2[inner]), (~tails_in, cleaned1[inner])]
+            )
+        _log.log(
+            self._log_level(),
+            "L.A.Cosmic: %d px in %.2f s (shared first step)",
+            int(mask.sum()),
+            time.perf_counter() - t0,
+        )
+        return Detection(mask=mask, cleaned=cleaned)
+
     def _detect(
         self,
         image: np.ndarray,
@@ -279,6 +332,8 @@ class LACosmicDetector(BaseDetector):
             return self._run(image, sub_bkg, which, gain, readnoise_e)
 
         t0 = time.perf_counter()
+        if self.windowed and bkg is None and self.steps:
+            return self._detect_steps(image, work, inner, gain, readnoise_e)
         peaks, cleaned1 = run(0, *planes)
         t1 = time.perf_counter()
         _log.log(level, "L.A.Cosmic run 1: %d px in %.2f s", int(peaks[inner].sum()), t1 - t0)

@@ -42,7 +42,7 @@ SHAPE = (128, 256)
 CASES = {
     f"{method}_seed{seed}": {"seed": seed, "crmethod": method}
     for seed in (11, 29)
-    for method in ("mmcosmic", "mm_pycosmic")
+    for method in ("mmcosmic", "mm_pycosmic", "mm_lacosmic")
 }
 
 
