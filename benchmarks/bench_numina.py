@@ -203,7 +203,7 @@ def log_stages(text: str, t_start: float, t_end: float) -> dict[str, float]:
     for name, seconds in phases.items():
         stages[f"{name} (in {NESTED[name]})" if name in NESTED else name] = seconds
     top = sum(v for k, v in phases.items() if k not in NESTED)
-    stages["rest of the recipe"] = marks["end"] - marks["frames"] - top
+    stages["between the logged phases"] = marks["end"] - marks["frames"] - top
     stages["storing crmasks.fits, exit"] = t_end - marks["end"]
     return stages
 
