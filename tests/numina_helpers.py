@@ -120,30 +120,36 @@ def raw_frame(
     insmode: str = "LCB",
     vph: str = "LR-R",
     with_fibers: bool = True,
+    insconf: str = PROFILE_UUID,
 ) -> fits.HDUList:
     """Convert a trimmed electron image into a raw MEGARA HDUList (ADU, float32).
 
     Parameters
     ----------
-    image_e : ndarray, shape TRIM_SHAPE
-        Image in electrons.
+    image_e : ndarray, shape (4112, nx)
+        Image in electrons; nx = 256 for the narrow test profile, 4096 for
+        megaradrp's own detector.  The raw frame is (4212, nx + 100): 50
+        prescan / overscan columns on each side, 100 middle rows.
     rng : numpy.random.Generator
         Source of the read noise of the pre/overscan regions.
     frame_uuid : str or None
         Value of the UUID keyword; None leaves the keyword out.
+    insconf : str, optional
+        INSCONF keyword: the instrument profile whose detector matches ``nx``.
     """
-    if image_e.shape != TRIM_SHAPE:
-        raise ValueError(f"image_e must have shape {TRIM_SHAPE}, got {image_e.shape}")
-    raw = np.empty(RAW_SHAPE, dtype=np.float32)
+    if image_e.ndim != 2 or image_e.shape[0] != TRIM_SHAPE[0]:
+        raise ValueError(f"image_e must have shape ({TRIM_SHAPE[0]}, nx), got {image_e.shape}")
+    nx = image_e.shape[1]
+    raw = np.empty((RAW_SHAPE[0], nx + 100), dtype=np.float32)
     ron1, ron2 = RNOISE_E / GAIN1, RNOISE_E / GAIN2
-    raw[: HALF + 50] = BIAS_ADU[0] + rng.normal(0.0, ron1, (HALF + 50, RAW_SHAPE[1]))
-    raw[HALF + 50 :] = BIAS_ADU[1] + rng.normal(0.0, ron2, (RAW_SHAPE[0] - HALF - 50, RAW_SHAPE[1]))
-    raw[0:HALF, 50:306] = BIAS_ADU[0] + image_e[:HALF] / GAIN1
-    raw[2156:4212, 50:306] = BIAS_ADU[1] + image_e[HALF:] / GAIN2
+    raw[: HALF + 50] = BIAS_ADU[0] + rng.normal(0.0, ron1, (HALF + 50, nx + 100))
+    raw[HALF + 50 :] = BIAS_ADU[1] + rng.normal(0.0, ron2, (RAW_SHAPE[0] - HALF - 50, nx + 100))
+    raw[0:HALF, 50 : 50 + nx] = BIAS_ADU[0] + image_e[:HALF] / GAIN1
+    raw[HALF + 100 :, 50 : 50 + nx] = BIAS_ADU[1] + image_e[HALF:] / GAIN2
     hdu = fits.PrimaryHDU(raw)
     hdr = hdu.header
     hdr["INSTRUME"] = "MEGARA"
-    hdr["INSCONF"] = PROFILE_UUID
+    hdr["INSCONF"] = insconf
     hdr["DATE-OBS"] = DATE_OBS
     hdr["EXPTIME"] = 600.0
     hdr["OBJECT"] = "SYNTHETIC"
@@ -161,28 +167,39 @@ def raw_frame(
     return hdul
 
 
-def master_bias() -> fits.HDUList:
+def master_bias(shape=TRIM_SHAPE, insconf: str = PROFILE_UUID) -> fits.HDUList:
     """Master bias on the trimmed grid (ADU, all zeros: the overscan removes the level)."""
-    hdu = fits.PrimaryHDU(np.zeros(TRIM_SHAPE, dtype=np.float32))
+    hdu = fits.PrimaryHDU(np.zeros(shape, dtype=np.float32))
     hdu.header["INSTRUME"] = "MEGARA"
     hdu.header["UUID"] = str(uuidlib.UUID(int=1))
-    hdu.header["INSCONF"] = PROFILE_UUID
+    hdu.header["INSCONF"] = insconf
     hdu.header["DATE-OBS"] = DATE_OBS
     hdu.header["NUMTYPE"] = "MasterBias"
     return fits.HDUList([hdu])
 
 
 def write_raw_set(
-    datadir: Path, sset: SyntheticSet, *, seed: int = 1, prefix: str = "raw", uuids=True
+    datadir: Path,
+    sset: SyntheticSet,
+    *,
+    seed: int = 1,
+    prefix: str = "raw",
+    uuids=True,
+    insconf: str = PROFILE_UUID,
 ) -> tuple[list[str], list[str | None]]:
-    """Write the exposures of `sset` as raw frames in `datadir`; return names and UUIDs."""
+    """Write the exposures of `sset` (any object with ``images`` in e-) as raw frames.
+
+    Returns the file names (in `datadir`) and the UUIDs of the frames.
+    """
     rng = np.random.default_rng(seed)
     datadir.mkdir(parents=True, exist_ok=True)
     names, ids = [], []
     for i, img in enumerate(sset.images, start=1):
         fid = str(uuidlib.UUID(bytes=rng.bytes(16), version=4)) if uuids else None
         name = f"{prefix}_{i}.fits"
-        raw_frame(img, rng=rng, frame_uuid=fid).writeto(datadir / name, overwrite=True)
+        raw_frame(img, rng=rng, frame_uuid=fid, insconf=insconf).writeto(
+            datadir / name, overwrite=True
+        )
         names.append(name)
         ids.append(fid)
     return names, ids
