@@ -92,18 +92,32 @@ def _limit(change, var, nsigma, tolerance):
     return np.hypot(nsigma * np.sqrt(var), tolerance * np.abs(change))
 
 
-def _basis(profile, wy, wx, p, grp, ngroups):
+def _sampler(profile, flags, at_flags):
+    """``sample(ys, xs)``: the profile at those pixels, ``at_flags`` where ``flags``."""
+    profile = np.asarray(profile)
+
+    def sample(ys, xs):
+        values = profile[ys, xs]
+        if at_flags is None:
+            return values
+        return np.where(flags[ys, xs], at_flags[ys, xs], values)
+
+    return sample
+
+
+def _basis(sample, shape, wy, wx, p, grp, ngroups):
     """Basis of the flux-change model on the window pixels ``(wy, wx)``.
 
     The profile above its group's lowest level (on flat sky a scale of the
     constant signal is an offset and must not widen the tolerance), the
     modulus of its gradient and the gradient itself (a sub-pixel shift of a
-    sharp profile changes the flux most on its flanks).
+    sharp profile changes the flux most on its flanks).  ``sample(ys, xs)``
+    gives the profile at any pixels.
     """
-    ny, nx = profile.shape
+    ny, nx = shape
 
     def at(dy, dx):
-        return profile[np.clip(wy + dy, 0, ny - 1), np.clip(wx + dx, 0, nx - 1)].astype(np.float64)
+        return sample(np.clip(wy + dy, 0, ny - 1), np.clip(wx + dx, 0, nx - 1)).astype(np.float64)
 
     d_y = 0.5 * (at(1, 0) - at(-1, 0))
     d_x = 0.5 * (at(0, 1) - at(0, -1))
@@ -254,6 +268,7 @@ def reject_flux_changes(
     protected: np.ndarray | None = None,
     evidence_chi2: float | None = None,
     alike: np.ndarray | None = None,
+    at_flags: np.ndarray | None = None,
 ) -> FluxChangeResult:
     """Remove the features of ``flags`` whose excess is a scaled copy of the local signal.
 
@@ -289,6 +304,11 @@ def reject_flux_changes(
         Pixels whose highest values are alike (:func:`alike_pixels`): an
         isolated single-pixel feature there keeps the amplitude test even
         without a flux change (a warm pixel).  Used with ``evidence_chi2``.
+    at_flags : ndarray (ny, nx), optional
+        The profile at the flagged pixels (ADU), instead of ``profile``
+        there: the pipeline passes ``min(min2d, expected signal from the
+        neighbours)``, so that a cosmic ray on a noise peak of ``min2d`` is
+        not explained as a scaled copy of that peak.
 
     Returns
     -------
@@ -306,12 +326,12 @@ def reject_flux_changes(
     wy, wx = np.nonzero(window_mask)
     grp = groups[wy, wx]
     is_flag = flags[wy, wx]
-    prof = np.asarray(profile)
-    p = prof[wy, wx].astype(np.float64)
+    sample = _sampler(profile, flags, at_flags)
+    p = sample(wy, wx).astype(np.float64)
     e = np.asarray(excess)[wy, wx].astype(np.float64)
     var = _at(rnoise, wy, wx) ** 2 + np.clip(p, 0.0, None) / _at(gain, wy, wx)
     weight = 1.0 / np.maximum(var, 1e-6)
-    basis = _basis(prof, wy, wx, p, grp, ngroups)
+    basis = _basis(sample, flags.shape, wy, wx, p, grp, ngroups)
     nonneg = [True, True, False, False]
     # fit on the ring (the window without the detections, which must not drive
     # the fit), then again on the whole window without the pixels the first fit
@@ -362,6 +382,7 @@ def filter_detections(
     protected: np.ndarray | None = None,
     evidence_chi2: float | None = None,
     alike: np.ndarray | None = None,
+    at_flags: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, FluxChangeResult]:
     """Apply :func:`reject_flux_changes` to the union of one target's detections.
 
@@ -377,7 +398,7 @@ def filter_detections(
         ``flux_change_nsigma``.
     protected : ndarray of bool, optional
         Pixels forced by the operator (their features are kept).
-    evidence_chi2, alike : optional
+    evidence_chi2, alike, at_flags : optional
         See :func:`reject_flux_changes`.
 
     Returns
@@ -397,11 +418,14 @@ def filter_detections(
         protected=protected,
         evidence_chi2=evidence_chi2,
         alike=alike,
+        at_flags=at_flags,
     )
     return flag_aux & res.kept, flag_mm & res.kept, res
 
 
-def filter_target(cfg, noise, min2d, flags, excess, protected, counts: dict, name: str, alike=None):
+def filter_target(
+    cfg, noise, min2d, flags, excess, protected, counts: dict, name: str, alike=None, at_flags=None
+):
     """Pipeline stage: drop the flux-change features of one target's detections.
 
     Parameters
@@ -425,6 +449,8 @@ def filter_target(cfg, noise, min2d, flags, excess, protected, counts: dict, nam
         Target name (``MEDIANCR``, ``MEANCRT``, ``CRMASK<i>``).
     alike : ndarray of bool, optional
         Warm-pixel signature (:func:`alike_pixels`).
+    at_flags : ndarray, optional
+        The profile at the detections (see :func:`reject_flux_changes`).
 
     Returns
     -------
@@ -444,6 +470,7 @@ def filter_target(cfg, noise, min2d, flags, excess, protected, counts: dict, nam
         protected=protected,
         evidence_chi2=cfg.flux_change_evidence,
         alike=alike,
+        at_flags=at_flags,
     )
     counts[name] = res.n_rejected
     return flag_aux, flag_mm

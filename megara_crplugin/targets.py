@@ -206,12 +206,10 @@ def detections(
     # hit in every exposure: stays in MEANCRT and CRMASKi (defect 24)
     every = ti.all_aux if name != "MEDIANCR" and ti.all_aux is not None else 0
     keep = ti.forced & allowed | every
-    profile = stats.min2d
-    if ti.profile is not None:  # at the detections, no higher than the neighbours say
-        on = flags[0] | flags[1]
-        profile = stats.min2d.copy()
-        profile[on] = ti.profile[on]
-    return filter_target(cfg, ti.noise, profile, flags, y, keep, ti.flux_changes, name, ti.alike)
+    # at the detections the profile is no higher than the neighbours say (ti.profile)
+    return filter_target(
+        cfg, ti.noise, stats.min2d, flags, y, keep, ti.flux_changes, name, ti.alike, ti.profile
+    )
 
 
 def mediancr_stage(
