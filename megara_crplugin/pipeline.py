@@ -26,6 +26,7 @@ import numpy as np
 
 from ._auxtransfer import pack_detection, unpack_detection
 from ._forkmap import fork_imap
+from ._memtrim import release_free_memory
 from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset
 from .combination import meancr_image
@@ -85,6 +86,7 @@ class _Context:
         t0 = time.perf_counter()
         with self.progress.phase(name, total) as advance:
             yield advance
+        release_free_memory()  # the phase's freed temporaries back to the system
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
         log.debug("%s: %.2f s", name, self.timings[name])
 
@@ -267,6 +269,7 @@ def compute_crmasks(
             ti, stack, aux_frames, lambda i: frame_hook(cfg, expected, stack, i, allowed), advance
         )
     expected = None  # 2 N float32 frames, not needed by the later stages nor the reports
+    release_free_memory(collect=True)
     with ctx.phase("MEANCRT"):
         meancrt = meancrt_stage(ti, aux_mean, per_frame, result.targets["MEDIANCR"].mask)
         result.targets["MEANCRT"] = meancrt

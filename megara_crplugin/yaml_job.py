@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import safety
+from ._memtrim import release_free_memory
 from ._version import __version__
 from .config import COMBINATIONS, validate_parameters
 from .exceptions import CRPluginWarning
@@ -290,6 +291,7 @@ def run_yaml(
             masks = read_crmasks(hdul)  # from memory: the file is not read back
             statistics = result.stats  # the combinations reuse the stack and its statistics
             del result, hdul  # the detections, reports' data and file images are not needed
+            release_free_memory(collect=True)
         combined = _write_combinations(
             stage,
             frames,
