@@ -14,7 +14,7 @@ import logging
 
 import numpy as np
 
-from ._threads import workers_and_threads
+from ._threads import cores, workers_and_threads
 from .alignment import shift_image
 from .boundary import boundary_points, fit_boundary
 from .corroborate import corroboration_levels
@@ -102,7 +102,9 @@ def mm_boundary(ctx, stats, model, exclude, *, shifted):
                     workers=workers_and_threads(cfg.jobs, cfg.mm_nsimulations)[0],
                 )
             counts = sims.counts
-            real = histogram2d(stats.min2d, y_med, xedges, yedges, scale=scale)
+            real = histogram2d(
+                stats.min2d, y_med, xedges, yedges, scale=scale, threads=cores(cfg.jobs)
+            )
         with ctx.phase("boundary"):
             clean = remove_isolated_bins(counts, cfg.mm_hist2d_min_neighbors)
             boundary = _fit(

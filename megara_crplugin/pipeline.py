@@ -201,7 +201,8 @@ def compute_crmasks(
 
     ff, stack, stats = _stack(ctx, frames, shape, extras, release=release_frames)
     allowed, forced = _cleaning_masks(cfg, shape)
-    defects = stack_defects(cfg, noise, stats, bpm)
+    with ctx.phase("defects"):
+        defects = stack_defects(cfg, noise, stats, bpm)
     allowed &= ~defects.mask  # defects are never cosmic rays (issue 9)
 
     aux_med, auxclean, aux_mean, aux_frames, cleaned_frames = _aux_pass(ctx, stats)

@@ -82,3 +82,22 @@ def test_for_each_block_runs_every_block_and_raises_a_worker_error():
         for_each_block(fail, [slice(0, 1), slice(1, 2)], threads=2)
     flags = by_row_blocks(lambda sl: np.arange(sl.start, sl.stop)[:, None] % 2 == 0, (600, 3), 2)
     assert flags[:, 0].tolist() == [r % 2 == 0 for r in range(600)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_diagram_histogram_by_row_blocks_equals_the_whole_image(threads, monkeypatch):
+    from megara_crplugin import _blockstats
+    from megara_crplugin.simulation import NoiseScale, _bin_counts, histogram2d
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(50, 30, (300, 70)).astype(np.float32)
+    y = np.abs(rng.normal(0, 10, (300, 70))).astype(np.float32)
+    keep = rng.random(x.shape) < 0.7
+    scale = NoiseScale(gain=1.0, rnoise=3.0)
+    xedges = scale.inverse(np.linspace(*scale.forward([0.0, 150.0]), 41))
+    yedges = np.linspace(0.0, 40.0, 31)
+    want = _bin_counts(x.ravel(), y.ravel(), xedges, yedges, keep.ravel(), scale)
+    monkeypatch.setattr(_blockstats, "BLOCK_ROWS", 64)  # several blocks
+    got = histogram2d(x, y, xedges, yedges, scale=scale, keep=keep, threads=threads)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert 0 < got.sum() < keep.sum()
