@@ -86,7 +86,6 @@ class _Context:
         t0 = time.perf_counter()
         with self.progress.phase(name, total) as advance:
             yield advance
-        release_free_memory()  # the phase's freed temporaries back to the system
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
         log.debug("%s: %.2f s", name, self.timings[name])
 
