@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ._windows import EIGHT, _run_windows, _tile_any, _tiles_to_pixels
+from ._windows import EIGHT, _run_windows, _tile_any, _tiles_to_pixels, tile_windows
 
 __all__ = ["Settings", "lacosmic_runs", "step_radius", "supported"]
 
@@ -257,16 +257,7 @@ class _Run:
         grow = max(1, -(-b.radius // TILE))
         zone = ndimage.binary_dilation(_tile_any(changed, TILE), structure=EIGHT, iterations=grow)
         region = ndimage.binary_dilation(zone, structure=EIGHT, iterations=grow)
-        labels, _ = ndimage.label(region, structure=EIGHT)
-        boxes = ndimage.find_objects(labels)
-        windows = [
-            tuple(
-                slice(s.start * TILE, min(s.stop * TILE, n))
-                for s, n in zip(box, shape, strict=True)
-            )
-            for box in boxes
-        ]
-        area = sum((w[0].stop - w[0].start) * (w[1].stop - w[1].start) for w in windows)
+        labels, boxes, windows, area = tile_windows(region, TILE, shape)
         planes = (self.cleanarr, self.clean_var, b.mask)
         if area > MAX_FRACTION * shape[0] * shape[1]:
             self.cosmics = _step(*planes, b.settings, [self.thresholds])[0]

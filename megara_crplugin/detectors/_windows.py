@@ -189,6 +189,23 @@ def _tiles_to_pixels(tiles: np.ndarray, tile: int, shape: tuple[int, int]) -> np
 RunFunction = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
+def tile_windows(region: np.ndarray, tile: int, shape: tuple[int, int]):
+    """Pixel windows of the 8-connected groups of the tile map ``region``.
+
+    Returns ``labels`` (of the tile map), ``boxes`` (tile slices of each group,
+    :func:`scipy.ndimage.find_objects` order), ``windows`` (the same in pixels,
+    clipped to ``shape``) and ``area`` (pixels covered by the windows).
+    """
+    labels, _ = ndimage.label(region, structure=EIGHT)
+    boxes = ndimage.find_objects(labels)
+    windows = [
+        tuple(slice(s.start * tile, min(s.stop * tile, n)) for s, n in zip(box, shape, strict=True))
+        for box in boxes
+    ]
+    area = sum((w[0].stop - w[0].start) * (w[1].stop - w[1].start) for w in windows)
+    return labels, boxes, windows, area
+
+
 def _shelf_pack(sizes: list[tuple[int, int]]) -> tuple[tuple[int, int], list[tuple[int, int]]]:
     """Place rectangles ``(h, w)`` side by side on shelves; return mosaic shape and corners."""
     area = sum(h * w for h, w in sizes)
@@ -310,16 +327,7 @@ def second_pass_windowed(
     while True:
         todo = need & ~known
         region = ndimage.binary_dilation(todo, structure=EIGHT, iterations=grow)
-        labels, _ = ndimage.label(region, structure=EIGHT)
-        boxes = ndimage.find_objects(labels)
-        windows = [
-            tuple(
-                slice(s.start * tile, min(s.stop * tile, n))
-                for s, n in zip(box, shape, strict=True)
-            )
-            for box in boxes
-        ]
-        area = sum((w[0].stop - w[0].start) * (w[1].stop - w[1].start) for w in windows)
+        labels, boxes, windows, area = tile_windows(region, tile, shape)
         if spent + area > budget:
             _log.debug("second pass on the full frame (windows: %d px)", spent + area)
             tails, cleaned = run(*planes)
