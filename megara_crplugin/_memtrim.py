@@ -22,10 +22,12 @@ __all__ = ["release_free_memory"]
 def _trim():
     name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        return libc.malloc_trim if libc is not None else None
+        trim = ctypes.CDLL(name).malloc_trim if name else None
     except (OSError, AttributeError):
         return None
+    if trim is not None:
+        trim.argtypes = [ctypes.c_size_t]
+    return trim
 
 
 def release_free_memory(*, collect: bool = False) -> bool:
@@ -40,7 +42,4 @@ def release_free_memory(*, collect: bool = False) -> bool:
     if collect:
         gc.collect()
     trim = _trim()
-    if trim is None:
-        return False
-    trim.argtypes = [ctypes.c_size_t]
-    return bool(trim(0))
+    return False if trim is None else bool(trim(0))
