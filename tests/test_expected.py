@@ -91,6 +91,33 @@ def test_line_peak_is_predicted_from_the_adjacent_rows():
     assert not median_flags(stack, exp, k=4.0).any()
 
 
+def _steep_line(ny=96, nx=96, level=10.0, centre=48.0):
+    """Fibres crossed by a bright line with steep flanks along x (the foot 3 px from the peak)."""
+    base = _fibres(ny, nx, level=level)
+    x = np.arange(nx)
+    line = np.exp(-0.5 * ((x - centre) / 1.2) ** 2)[None, :]
+    return base + 150.0 * (base - 2.0) * line
+
+
+def test_estimate_on_a_steep_flank_follows_the_line_not_the_neighbours():
+    signal = _steep_line()
+    foot = 45  # 3 px from the peak: the x-neighbours reach up the flank
+    rows = np.flatnonzero(signal[:, 40] > 8)  # on the fibres
+    assert np.median(signal[rows, foot + 2] / signal[rows, foot]) > 10
+    stack = _noisy(signal, seed=11)
+    clean = stack.copy()
+    amp = 7.0 * _sigma(signal[rows, foot])
+    stack[0, rows, foot] += amp
+    stack[2, rows, foot] += 2.0 * amp
+    exp = estimate_expected(stack, gain=GAIN, rnoise=RNOISE)
+    ratio = exp.value[0, rows, foot] / signal[rows, foot]
+    # the neighbours' median alone is 2.5 times the foot, and no hit is found
+    assert 0.8 < np.median(ratio) < 1.3
+    found = median_flags(stack, exp, k=4.5)[rows, foot]
+    assert found.mean() >= 0.5
+    assert not median_flags(clean, estimate_expected(clean, gain=GAIN, rnoise=RNOISE), k=4.5).any()
+
+
 def test_estimate_ignores_cosmic_rays_in_the_neighbours():
     signal = np.full((32, 64), 20.0)
     stack = _noisy(signal, seed=7)
