@@ -31,10 +31,22 @@ EIGHT = ndimage.generate_binary_structure(2, 2)
 
 
 def dilate(mask: np.ndarray, iterations: int) -> np.ndarray:
-    """Grow a mask by ``iterations`` pixels in the 8 directions (0 = unchanged copy)."""
-    if iterations <= 0:
-        return np.array(mask, dtype=bool, copy=True)
-    return ndimage.binary_dilation(mask, structure=EIGHT, iterations=iterations)
+    """Grow a mask by ``iterations`` pixels in the 8 directions (0 = unchanged copy).
+
+    The pixels of ``ndimage.binary_dilation(mask, EIGHT, iterations)`` (False
+    outside the image: a square of side ``2 * iterations + 1``), by shifted
+    ORs along each axis, an order of magnitude faster on a full frame.
+    """
+    out = np.array(mask, dtype=bool, copy=True)
+    for _ in range(max(int(iterations), 0)):
+        for axis in (0, 1):
+            src = out.copy()
+            lo = [slice(None)] * out.ndim
+            hi = [slice(None)] * out.ndim
+            lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+            out[tuple(hi)] |= src[tuple(lo)]
+            out[tuple(lo)] |= src[tuple(hi)]
+    return out
 
 
 def keep_features(mask: np.ndarray, support: np.ndarray) -> np.ndarray:

@@ -44,6 +44,7 @@ from scipy import ndimage
 
 from .exceptions import CRPluginWarning
 from .fluxchange import reject_flux_changes
+from .masks import dilate
 
 __all__ = [
     "NoiseCheck",
@@ -272,7 +273,7 @@ def integrated_change(stack, pixels, *, gain, rnoise, window: int = _WINDOW) -> 
     if not np.any(pixels):
         return float("nan")
     eight = np.ones((3, 3), dtype=bool)
-    grown = ndimage.binary_dilation(pixels, structure=eight, iterations=window)
+    grown = dilate(pixels, window)
     labels, n = ndimage.label(grown, structure=eight)
     flat = labels.ravel()
     sums = np.stack([np.bincount(flat, np.ravel(f).astype(np.float64), n + 1)[1:] for f in stack])

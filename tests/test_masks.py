@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from scipy import ndimage
 
 from megara_crplugin.masks import (
     dilate,
@@ -27,6 +29,16 @@ def test_dilate_zero_is_a_copy_and_one_is_a_3x3_box():
     one = dilate(m, 1)
     assert one.sum() == 9 and one[2:5, 2:5].all()
     assert dilate(m, 2).sum() == 25
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 3, 6])
+def test_dilate_gives_the_pixels_of_scipy_binary_dilation(iterations):
+    rng = np.random.default_rng(iterations)
+    mask = rng.random((41, 57)) < 0.01
+    mask[0, 5] = mask[40, 56] = mask[17, 0] = True  # at the edges
+    ref = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool), iterations=iterations)
+    assert np.array_equal(dilate(mask, iterations), ref)
+    assert not np.array_equal(dilate(mask, iterations), dilate(mask, iterations - 1))
 
 
 def test_keep_features_keeps_whole_features_with_support():

@@ -17,6 +17,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
+from ..masks import dilate
+
 _log = logging.getLogger("megara_crplugin.detectors.base")
 
 #: 8-connectivity structure (features are 8-connected everywhere).
@@ -165,20 +167,10 @@ def _tile_any(mask: np.ndarray, tile: int) -> np.ndarray:
 def dilate8(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
     """``ndimage.binary_dilation(mask, EIGHT, iterations)`` (False outside), by shifted ORs.
 
-    The same pixels as scipy's call (a square of side ``2 * iterations + 1``),
-    an order of magnitude faster on large frames.  ``iterations >= 1`` (scipy's
+    :func:`megara_crplugin.masks.dilate`; ``iterations >= 1`` (scipy's
     ``iterations=0``, "until nothing changes", is not offered).
     """
-    out = np.array(mask, dtype=bool, copy=True)
-    for _ in range(iterations):
-        for axis in (0, 1):
-            src = out.copy()
-            lo = [slice(None), slice(None)]
-            hi = [slice(None), slice(None)]
-            lo[axis], hi[axis] = slice(None, -1), slice(1, None)
-            out[tuple(hi)] |= src[tuple(lo)]
-            out[tuple(lo)] |= src[tuple(hi)]
-    return out
+    return dilate(mask, iterations)
 
 
 def _tiles_to_pixels(tiles: np.ndarray, tile: int, shape: tuple[int, int]) -> np.ndarray:
