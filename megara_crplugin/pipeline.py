@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import types
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from .config import CRConfig, revalidate, validate_parameters
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
 from .expected_stage import expected_signal, frame_hook, median_hook
+from .fluxchange import alike_pixels
 from .fluxfactor import estimate_flux_factors
 from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
@@ -45,8 +47,9 @@ from .result import CRMaskResult, StackStatistics, TargetDetection
 from .simulation import (
     fork_context,
 )
-from .stacking import build_stack, stack_statistics
+from .stacking import build_stack, normalised_statistics, stack_statistics
 from .targets import (
+    Normalised,
     crmask_stage,
     exposure_stage,
     meancr_stage,
@@ -236,6 +239,7 @@ def compute_crmasks(
             ti = dataclasses.replace(
                 ti, profile=np.minimum(stats.min2d, expected.value.min(axis=0))
             )
+        ti = dataclasses.replace(ti, normalised=_normalised(cfg, noise, stack, ff, expected))
         mediancr, features = mediancr_stage(ti, aux_med, median_hook(cfg, expected, stack, allowed))
     result = CRMaskResult(
         config=cfg,
@@ -306,6 +310,28 @@ def _boundaries(ctx: _Context, stats, ff, offsets, masks, cleaned_frames):
     for m in aux_frames:
         exclude |= m
     return mm_boundary(ctx, stats, model, exclude, shifted=offsets is not None)
+
+
+def _normalised(cfg: CRConfig, noise, stack, ff, expected):
+    """Statistics of the flux-normalised stack for the flux-change tests (see ``Normalised``).
+
+    None unless the flux factors differ from 1 on a stack that is not rescaled
+    (``apply_flux_factor_to: simulated``) and the flux-change rejection is on:
+    then ``median2d - min2d`` carries the known global factors, which the test
+    would take for a flux change of every feature.
+    """
+    if not cfg.flux_change_rejection or cfg.apply_flux_factor_to != "simulated":
+        return None
+    if np.allclose(ff, 1.0):
+        return None
+    low, median, high = normalised_statistics(stack, ff, cr_coincidences=cfg.mm_cr_coincidences)
+    profile = None
+    if expected is not None:
+        scale = np.asarray(ff, np.float32).reshape(-1, 1, 1)
+        profile = np.minimum(low, (expected.value / scale).min(axis=0))
+    normalised = types.SimpleNamespace(median2d=median, max2d=high)
+    alike = alike_pixels(normalised, noise.gain, noise.rnoise)
+    return Normalised(low, median, profile, alike, np.asarray(ff, float))
 
 
 def _meancr_target(ctx: _Context, ti, stats: StackStatistics, result: CRMaskResult):

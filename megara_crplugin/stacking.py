@@ -12,7 +12,7 @@ import numpy as np
 from ._selectnet import order_statistics
 from .result import StackStatistics
 
-__all__ = ["build_stack", "low_mean", "stack_statistics"]
+__all__ = ["build_stack", "low_mean", "normalised_statistics", "stack_statistics"]
 
 
 def build_stack(
@@ -105,3 +105,36 @@ def stack_statistics(stack: np.ndarray, *, cr_coincidences: int = 2) -> StackSta
         max2d = stack.max(axis=0)
     mean2d = stack.mean(axis=0, dtype=np.float64).astype(stack.dtype, copy=False)
     return StackStatistics(stack=stack, min2d=min2d, max2d=max2d, median2d=median2d, mean2d=mean2d)
+
+
+def normalised_statistics(
+    stack: np.ndarray, flux_factors, *, cr_coincidences: int = 2, rows: int = 256
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``min2d``, ``median2d`` and ``max2d`` of the stack divided by the flux factors.
+
+    Computed a block of ``rows`` rows at a time (no normalised copy of the
+    stack is made).
+
+    Parameters
+    ----------
+    stack : ndarray, shape (N, ny, nx)
+        Bias-subtracted exposures (ADU).
+    flux_factors : sequence of float
+        Exposure i holds ``signal * flux_factors[i]``.
+    cr_coincidences : int, optional
+        As in :func:`stack_statistics`.
+    rows : int, optional
+        Rows per block.
+
+    Returns
+    -------
+    low, median, high : ndarray (ny, nx)
+        In the dtype of the stack (ADU of a flux factor 1).
+    """
+    ff = np.asarray(flux_factors, dtype=stack.dtype).reshape(-1, 1, 1)
+    out = [np.empty(stack.shape[1:], stack.dtype) for _ in range(3)]
+    for r0 in range(0, stack.shape[1], rows):
+        sl = slice(r0, r0 + rows)
+        st = stack_statistics(stack[:, sl] / ff, cr_coincidences=cr_coincidences)
+        out[0][sl], out[1][sl], out[2][sl] = st.min2d, st.median2d, st.max2d
+    return out[0], out[1], out[2]

@@ -33,6 +33,7 @@ from .masks import feature_table, mm_flags, target_detection
 from .result import Feature, StackStatistics, TargetDetection
 
 __all__ = [
+    "Normalised",
     "TargetInputs",
     "crmask_stage",
     "detections",
@@ -85,6 +86,12 @@ class TargetInputs:
         the pixel itself, so a cosmic ray over a noise peak of ``min2d`` is not
         "explained" as a scaled copy of that peak; elsewhere the profile is
         ``min2d``.  None (no expected signal): ``min2d`` everywhere.
+    normalised : Normalised or None
+        Statistics of the flux-normalised stack: the flux-change tests of
+        MEDIANCR and CRMASKi use them when the flux factors differ from 1 and
+        the stack is not rescaled (``apply_flux_factor_to: simulated``), so
+        that the known global factors are not taken for a flux change of
+        every feature.  None otherwise.
     """
 
     cfg: CRConfig
@@ -99,11 +106,35 @@ class TargetInputs:
     alike: np.ndarray | None = None
     flux_changes: dict[str, int] = field(default_factory=dict)
     profile: np.ndarray | None = None
+    normalised: Normalised | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         """Image shape (ny, nx)."""
         return self.allowed.shape
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """The flux-normalised stack's statistics for the flux-change tests (ADU, flux factor 1).
+
+    Attributes
+    ----------
+    low, median : ndarray (ny, nx)
+        ``min2d`` and ``median2d`` of the exposures divided by their flux factors.
+    profile : ndarray or None
+        ``min(low, expected signal / flux factor)`` (see ``TargetInputs.profile``).
+    alike : ndarray of bool or None
+        Warm-pixel signature from the normalised values.
+    flux_factors : ndarray (N,)
+        The factors divided out.
+    """
+
+    low: np.ndarray
+    median: np.ndarray
+    profile: np.ndarray | None
+    alike: np.ndarray | None
+    flux_factors: np.ndarray
 
 
 def target_inputs(
@@ -150,6 +181,7 @@ def detections(
     level: str = "median",
     name: str = "MEDIANCR",
     more_mm: MoreFlags = None,
+    normalised_excess: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(flag_aux, flag_mm) of one target: corroborated Aux, M.M. flags, flux changes out.
 
@@ -175,6 +207,9 @@ def detections(
     Returns
     -------
     flag_aux, flag_mm : ndarray of bool
+    normalised_excess : ndarray, optional
+        The target's excess over ``ti.normalised.low`` in the flux-normalised
+        stack (ADU): the flux-change test then works there.
     """
     cfg, stats, allowed = ti.cfg, ti.stats, ti.allowed
     if not cfg.uses_mm:
@@ -207,8 +242,12 @@ def detections(
     every = ti.all_aux if name != "MEDIANCR" and ti.all_aux is not None else 0
     keep = ti.forced & allowed | every
     # at the detections the profile is no higher than the neighbours say (ti.profile)
+    low, excess, profile, alike = stats.min2d, y, ti.profile, ti.alike
+    if normalised_excess is not None:  # the known flux factors divided out
+        norm = ti.normalised
+        low, excess, profile, alike = norm.low, normalised_excess, norm.profile, norm.alike
     return filter_target(
-        cfg, ti.noise, stats.min2d, flags, y, keep, ti.flux_changes, name, ti.alike, ti.profile
+        cfg, ti.noise, low, flags, excess, keep, ti.flux_changes, name, alike, profile
     )
 
 
@@ -217,7 +256,14 @@ def mediancr_stage(
 ) -> tuple[TargetDetection, list[Feature]]:
     """MEDIANCR (pixels hit in >= 2 exposures) and its features, most certain first."""
     y_med = ti.stats.median2d - ti.stats.min2d
-    flag_aux, flag_mm = detections(ti, y_med, aux_med, more_mm=more_mm)
+    norm = ti.normalised
+    flag_aux, flag_mm = detections(
+        ti,
+        y_med,
+        aux_med,
+        more_mm=more_mm,
+        normalised_excess=None if norm is None else norm.median - norm.low,
+    )
     mediancr = target_detection(
         "MEDIANCR",
         ti.stats.median2d,
@@ -251,10 +297,18 @@ def exposure_stage(
                 level="frame",
                 name=f"CRMASK{i + 1}",
                 more_mm=more_mm_of(i),
+                normalised_excess=_normalised_excess(ti.normalised, stack, i),
             )
         )
         advance(1)
     return per_frame
+
+
+def _normalised_excess(norm: Normalised | None, stack: np.ndarray, i: int):
+    """Exposure ``i`` divided by its flux factor, minus the normalised ``low`` (or None)."""
+    if norm is None:
+        return None
+    return stack[i] / np.float32(norm.flux_factors[i]) - norm.low
 
 
 def meancrt_stage(

@@ -89,7 +89,7 @@ figures.plot_histogram2d(refit, fig=plt.figure(figsize=(12, 5.5)))
 # **What to look at:** the pixels of the bright sky lines (``min2d`` above 2000 ADU) are
 # now below the boundary, the false features drop from 8 to 2 (two faint ones remain
 # near the origin of the diagram: a further point at low signal would remove them) and
-# the double hits, far above the boundary, are all still found. A boundary raised too far would start to
-# miss the faint double hits: check the count of events found, or on real data the
-# pages of ``mediancr_identified_only2.pdf``, after every change.
+# the double hits, far above the boundary, are all still found. A boundary raised too
+# far would start to miss the faint double hits: check the count of events found, or on
+# real data the pages of ``mediancr_identified_only2.pdf``, after every change.
 figures.plot_mediancr_diagnostic(refit, fig=plt.figure(figsize=(12, 8)))
