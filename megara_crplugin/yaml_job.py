@@ -174,6 +174,22 @@ def _write_combinations(
     return written
 
 
+def _reports_in_background(result, stage: Path, level: str):
+    """Start writing the reports of ``result`` into ``stage`` in a thread (BackgroundCall)."""
+    import time
+
+    from ._background import BackgroundCall
+    from .reports import write_reports
+
+    def draw():
+        t0 = time.perf_counter()
+        written = write_reports(result, stage, level=level)
+        log.info("reports written (%.1f s, beside the combinations)", time.perf_counter() - t0)
+        return written
+
+    return BackgroundCall(draw, name="reports")
+
+
 def run_yaml(
     params_file: str | os.PathLike,
     *,
@@ -262,6 +278,7 @@ def run_yaml(
     first = input_header(images[0], extnum=data.get("extnum"), extname=data.get("extname"))
     with safety.staging(output_dir, stale=stale, protected=inputs) as stage:
         statistics = None
+        background = None  # the reports, drawn while the combinations are written
         if crmasks is not None:
             masks = read_crmasks(crmasks, n_frames=len(frames), shape=shape)
             masks = match_masks(masks, identities, source=f"crmasks file {crmasks}")
@@ -272,16 +289,19 @@ def run_yaml(
                 from .interactive import InteractiveReviewer
 
                 reviewer = InteractiveReviewer(output_dir=stage)
+            later = reports and params.reports is not None and not params.interactive
             result = compute_crmasks(
                 frames,
                 params,
-                output_dir=stage if reports else None,
+                output_dir=stage if reports and not later else None,
                 progress=progress,
                 reviewer=reviewer,
                 frame_names=images,
                 units=data_unit(first),
                 release_frames=True,  # the combinations use the pipeline's stack
             )
+            if later:
+                background = _reports_in_background(result, stage, params.reports)
             hdul = crmasks_hdulist(
                 result,
                 history=[f"Image {Path(i).name}" for i in images],
@@ -303,6 +323,8 @@ def run_yaml(
             methods=combinations,
             statistics=statistics,
         )
+        if background is not None:
+            background.result()  # the reports' exception, if any, is raised here
         if (stage / "report.html").is_file():
             from .reports._report_parts import add_products
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -237,6 +238,30 @@ def test_failure_late_in_the_run_leaves_nothing_partial(inputs, tmp_path, capsys
     assert "simulated failure while combining" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["crmasks.fits"]  # no staging folder either
     assert (out / "crmasks.fits").read_text() == "previous masks"
+
+
+def test_reports_are_drawn_beside_the_combinations_and_their_failure_is_reported(
+    inputs, tmp_path, capsys, monkeypatch
+):
+    """The reports run in a thread while the combinations are written; an error there
+    fails the run and leaves nothing, like any other."""
+    import megara_crplugin.reports as reports_pkg
+
+    threads = []
+    real = reports_pkg.write_reports
+
+    def failing(result, output_dir, **kw):
+        threads.append(threading.current_thread().name)
+        real(result, output_dir, **kw)  # the files appear in the staging folder first
+        raise ValueError("simulated failure while drawing")
+
+    monkeypatch.setattr(reports_pkg, "write_reports", failing)
+    out = tmp_path / "out"
+    status = main([str(inputs["yaml"]), "--output_dir", str(out)])
+    assert status == 1
+    assert "simulated failure while drawing" in capsys.readouterr().err
+    assert threads == ["reports"]
+    assert not out.exists() or list(out.iterdir()) == []
 
 
 def test_compute_and_apply_round_trip(inputs, tmp_path):
