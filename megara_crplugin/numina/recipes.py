@@ -180,6 +180,10 @@ class CrDetectionRecipe(CrDetectionParameters):
         workdir = Path(self.runinfo.get("work_dir") or os.getcwd())
         if rinput.save_preprocessed:
             self._save_preprocessed(arrays, reduced, workdir, config.dtype)
+        first = reduced[0][0].header
+        reduced = None  # only the first header is used from here; `arrays` hold the pixels
+        # the frames are handed over (freed once stacked) unless used after the masks
+        keep_frames = bool(rinput.save_postprocessed) or selftest_dir is not None
 
         reviewer = None
         if config.interactive:
@@ -201,6 +205,7 @@ class CrDetectionRecipe(CrDetectionParameters):
                 reviewer=reviewer,
                 frame_names=labels,
                 units="electron",  # the reduction flows end with the gain applied
+                release_frames=not keep_frames,
             )
         except (ConfigError, InputError) as exc:
             raise RecipeInputError(f"MegaraCrDetection: {exc}") from None
@@ -222,7 +227,6 @@ class CrDetectionRecipe(CrDetectionParameters):
             frame_uuids=tuple(uuids),
         )
         hdr = hdul[0].header
-        first = reduced[0][0].header
         for key in ("INSTRUME", "INSCONF", "INSMODE", "VPH", "OBJECT"):
             if key in first:
                 hdr[key] = first[key]
@@ -235,9 +239,7 @@ class CrDetectionRecipe(CrDetectionParameters):
             )
 
         if rinput.save_postprocessed:
-            self._save_postprocessed(
-                arrays, read_crmasks(hdul), workdir, config, first=reduced[0][0].header
-            )
+            self._save_postprocessed(arrays, read_crmasks(hdul), workdir, config, first=first)
         if selftest_dir is not None:
             from ..selftest_output import selftest_to
 
