@@ -280,6 +280,8 @@ def compute_crmasks(
     with ctx.phase("CRMASKi"):
         result.targets.update(crmask_stage(ti, stack, per_frame, meancrt.mask))
     del per_frame
+    if ctx.detector is not None:  # the detector's working set comes next: free what is dead
+        release_free_memory(collect=True)
     with ctx.phase("MEANCR"):
         result.targets["MEANCR"] = _meancr_target(ctx, ti, stats, result)
     result.problematic = problematic_pixels(
