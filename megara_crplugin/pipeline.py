@@ -273,6 +273,7 @@ def compute_crmasks(
             ti, stack, aux_frames, lambda i: frame_hook(cfg, expected, stack, i, allowed), advance
         )
     expected = None  # 2 N float32 frames, not needed by the later stages nor the reports
+    ti = dataclasses.replace(ti, normalised=None)  # used by MEDIANCR and CRMASKi only
     release_free_memory(collect=True)
     with ctx.phase("MEANCRT"):
         meancrt = meancrt_stage(ti, aux_mean, per_frame, result.targets["MEDIANCR"].mask)
