@@ -234,13 +234,7 @@ def compute_crmasks(
         aux_frames=aux_frames if ctx.detector is not None else None,
     )
     with ctx.phase("MEDIANCR"):
-        expected = expected_signal(cfg, stack, noise, ff, offsets)
-        if expected is not None:  # the flux-change profile at the detections
-            ti = dataclasses.replace(
-                ti, profile=np.minimum(stats.min2d, expected.value.min(axis=0))
-            )
-        ti = dataclasses.replace(ti, normalised=_normalised(cfg, noise, stack, ff, expected))
-        mediancr, features = mediancr_stage(ti, aux_med, median_hook(cfg, expected, stack, allowed))
+        expected, ti, mediancr, features = _mediancr(ti, stack, ff, offsets, aux_med, allowed)
     result = CRMaskResult(
         config=cfg,
         uuid=str(uuid.uuid4()),
@@ -313,6 +307,24 @@ def _boundaries(ctx: _Context, stats, ff, offsets, masks, cleaned_frames):
     for m in aux_frames:
         exclude |= m
     return mm_boundary(ctx, stats, model, exclude, shifted=offsets is not None)
+
+
+def _mediancr(ti, stack, ff, offsets, aux_med, allowed):
+    """The expected signal, then MEDIANCR and its features.
+
+    Returns ``(expected, ti, mediancr, features)``: ``ti`` gains the flux-change
+    profile at the detections and the flux-normalised statistics (without
+    their median, which only MEDIANCR uses).
+    """
+    cfg, stats = ti.cfg, ti.stats
+    expected = expected_signal(cfg, stack, ti.noise, ff, offsets)
+    if expected is not None:  # the flux-change profile at the detections
+        ti = dataclasses.replace(ti, profile=np.minimum(stats.min2d, expected.value.min(axis=0)))
+    ti = dataclasses.replace(ti, normalised=_normalised(cfg, ti.noise, stack, ff, expected))
+    mediancr, features = mediancr_stage(ti, aux_med, median_hook(cfg, expected, stack, allowed))
+    if ti.normalised is not None:  # the exposures need the normalised low, not the median
+        ti = dataclasses.replace(ti, normalised=dataclasses.replace(ti.normalised, median=None))
+    return expected, ti, mediancr, features
 
 
 def _normalised(cfg: CRConfig, noise, stack, ff, expected):

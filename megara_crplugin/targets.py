@@ -121,7 +121,8 @@ class Normalised:
     Attributes
     ----------
     low, median : ndarray (ny, nx)
-        ``min2d`` and ``median2d`` of the exposures divided by their flux factors.
+        ``min2d`` and ``median2d`` of the exposures divided by their flux factors
+        (``median`` None once MEDIANCR is done: the exposures do not use it).
     profile : ndarray or None
         ``min(low, expected signal / flux factor)`` (see ``TargetInputs.profile``).
     alike : ndarray of bool or None
@@ -131,7 +132,7 @@ class Normalised:
     """
 
     low: np.ndarray
-    median: np.ndarray
+    median: np.ndarray | None
     profile: np.ndarray | None
     alike: np.ndarray | None
     flux_factors: np.ndarray
