@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .masks import EIGHT
+from ._fcwindows import window_groups, window_groups_by_labelling
 
 #: Highest values of a pixel closer than this many sigma of their difference are "alike".
 ALIKE_SIGMA = 1.5
@@ -315,16 +315,16 @@ def reject_flux_changes(
     FluxChangeResult
     """
     flags = np.asarray(flags, dtype=bool)
-    labels, nlab = ndimage.label(flags, structure=EIGHT)
-    if nlab == 0:
+    if not flags.any():
         empty = np.zeros(flags.shape, dtype=bool)
         return FluxChangeResult(kept=flags.copy(), rejected=empty, n_features=0, n_rejected=0)
     # groups: features whose windows touch share one fit (their rings overlap);
     # everything below works on the window pixels only (compressed 1-D arrays)
-    window_mask = _grown(flags, window)
-    groups, ngroups = ndimage.label(window_mask, structure=EIGHT)
-    wy, wx = np.nonzero(window_mask)
-    grp = groups[wy, wx]
+    if np.count_nonzero(flags) * (2 * window + 1) > flags.size // 8:  # dense: label frames
+        found = window_groups_by_labelling(flags, window, _grown(flags, window))
+    else:
+        found = window_groups(flags, window)
+    lab, nlab, wy, wx, grp, ngroups = found
     is_flag = flags[wy, wx]
     sample = _sampler(profile, flags, at_flags)
     p = sample(wy, wx).astype(np.float64)
@@ -343,7 +343,6 @@ def reject_flux_changes(
         limit = _limit(change, var, nsigma, tolerance)
         used = ~((e - (change + b[grp])) > limit)
 
-    lab = labels[wy, wx][is_flag]
     sharp = ((e - (change + b[grp])) > limit)[is_flag]
     ys, xs = wy[is_flag], wx[is_flag]
     is_cr = np.bincount(lab, weights=sharp, minlength=nlab + 1) > 0

@@ -1,0 +1,129 @@
+"""Features, fit windows and groups of the flux-change test, from the sparse detections.
+
+:func:`megara_crplugin.fluxchange.reject_flux_changes` needs, for the pixels of
+the detection mask grown by ``window`` (a square of side ``2 window + 1``
+around each detection, clipped at the image edges):
+
+* the 8-connected feature of every detection,
+* the group of every window pixel: the 8-connected components of the grown
+  mask (features whose windows overlap or touch share one fit).
+
+Labelling whole frames (``ndimage.label`` twice, 0.25 s each at 4112 x 4096)
+cost more than the test itself on sparse detections.  Here both come from the
+detections alone: features from the links between 8-adjacent detections
+(``np.searchsorted`` in their raster order), groups from the links between
+detections of different features closer than ``2 window + 1`` px in both axes
+(a k-d tree in the Chebyshev metric; only the edge pixels of the features
+are needed: the nearest pixel of a feature to any other pixel is one of
+them), then ``csgraph.connected_components``.  The window pixels are written
+once into an image of group numbers and read back in raster order, so every
+later sum runs over the same pixels in the same order as with the labelled
+frames: the results are the same bits.  Only the label *numbers* may differ,
+and nothing depends on them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
+
+__all__ = ["window_groups"]
+
+
+def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Component number (1..) of each of ``n`` nodes linked by the pairs ``(i, j)``."""
+    graph = sparse.coo_matrix((np.ones(i.size, np.int8), (i, j)), shape=(n, n))
+    return csgraph.connected_components(graph, directed=False)[1] + 1
+
+
+def _adjacent_pairs(flat: np.ndarray, nx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of 8-adjacent pixels among the sorted flat indices ``flat``."""
+    x = flat % nx
+    first, second = [], []
+    # left, up-left, up, up-right: each adjacency once
+    for offset, valid in ((1, x > 0), (nx + 1, x > 0), (nx, None), (nx - 1, x < nx - 1)):
+        target = flat - offset
+        pos = np.minimum(np.searchsorted(flat, target), flat.size - 1)
+        hit = flat[pos] == target
+        if valid is not None:
+            hit &= valid
+        first.append(np.flatnonzero(hit))
+        second.append(pos[hit])
+    return np.concatenate(first), np.concatenate(second)
+
+
+def _edge_pixels(flags: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """True for the detections with a non-detected 8-neighbour (or the image edge)."""
+    ny, nx = flags.shape
+    edge = (ys == 0) | (ys == ny - 1) | (xs == 0) | (xs == nx - 1)
+    inner = ~edge
+    yi, xi = ys[inner], xs[inner]
+    full = np.ones(yi.size, dtype=bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                full &= flags[yi + dy, xi + dx]
+    edge[inner] = ~full
+    return edge
+
+
+def window_groups(flags: np.ndarray, window: int):
+    """Features and groups of the window pixels of a sparse detection mask.
+
+    Parameters
+    ----------
+    flags : ndarray of bool (ny, nx)
+        Detections (True = cosmic ray), at least one.
+    window : int
+        Half side of the square grown around each detection (px).
+
+    Returns
+    -------
+    lab : ndarray of int (K,)
+        Feature number (1..nlab) of each detection, in raster order.
+    nlab : int
+        Number of features.
+    wy, wx : ndarray of int (M,)
+        The window pixels, in raster order (``np.nonzero`` of the grown mask).
+    grp : ndarray of int (M,)
+        Group number (1..ngroups) of each window pixel.
+    ngroups : int
+        Number of groups.
+    """
+    ny, nx = flags.shape
+    flat = np.flatnonzero(flags)
+    ys, xs = np.divmod(flat, nx)
+    lab = _components(flat.size, *_adjacent_pairs(flat, nx))
+    nlab = int(lab.max())
+    edge = np.flatnonzero(_edge_pixels(flags, ys, xs))
+    tree = cKDTree(np.column_stack([ys[edge], xs[edge]]))
+    pairs = tree.query_pairs(r=2 * window + 1, p=np.inf, output_type="ndarray")
+    a, b = lab[edge[pairs[:, 0]]], lab[edge[pairs[:, 1]]]
+    apart = a != b
+    group_of = np.zeros(nlab + 1, dtype=np.int32)
+    group_of[1:] = _components(nlab, a[apart] - 1, b[apart] - 1)
+    ngroups = int(group_of.max())
+    ids = np.zeros(flags.shape, dtype=np.int32)
+    g_edge = group_of[lab[edge]]
+    ye, xe = ys[edge], xs[edge]
+    for dy in range(-window, window + 1):
+        rows = np.clip(ye + dy, 0, ny - 1)
+        for dx in range(-window, window + 1):
+            ids[rows, np.clip(xe + dx, 0, nx - 1)] = g_edge
+    ids[ys, xs] = group_of[lab]  # detections deeper than `window` inside a feature
+    wy, wx = np.nonzero(ids)
+    return lab, nlab, wy, wx, ids[wy, wx], ngroups
+
+
+def window_groups_by_labelling(flags: np.ndarray, window: int, grown: np.ndarray):
+    """:func:`window_groups` from two full-frame labellings (dense masks).
+
+    ``grown`` is ``flags`` grown by ``window`` (``fluxchange._grown``).
+    """
+    eight = np.ones((3, 3), dtype=bool)
+    labels, nlab = ndimage.label(flags, structure=eight)
+    groups, ngroups = ndimage.label(grown, structure=eight)
+    wy, wx = np.nonzero(grown)
+    return labels[flags], int(nlab), wy, wx, groups[wy, wx], int(ngroups)
