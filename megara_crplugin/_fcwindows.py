@@ -31,6 +31,11 @@ from scipy.spatial import cKDTree
 
 __all__ = ["window_groups"]
 
+#: Above this many edge pixels the pairs are counted first (no large pair list is built).
+_COUNT_FROM = 20_000
+#: More pairs of edge pixels than this: clustered detections, the frames are labelled instead.
+MAX_PAIRS = 8_000_000
+
 
 def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Component number (1..) of each of ``n`` nodes linked by the pairs ``(i, j)``."""
@@ -70,7 +75,7 @@ def _edge_pixels(flags: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarra
 
 
 def window_groups(flags: np.ndarray, window: int):
-    """Features and groups of the window pixels of a sparse detection mask.
+    """Features and groups of the window pixels of a sparse detection mask (or None).
 
     Parameters
     ----------
@@ -81,6 +86,10 @@ def window_groups(flags: np.ndarray, window: int):
 
     Returns
     -------
+    None
+        When the detections are so clustered that the pairs of edge pixels
+        closer than ``2 window + 1`` exceed :data:`MAX_PAIRS` (their list
+        would take hundreds of MB): use :func:`window_groups_by_labelling`.
     lab : ndarray of int (K,)
         Feature number (1..nlab) of each detection, in raster order.
     nlab : int
@@ -99,7 +108,11 @@ def window_groups(flags: np.ndarray, window: int):
     nlab = int(lab.max())
     edge = np.flatnonzero(_edge_pixels(flags, ys, xs))
     tree = cKDTree(np.column_stack([ys[edge], xs[edge]]))
-    pairs = tree.query_pairs(r=2 * window + 1, p=np.inf, output_type="ndarray")
+    radius = 2 * window + 1
+    if edge.size > _COUNT_FROM:  # ordered pairs and each point with itself
+        if (tree.count_neighbors(tree, radius, p=np.inf) - edge.size) // 2 > MAX_PAIRS:
+            return None
+    pairs = tree.query_pairs(r=radius, p=np.inf, output_type="ndarray")
     a, b = lab[edge[pairs[:, 0]]], lab[edge[pairs[:, 1]]]
     apart = a != b
     group_of = np.zeros(nlab + 1, dtype=np.int32)

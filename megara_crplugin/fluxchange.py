@@ -320,10 +320,11 @@ def reject_flux_changes(
         return FluxChangeResult(kept=flags.copy(), rejected=empty, n_features=0, n_rejected=0)
     # groups: features whose windows touch share one fit (their rings overlap);
     # everything below works on the window pixels only (compressed 1-D arrays)
-    if np.count_nonzero(flags) * (2 * window + 1) > flags.size // 8:  # dense: label frames
+    found = None
+    if np.count_nonzero(flags) * (2 * window + 1) <= flags.size // 8:
+        found = window_groups(flags, window)  # None when the detections are clustered
+    if found is None:  # dense or clustered: label the frames
         found = window_groups_by_labelling(flags, window, _grown(flags, window))
-    else:
-        found = window_groups(flags, window)
     lab, nlab, wy, wx, grp, ngroups = found
     is_flag = flags[wy, wx]
     sample = _sampler(profile, flags, at_flags)

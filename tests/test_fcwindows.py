@@ -61,3 +61,17 @@ def test_rejection_is_the_same_with_the_sparse_and_the_labelled_windows(monkeypa
     dense_result = fluxchange.reject_flux_changes(flags, excess, profile, **kw)
     assert sparse_result.n_rejected == dense_result.n_rejected > 0
     assert np.array_equal(sparse_result.kept, dense_result.kept)
+
+
+def test_clustered_detections_fall_back_to_the_labelled_frames(monkeypatch):
+    from megara_crplugin import _fcwindows
+
+    flags = _mask(3)
+    assert window_groups(flags, 6) is not None
+    monkeypatch.setattr(_fcwindows, "_COUNT_FROM", 10)
+    monkeypatch.setattr(_fcwindows, "MAX_PAIRS", 100)  # this mask has more pairs than that
+    assert window_groups(flags, 6) is None
+    profile = np.full(flags.shape, 100.0)
+    excess = np.where(flags, 60.0, 1.0)
+    result = fluxchange.reject_flux_changes(flags, excess, profile, gain=1.0, rnoise=3.0)
+    assert result.n_features > 0 and np.array_equal(result.kept, flags)  # flat: all kept
