@@ -276,9 +276,11 @@ def reject_flux_changes(
     ----------
     flags : ndarray of bool (ny, nx)
         Detections to test (True = cosmic ray), before any global dilation.
-    excess : ndarray (ny, nx)
+    excess : ndarray (ny, nx) or callable
         Excess of the target over the expected signal (ADU), e.g.
-        ``median2d - min2d`` or ``exposure - min2d``.
+        ``median2d - min2d`` or ``exposure - min2d``; or ``excess(ys, xs)``
+        giving it at those pixels only (the test reads no other: no
+        full-frame copy is made).
     profile : ndarray (ny, nx)
         The local signal whose scaled copy a flux change follows (ADU),
         normally ``min2d``.
@@ -329,7 +331,7 @@ def reject_flux_changes(
     is_flag = flags[wy, wx]
     sample = _sampler(profile, flags, at_flags)
     p = sample(wy, wx).astype(np.float64)
-    e = np.asarray(excess)[wy, wx].astype(np.float64)
+    e = (excess(wy, wx) if callable(excess) else np.asarray(excess)[wy, wx]).astype(np.float64)
     var = _at(rnoise, wy, wx) ** 2 + np.clip(p, 0.0, None) / _at(gain, wy, wx)
     weight = 1.0 / np.maximum(var, 1e-6)
     basis = _basis(sample, flags.shape, wy, wx, p, grp, ngroups)

@@ -182,7 +182,7 @@ def detections(
     level: str = "median",
     name: str = "MEDIANCR",
     more_mm: MoreFlags = None,
-    normalised_excess: np.ndarray | None = None,
+    normalised_excess=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(flag_aux, flag_mm) of one target: corroborated Aux, M.M. flags, flux changes out.
 
@@ -208,9 +208,10 @@ def detections(
     Returns
     -------
     flag_aux, flag_mm : ndarray of bool
-    normalised_excess : ndarray, optional
+    normalised_excess : ndarray or callable, optional
         The target's excess over ``ti.normalised.low`` in the flux-normalised
-        stack (ADU): the flux-change test then works there.
+        stack (ADU; or ``excess(ys, xs)`` at those pixels): the flux-change
+        test then works there.
     """
     cfg, stats, allowed = ti.cfg, ti.stats, ti.allowed
     if not cfg.uses_mm:
@@ -306,10 +307,14 @@ def exposure_stage(
 
 
 def _normalised_excess(norm: Normalised | None, stack: np.ndarray, i: int):
-    """Exposure ``i`` divided by its flux factor, minus the normalised ``low`` (or None)."""
+    """``excess(ys, xs)``: exposure ``i`` / its flux factor - the normalised ``low`` (or None).
+
+    Evaluated at the flux-change test's window pixels only (no full-frame copy).
+    """
     if norm is None:
         return None
-    return stack[i] / np.float32(norm.flux_factors[i]) - norm.low
+    factor = np.asarray(norm.flux_factors[i], dtype=stack.dtype)
+    return lambda ys, xs: stack[i][ys, xs] / factor - norm.low[ys, xs]
 
 
 def meancrt_stage(
