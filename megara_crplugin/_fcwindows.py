@@ -29,6 +29,8 @@ from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
+from .masks import EIGHT
+
 __all__ = ["window_groups"]
 
 #: Above this many edge pixels the pairs are counted first (no large pair list is built).
@@ -135,8 +137,7 @@ def window_groups_by_labelling(flags: np.ndarray, window: int, grown: np.ndarray
 
     ``grown`` is ``flags`` grown by ``window`` (``fluxchange._grown``).
     """
-    eight = np.ones((3, 3), dtype=bool)
-    labels, nlab = ndimage.label(flags, structure=eight)
-    groups, ngroups = ndimage.label(grown, structure=eight)
+    labels, nlab = ndimage.label(flags, structure=EIGHT)
+    groups, ngroups = ndimage.label(grown, structure=EIGHT)
     wy, wx = np.nonzero(grown)
     return labels[flags], int(nlab), wy, wx, groups[wy, wx], int(ngroups)

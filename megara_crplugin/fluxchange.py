@@ -59,6 +59,7 @@ _RAISED_SIGMA = 3.0
 __all__ = [
     "FluxChangeResult",
     "alike_pixels",
+    "alike_values",
     "filter_detections",
     "filter_target",
     "reject_flux_changes",
@@ -251,8 +252,17 @@ def alike_pixels(stats, gain, rnoise) -> np.ndarray:
     ndarray of bool
         True = the highest values are alike.
     """
-    sigma = np.sqrt(np.clip(stats.median2d, 0, None) / gain + np.asarray(rnoise) ** 2)
-    return stats.max2d - stats.median2d < ALIKE_SIGMA * np.sqrt(2.0) * sigma
+    return alike_values(stats.median2d, stats.max2d, gain, rnoise)
+
+
+def alike_values(median: np.ndarray, high: np.ndarray, gain, rnoise) -> np.ndarray:
+    """:func:`alike_pixels` from the median and the highest value of each pixel (ADU).
+
+    True where ``high - median < ALIKE_SIGMA * sqrt(2) * sigma``, sigma the noise
+    of one value at the median's level.
+    """
+    sigma = np.sqrt(np.clip(median, 0, None) / gain + np.asarray(rnoise) ** 2)
+    return high - median < ALIKE_SIGMA * np.sqrt(2.0) * sigma
 
 
 def reject_flux_changes(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import types
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ from .config import CRConfig, revalidate, validate_parameters
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
 from .expected_stage import expected_signal, frame_hook, median_hook
-from .fluxchange import alike_pixels
+from .fluxchange import alike_values
 from .fluxfactor import estimate_flux_factors
 from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
@@ -344,8 +343,7 @@ def _normalised(cfg: CRConfig, noise, stack, ff, expected):
     if expected is not None:
         scale = np.asarray(ff, np.float32).reshape(-1, 1, 1)
         profile = np.minimum(low, (expected.value / scale).min(axis=0))
-    normalised = types.SimpleNamespace(median2d=median, max2d=high)
-    alike = alike_pixels(normalised, noise.gain, noise.rnoise)
+    alike = alike_values(median, high, noise.gain, noise.rnoise)
     return Normalised(low, median, profile, alike, np.asarray(ff, float))
 
 

@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -176,8 +177,6 @@ def _write_combinations(
 
 def _reports_in_background(result, stage: Path, level: str):
     """Start writing the reports of ``result`` into ``stage`` in a thread (BackgroundCall)."""
-    import time
-
     from ._background import BackgroundCall
     from .reports import write_reports
 
