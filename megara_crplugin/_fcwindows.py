@@ -31,7 +31,7 @@ from scipy.spatial import cKDTree
 
 from .masks import EIGHT
 
-__all__ = ["window_groups"]
+__all__ = ["grown", "window_groups", "window_groups_by_labelling"]
 
 #: Above this many edge pixels the pairs are counted first (no large pair list is built).
 _COUNT_FROM = 20_000
@@ -132,10 +132,33 @@ def window_groups(flags: np.ndarray, window: int):
     return lab, nlab, wy, wx, ids[wy, wx], ngroups
 
 
+def grown(flags: np.ndarray, radius: int) -> np.ndarray:
+    """``flags`` grown by a (2 radius + 1)^2 square (``maximum_filter``, zeros outside).
+
+    Detections are sparse (a few percent of the pixels at most): only the
+    neighbourhoods of the flagged pixels are written, one row offset at a
+    time (indices clipped at the edges stay within the square).  Dense masks
+    take the filter.
+    """
+    size = 2 * radius + 1
+    ys, xs = np.nonzero(flags)
+    if ys.size * size > flags.size // 8:
+        return ndimage.maximum_filter(flags, size=size, mode="constant")
+    ny, nx = flags.shape
+    out = np.zeros(flags.shape, dtype=bool)
+    span = np.arange(-radius, radius + 1)
+    # the flagged pixels grown along x (each position once), then copied along y
+    flat = np.unique((ys[:, None] * nx + np.clip(xs[:, None] + span, 0, nx - 1)).ravel())
+    row_y, row_x = np.divmod(flat, nx)
+    for dy in span:
+        out[np.clip(row_y + dy, 0, ny - 1), row_x] = True
+    return out
+
+
 def window_groups_by_labelling(flags: np.ndarray, window: int, grown: np.ndarray):
     """:func:`window_groups` from two full-frame labellings (dense masks).
 
-    ``grown`` is ``flags`` grown by ``window`` (``fluxchange._grown``).
+    ``grown`` is ``flags`` grown by ``window`` (:func:`grown`).
     """
     labels, nlab = ndimage.label(flags, structure=EIGHT)
     groups, ngroups = ndimage.label(grown, structure=EIGHT)

@@ -47,9 +47,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-from ._fcwindows import window_groups, window_groups_by_labelling
+from ._fcfit import at_pixels, basis_of, fit_limit, open_groups, sampler, slope_level, window_fit
+from ._fcwindows import grown, window_groups, window_groups_by_labelling
 
 #: Highest values of a pixel closer than this many sigma of their difference are "alike".
 ALIKE_SIGMA = 1.5
@@ -88,109 +88,6 @@ class FluxChangeResult:
     n_rejected: int
 
 
-def _limit(change, var, nsigma, tolerance):
-    """Largest residual a flux change may leave (ADU); ``change`` = fitted flux-change part."""
-    return np.hypot(nsigma * np.sqrt(var), tolerance * np.abs(change))
-
-
-def _sampler(profile, flags, at_flags):
-    """``sample(ys, xs)``: the profile at those pixels, ``at_flags`` where ``flags``."""
-    profile = np.asarray(profile)
-
-    def sample(ys, xs):
-        values = profile[ys, xs]
-        if at_flags is None:
-            return values
-        return np.where(flags[ys, xs], at_flags[ys, xs], values)
-
-    return sample
-
-
-def _basis(sample, shape, wy, wx, p, grp, ngroups):
-    """Basis of the flux-change model on the window pixels ``(wy, wx)``.
-
-    The profile above its group's lowest level (on flat sky a scale of the
-    constant signal is an offset and must not widen the tolerance), the
-    modulus of its gradient and the gradient itself (a sub-pixel shift of a
-    sharp profile changes the flux most on its flanks).  ``sample(ys, xs)``
-    gives the profile at any pixels.
-    """
-    ny, nx = shape
-
-    def at(dy, dx):
-        return sample(np.clip(wy + dy, 0, ny - 1), np.clip(wx + dx, 0, nx - 1)).astype(np.float64)
-
-    d_y = 0.5 * (at(1, 0) - at(-1, 0))
-    d_x = 0.5 * (at(0, 1) - at(0, -1))
-    floor = np.full(ngroups + 1, np.inf)
-    np.minimum.at(floor, grp, p)  # every group has window pixels
-    floor[0] = 0.0
-    return [p - floor[grp], np.hypot(d_y, d_x), d_y, d_x]
-
-
-def _grown(flags: np.ndarray, radius: int) -> np.ndarray:
-    """``flags`` grown by a (2 radius + 1)^2 square (``maximum_filter``, zeros outside).
-
-    Detections are sparse (a few percent of the pixels at most): only the
-    neighbourhoods of the flagged pixels are written, one row offset at a
-    time (indices clipped at the edges stay within the square).  Dense masks
-    take the filter.
-    """
-    size = 2 * radius + 1
-    ys, xs = np.nonzero(flags)
-    if ys.size * size > flags.size // 8:
-        return ndimage.maximum_filter(flags, size=size, mode="constant")
-    ny, nx = flags.shape
-    out = np.zeros(flags.shape, dtype=bool)
-    span = np.arange(-radius, radius + 1)
-    # the flagged pixels grown along x (each position once), then copied along y
-    flat = np.unique((ys[:, None] * nx + np.clip(xs[:, None] + span, 0, nx - 1)).ravel())
-    row_y, row_x = np.divmod(flat, nx)
-    for dy in span:
-        out[np.clip(row_y + dy, 0, ny - 1), row_x] = True
-    return out
-
-
-def _window_fit(groups, used, excess, basis, weight, ngroups, nonneg):
-    """Per-group weighted fit ``excess = sum_k c_k * basis_k + b`` on ``used``.
-
-    ``c_k >= 0`` where ``nonneg[k]`` (the scale and the slope terms).  The
-    sums run over every window pixel with weight 0 off ``used`` (adding exact
-    zeros: the sums of the used pixels alone, without copying them).
-
-    Returns ``coef`` (ngroups + 1, K) and ``b`` (ngroups + 1,).
-    """
-    w = np.where(used, weight, 0.0)
-    cols = [None, *basis]  # None: the constant
-    k = len(cols)
-    normal = np.zeros((ngroups + 1, k, k))
-    rhs = np.zeros((ngroups + 1, k))
-    for i in range(k):
-        wi = w if cols[i] is None else w * cols[i]
-        rhs[:, i] = np.bincount(groups, weights=wi * excess, minlength=ngroups + 1)
-        for j in range(i, k):
-            term = wi if cols[j] is None else wi * cols[j]
-            normal[:, i, j] = normal[:, j, i] = np.bincount(
-                groups, weights=term, minlength=ngroups + 1
-            )
-        del wi
-    scale = np.maximum(np.einsum("gii->g", normal), 1e-300)
-    normal += 1e-9 * scale[:, None, None] * np.eye(k)
-    sol = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    coef = np.nan_to_num(sol[:, 1:])
-    coef[:, list(nonneg)] = np.clip(coef[:, list(nonneg)], 0.0, None)
-    sw = normal[:, 0, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b = (rhs[:, 0] - np.einsum("gk,gk->g", normal[:, 0, 1:], coef)) / sw
-    return coef, np.nan_to_num(b)
-
-
-def _at(value, wy, wx):
-    """``value`` (scalar or image) at the window pixels, float64; a scalar stays one."""
-    value = np.asarray(value, dtype=np.float64)
-    return value[()] if value.ndim == 0 else value[wy, wx]
-
-
 def _without_change(lab, grp, is_flag, used, chi2_terms, evidence_chi2, nlab):
     """Per feature label: True where its group's fitted change is not significant.
 
@@ -202,19 +99,6 @@ def _without_change(lab, grp, is_flag, used, chi2_terms, evidence_chi2, nlab):
     group_of = np.zeros(nlab + 1, dtype=np.intp)
     group_of[lab] = grp[is_flag]
     return chi2[group_of] < evidence_chi2
-
-
-def _slope_level(grp, used, coef, slope, weight):
-    """Level (ADU) of the ``c * |grad profile|`` term over each group's fit pixels.
-
-    ``|grad profile|`` is positive even on flat sky (noise), so its term carries
-    a level the constant ``b`` could equally fit: a level is no flux change.
-    """
-    ngroups = coef.shape[0] - 1
-    w = np.bincount(grp[used], weights=weight[used], minlength=ngroups + 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.bincount(grp[used], weights=(weight * slope)[used], minlength=ngroups + 1) / w
-    return (coef[:, 1] * np.nan_to_num(mean))[grp]
 
 
 def _warm_pixel(lab, alike_on_flags, z_on_flags, nlab):
@@ -279,6 +163,7 @@ def reject_flux_changes(
     evidence_chi2: float | None = None,
     alike: np.ndarray | None = None,
     at_flags: np.ndarray | None = None,
+    settled: np.ndarray | None = None,
 ) -> FluxChangeResult:
     """Remove the features of ``flags`` whose excess is a scaled copy of the local signal.
 
@@ -321,6 +206,11 @@ def reject_flux_changes(
         there: the pipeline passes ``min(min2d, expected signal from the
         neighbours)``, so that a cosmic ray on a noise peak of ``min2d`` is
         not explained as a scaled copy of that peak.
+    settled : ndarray of bool, optional
+        Pixels that end in the target's mask whatever this test says (the
+        exposures' detections for MEANCRT): a group of features lying wholly
+        inside is kept untested (the others are tested exactly as without
+        ``settled``).
 
     Returns
     -------
@@ -336,24 +226,30 @@ def reject_flux_changes(
     if np.count_nonzero(flags) * (2 * window + 1) <= flags.size // 8:
         found = window_groups(flags, window)  # None when the detections are clustered
     if found is None:  # dense or clustered: label the frames
-        found = window_groups_by_labelling(flags, window, _grown(flags, window))
+        found = window_groups_by_labelling(flags, window, grown(flags, window))
     lab, nlab, wy, wx, grp, ngroups = found
     is_flag = flags[wy, wx]
-    sample = _sampler(profile, flags, at_flags)
+    closed = None
+    if settled is not None:  # only the groups with a feature not wholly settled
+        lab, wy, wx, grp, is_flag, closed = open_groups(settled, lab, wy, wx, grp, is_flag)
+        if lab.size == 0:
+            empty = np.zeros(flags.shape, dtype=bool)
+            return FluxChangeResult(flags.copy(), empty, n_features=int(nlab), n_rejected=0)
+    sample = sampler(profile, flags, at_flags)
     p = sample(wy, wx).astype(np.float64)
     e = (excess(wy, wx) if callable(excess) else np.asarray(excess)[wy, wx]).astype(np.float64)
-    var = _at(rnoise, wy, wx) ** 2 + np.clip(p, 0.0, None) / _at(gain, wy, wx)
+    var = at_pixels(rnoise, wy, wx) ** 2 + np.clip(p, 0.0, None) / at_pixels(gain, wy, wx)
     weight = 1.0 / np.maximum(var, 1e-6)
-    basis = _basis(sample, flags.shape, wy, wx, p, grp, ngroups)
+    basis = basis_of(sample, flags.shape, wy, wx, p, grp, ngroups)
     nonneg = [True, True, False, False]
     # fit on the ring (the window without the detections, which must not drive
     # the fit), then again on the whole window without the pixels the first fit
     # does not explain (the cosmic rays themselves)
     used = ~is_flag
     for _ in range(2):
-        coef, b = _window_fit(grp, used, e, basis, weight, ngroups, nonneg)
+        coef, b = window_fit(grp, used, e, basis, weight, ngroups, nonneg)
         change = sum(coef[grp, k] * bk for k, bk in enumerate(basis))
-        limit = _limit(change, var, nsigma, tolerance)
+        limit = fit_limit(change, var, nsigma, tolerance)
         used = ~((e - (change + b[grp])) > limit)
 
     sharp = ((e - (change + b[grp])) > limit)[is_flag]
@@ -364,13 +260,15 @@ def reject_flux_changes(
     if evidence_chi2 is not None:
         # no flux change in the window: nothing to explain the feature away,
         # unless it is a warm pixel (amplitude test above only)
-        varying = change - _slope_level(grp, used, coef, basis[1], weight)
+        varying = change - slope_level(grp, used, coef, basis[1], weight)
         steady = _without_change(lab, grp, is_flag, used, weight * varying**2, evidence_chi2, nlab)
         if alike is not None:
             z = (e / np.sqrt(var))[is_flag]
             steady &= ~_warm_pixel(lab, alike[ys, xs], z, nlab)
         is_cr |= steady
     is_cr[0] = True
+    if closed is not None:
+        is_cr[closed] = True
     rejected = np.zeros(flags.shape, dtype=bool)
     out = ~is_cr[lab]
     rejected[ys[out], xs[out]] = True
@@ -395,6 +293,7 @@ def filter_detections(
     evidence_chi2: float | None = None,
     alike: np.ndarray | None = None,
     at_flags: np.ndarray | None = None,
+    settled: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, FluxChangeResult]:
     """Apply :func:`reject_flux_changes` to the union of one target's detections.
 
@@ -410,7 +309,7 @@ def filter_detections(
         ``flux_change_nsigma``.
     protected : ndarray of bool, optional
         Pixels forced by the operator (their features are kept).
-    evidence_chi2, alike, at_flags : optional
+    evidence_chi2, alike, at_flags, settled : optional
         See :func:`reject_flux_changes`.
 
     Returns
@@ -431,12 +330,23 @@ def filter_detections(
         evidence_chi2=evidence_chi2,
         alike=alike,
         at_flags=at_flags,
+        settled=settled,
     )
     return flag_aux & res.kept, flag_mm & res.kept, res
 
 
 def filter_target(
-    cfg, noise, min2d, flags, excess, protected, counts: dict, name: str, alike=None, at_flags=None
+    cfg,
+    noise,
+    min2d,
+    flags,
+    excess,
+    protected,
+    counts: dict,
+    name: str,
+    alike=None,
+    at_flags=None,
+    settled=None,
 ):
     """Pipeline stage: drop the flux-change features of one target's detections.
 
@@ -463,6 +373,8 @@ def filter_target(
         Warm-pixel signature (:func:`alike_pixels`).
     at_flags : ndarray, optional
         The profile at the detections (see :func:`reject_flux_changes`).
+    settled : ndarray of bool, optional
+        Pixels that end in the target's mask anyway (see :func:`reject_flux_changes`).
 
     Returns
     -------
@@ -483,6 +395,7 @@ def filter_target(
         evidence_chi2=cfg.flux_change_evidence,
         alike=alike,
         at_flags=at_flags,
+        settled=settled,
     )
     counts[name] = res.n_rejected
     return flag_aux, flag_mm

@@ -183,6 +183,7 @@ def detections(
     name: str = "MEDIANCR",
     more_mm: MoreFlags = None,
     normalised_excess=None,
+    settled: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(flag_aux, flag_mm) of one target: corroborated Aux, M.M. flags, flux changes out.
 
@@ -204,14 +205,19 @@ def detections(
         Target name (counts of flux changes, exemption of MEDIANCR from defect 24).
     more_mm : callable, optional
         Extra M.M. flags (the expected-signal test).
-
-    Returns
-    -------
-    flag_aux, flag_mm : ndarray of bool
     normalised_excess : ndarray or callable, optional
         The target's excess over ``ti.normalised.low`` in the flux-normalised
         stack (ADU; or ``excess(ys, xs)`` at those pixels): the flux-change
         test then works there.
+    settled : ndarray of bool, optional
+        Pixels that end in the target's mask whatever the flux-change test
+        says (MEANCRT: the exposures' M.M. detections): features wholly
+        inside are not tested.
+
+    Returns
+    -------
+    flag_aux, flag_mm : ndarray of bool
+        True = cosmic ray.
     """
     cfg, stats, allowed = ti.cfg, ti.stats, ti.allowed
     if not cfg.uses_mm:
@@ -249,7 +255,7 @@ def detections(
         norm = ti.normalised
         low, excess, profile, alike = norm.low, normalised_excess, norm.profile, norm.alike
     return filter_target(
-        cfg, ti.noise, low, flags, excess, keep, ti.flux_changes, name, alike, profile
+        cfg, ti.noise, low, flags, excess, keep, ti.flux_changes, name, alike, profile, settled
     )
 
 
@@ -334,6 +340,7 @@ def meancrt_stage(
         bnd=ti.secondary["mean"],
         level="mean",
         name="MEANCRT",
+        settled=frames_mm,  # in MEANCRT anyway: no flux-change test needed there
     )
     return target_detection(
         "MEANCRT",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from megara_crplugin import fluxchange
-from megara_crplugin._fcwindows import window_groups, window_groups_by_labelling
+from megara_crplugin._fcwindows import grown, window_groups, window_groups_by_labelling
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -29,7 +29,7 @@ def _mask(seed: int, shape=(97, 131), density=0.004) -> np.ndarray:
 def test_the_same_features_windows_and_groups_as_the_labelled_frames(seed, window):
     flags = _mask(seed)
     lab, nlab, wy, wx, grp, ngroups = window_groups(flags, window)
-    ref = window_groups_by_labelling(flags, window, fluxchange._grown(flags, window))
+    ref = window_groups_by_labelling(flags, window, grown(flags, window))
     assert np.array_equal(wy, ref[2]) and np.array_equal(wx, ref[3])  # same pixels, same order
     assert (nlab, ngroups) == (ref[1], ref[5])
     assert _same_partition(lab, ref[0]) and _same_partition(grp, ref[4])
@@ -55,7 +55,7 @@ def test_rejection_is_the_same_with_the_sparse_and_the_labelled_windows(monkeypa
     sparse_result = fluxchange.reject_flux_changes(flags, excess, profile, **kw)
 
     def labelled(f, w):
-        return window_groups_by_labelling(f, w, fluxchange._grown(f, w))
+        return window_groups_by_labelling(f, w, grown(f, w))
 
     monkeypatch.setattr(fluxchange, "window_groups", labelled)
     dense_result = fluxchange.reject_flux_changes(flags, excess, profile, **kw)

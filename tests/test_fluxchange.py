@@ -180,7 +180,7 @@ def test_alike_pixels_compares_the_highest_values_with_noise():
 def test_window_growth_equals_the_maximum_filter(density):
     from scipy import ndimage
 
-    from megara_crplugin.fluxchange import _grown
+    from megara_crplugin._fcwindows import grown as _grown
 
     rng = np.random.default_rng(7)
     flags = rng.random((61, 47)) < density
@@ -257,3 +257,25 @@ def test_known_flux_factors_are_not_a_flux_change_of_every_feature():
     # that for a flux change and dropped 6 of these 7-sigma double hits on the fibres' peaks
     assert found >= 39, found
     assert res.flux_changes["MEDIANCR"] == 0
+
+
+def test_settled_groups_are_kept_untested_and_the_others_tested_as_before():
+    """MEANCRT passes the exposures' detections as ``settled`` (issue 11)."""
+    rng = np.random.default_rng(9)
+    y = np.arange(81, dtype=float)[:, None]
+    lines = 10.0 + 20000.0 * (
+        np.exp(-0.5 * ((y - 20) / 1.2) ** 2) + np.exp(-0.5 * ((y - 60) / 1.2) ** 2)
+    )
+    profile = np.broadcast_to(lines, (81, 41)).copy()
+    excess = 0.03 * profile + np.abs(_noise(rng, profile, 0.5))  # both lamps drifted by 3 %
+    flags = excess > 0.03 * 10000
+    plain = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE)
+    assert plain.rejected[20].any() and plain.rejected[60].any()
+    settled = np.zeros(flags.shape, dtype=bool)
+    settled[15:26] = True  # the upper line's features lie wholly inside
+    res = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE, settled=settled)
+    assert np.array_equal(res.kept[:40], flags[:40])  # kept untested
+    assert np.array_equal(res.rejected[40:], plain.rejected[40:])  # the same outcome
+    settled[20, 0] = False  # one pixel outside: the upper group is tested again
+    res = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE, settled=settled)
+    assert np.array_equal(res.rejected, plain.rejected)
