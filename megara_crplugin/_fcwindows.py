@@ -120,16 +120,21 @@ def window_groups(flags: np.ndarray, window: int):
     group_of = np.zeros(nlab + 1, dtype=np.int32)
     group_of[1:] = _components(nlab, a[apart] - 1, b[apart] - 1)
     ngroups = int(group_of.max())
+    # the windows of the edge pixels: spread along x (each position once),
+    # then along y; overlapping windows belong to one group, so the order of
+    # the writes does not matter
+    span = np.arange(-window, window + 1)
+    row = (ys[edge, None] * nx + np.clip(xs[edge, None] + span, 0, nx - 1)).ravel()
+    row, first = np.unique(row, return_index=True)
+    g_row = group_of[lab[edge]][first // span.size]
+    row_y, row_x = np.divmod(row, nx)
     ids = np.zeros(flags.shape, dtype=np.int32)
-    g_edge = group_of[lab[edge]]
-    ye, xe = ys[edge], xs[edge]
-    for dy in range(-window, window + 1):
-        rows = np.clip(ye + dy, 0, ny - 1)
-        for dx in range(-window, window + 1):
-            ids[rows, np.clip(xe + dx, 0, nx - 1)] = g_edge
+    for dy in span:
+        ids[np.clip(row_y + dy, 0, ny - 1), row_x] = g_row
     ids[ys, xs] = group_of[lab]  # detections deeper than `window` inside a feature
-    wy, wx = np.nonzero(ids)
-    return lab, nlab, wy, wx, ids[wy, wx], ngroups
+    where = np.flatnonzero(ids)  # raster order, as np.nonzero (faster on a full frame)
+    wy, wx = np.divmod(where, nx)
+    return lab, nlab, wy, wx, ids.reshape(-1)[where], ngroups
 
 
 def grown(flags: np.ndarray, radius: int) -> np.ndarray:
