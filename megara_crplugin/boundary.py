@@ -20,7 +20,7 @@ import numpy as np
 from scipy.interpolate import BSpline
 from scipy.optimize import lsq_linear
 
-__all__ = ["Boundary", "boundary_points", "fit_boundary", "monotone_spline"]
+__all__ = ["Boundary", "boundary_points", "fit_boundary", "float32_threshold", "monotone_spline"]
 
 #: Values per block when a boundary is evaluated on a large array (8 MB per float64 block).
 _EVAL_BLOCK = 1 << 20
@@ -308,3 +308,33 @@ def fit_boundary(
         iterations,
         table=(fwd, float(tgrid[0]), float(dt), spl(tgrid)),
     )
+
+
+def float32_threshold(boundary: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The boundary at ``x`` as a float32 threshold image, exact for float32 ordinates.
+
+    ``t`` is the largest float32 not above ``boundary(x)`` (float64), so that
+    for every float32 ``y``: ``y > t`` exactly when ``y > boundary(x)``.  Half
+    the memory of the float64 values; computed once, it serves every target
+    with the same boundary (the three exposures, the noise check and MEDIANCR).
+
+    Parameters
+    ----------
+    boundary : callable
+        The detection boundary f(x) (ADU).
+    x : ndarray
+        Abscissae (ADU), e.g. ``min2d``.
+
+    Returns
+    -------
+    ndarray of float32, shape of ``x``
+    """
+    flat = np.asarray(x).reshape(-1)
+    out = np.empty(flat.shape, dtype=np.float32)
+    for start in range(0, flat.size, _EVAL_BLOCK):
+        b = np.asarray(boundary(flat[start : start + _EVAL_BLOCK]), dtype=np.float64)
+        t = b.astype(np.float32)
+        high = t > b  # rounded up: step one float32 down
+        t[high] = np.nextafter(t[high], np.float32(-np.inf))
+        out[start : start + _EVAL_BLOCK] = t
+    return out.reshape(np.shape(x))

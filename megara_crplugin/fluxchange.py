@@ -217,7 +217,7 @@ def reject_flux_changes(
     FluxChangeResult
     """
     flags = np.asarray(flags, dtype=bool)
-    if not flags.any():
+    if not flags.any() or (settled is not None and not (flags & ~settled).any()):
         empty = np.zeros(flags.shape, dtype=bool)
         return FluxChangeResult(kept=flags.copy(), rejected=empty, n_features=0, n_rejected=0)
     # groups: features whose windows touch share one fit (their rings overlap);
@@ -234,7 +234,7 @@ def reject_flux_changes(
         lab, wy, wx, grp, is_flag, closed = open_groups(settled, lab, wy, wx, grp, is_flag)
         if lab.size == 0:
             empty = np.zeros(flags.shape, dtype=bool)
-            return FluxChangeResult(flags.copy(), empty, n_features=int(nlab), n_rejected=0)
+            return FluxChangeResult(flags.copy(), empty, n_features=0, n_rejected=0)
     sample = sampler(profile, flags, at_flags)
     p = sample(wy, wx).astype(np.float64)
     e = (excess(wy, wx) if callable(excess) else np.asarray(excess)[wy, wx]).astype(np.float64)
@@ -275,7 +275,7 @@ def reject_flux_changes(
     return FluxChangeResult(
         kept=flags & ~rejected,
         rejected=rejected,
-        n_features=int(nlab),
+        n_features=int(nlab) - (0 if closed is None else np.unique(closed).size),
         n_rejected=int((~is_cr[1:]).sum()),
     )
 

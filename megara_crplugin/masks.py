@@ -82,6 +82,7 @@ def mm_flags(
     min_max2d: float | np.ndarray,
     mm_dilation: int,
     cleanable: np.ndarray,
+    bound_at_x: np.ndarray | None = None,
 ) -> np.ndarray:
     """M.M.Cosmic flags of one target (pixels above the boundary and the threshold).
 
@@ -106,13 +107,19 @@ def mm_flags(
         Dilation of the M.M.Cosmic detections.
     cleanable : ndarray of bool
         Pixels that may be flagged.
+    bound_at_x : ndarray of float32, optional
+        ``boundary`` at ``x`` from :func:`~megara_crplugin.boundary.float32_threshold`
+        (computed once for several targets); only with a float32 ``y``.
 
     Returns
     -------
     ndarray of bool
+        True = above the boundary (cosmic ray).
     """
     above = y > threshold
-    flag = (y > boundary(x).reshape(y.shape)) & above & (max2d > min_max2d) & cleanable
+    if bound_at_x is None or y.dtype != np.float32:
+        bound_at_x = boundary(x).reshape(y.shape)
+    flag = (y > bound_at_x) & above & (max2d > min_max2d) & cleanable
     if mm_dilation > 0 and flag.any():
         flag = keep_features(dilate(flag, mm_dilation), above) & cleanable
     return flag

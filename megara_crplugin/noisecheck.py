@@ -284,14 +284,16 @@ def integrated_change(stack, pixels, *, gain, rnoise, window: int = _WINDOW) -> 
     return float(np.sqrt(np.median(chi2) / max(stack.shape[0] - 1, 1)))
 
 
-def _above_boundary(stats, histogram, boundary, *, gain, rnoise, nsigma):
+def _above_boundary(stats, histogram, boundary, *, gain, rnoise, nsigma, bound_at_min=None):
     """Pixels above the boundary, those following the profile, their change, simulated count."""
     xc = 0.5 * (histogram.xedges[:-1] + histogram.xedges[1:])
     yc = 0.5 * (histogram.yedges[:-1] + histogram.yedges[1:])
     above_bins = yc[:, None] > np.asarray(boundary(xc), dtype=np.float64)[None, :]
     expected = float(np.asarray(histogram.counts)[above_bins].sum())
     excess = stats.median2d - stats.min2d
-    above = excess > np.asarray(boundary(stats.min2d), dtype=np.float64).reshape(excess.shape)
+    if bound_at_min is None or excess.dtype != np.float32:
+        bound_at_min = np.asarray(boundary(stats.min2d), dtype=np.float64).reshape(excess.shape)
+    above = excess > bound_at_min
     res = reject_flux_changes(above, excess, stats.min2d, gain=gain, rnoise=rnoise, nsigma=nsigma)
     sigma = integrated_change(
         stats.stack, res.rejected, gain=float(np.median(gain)), rnoise=float(np.median(rnoise))
@@ -322,7 +324,15 @@ def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, f
 
 
 def check_noise(
-    stats, histogram, boundary, *, gain, rnoise, tolerance: float, nsigma: float = 4.0
+    stats,
+    histogram,
+    boundary,
+    *,
+    gain,
+    rnoise,
+    tolerance: float,
+    nsigma: float = 4.0,
+    bound_at_min: np.ndarray | None = None,
 ) -> NoiseCheck:
     """Compare the noise model with the frames; log and warn about a mismatch.
 
@@ -341,6 +351,8 @@ def check_noise(
         ``noise_check_tolerance``: allowed fractional read-noise difference.
     nsigma : float, optional
         ``flux_change_nsigma``, for the flux-change count above the boundary.
+    bound_at_min : ndarray of float32, optional
+        ``boundary`` at ``min2d`` from :func:`~megara_crplugin.boundary.float32_threshold`.
 
     Returns
     -------
@@ -363,7 +375,13 @@ def check_noise(
             tail = diagram_tail(histogram.counts, histogram.real_counts)
         if boundary is not None:
             above, flux, fsig, above_exp = _above_boundary(
-                stats, histogram, boundary, gain=gain, rnoise=rnoise, nsigma=nsigma
+                stats,
+                histogram,
+                boundary,
+                gain=gain,
+                rnoise=rnoise,
+                nsigma=nsigma,
+                bound_at_min=bound_at_min,
             )
     ratio = tail / TAIL if np.isfinite(tail) else 1.0
     if histogram is not None and boundary is not None:
@@ -438,7 +456,7 @@ def add_to_header(header, check: NoiseCheck | None, flux_changes: dict | None = 
         header.add_history(f"Noise check: {check.message}")
 
 
-def check_noise_model(cfg, noise, stats, histogram, boundary) -> NoiseCheck:
+def check_noise_model(cfg, noise, stats, histogram, boundary, bound_at_min=None) -> NoiseCheck:
     """Pipeline stage: :func:`check_noise` with the run's configuration and noise model."""
     return check_noise(
         stats,
@@ -448,4 +466,5 @@ def check_noise_model(cfg, noise, stats, histogram, boundary) -> NoiseCheck:
         rnoise=noise.rnoise,
         tolerance=cfg.noise_check_tolerance,
         nsigma=cfg.flux_change_nsigma,
+        bound_at_min=bound_at_min,
     )

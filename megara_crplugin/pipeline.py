@@ -29,6 +29,7 @@ from ._forkmap import fork_imap
 from ._memtrim import release_free_memory
 from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset
+from .boundary import float32_threshold
 from .combination import meancr_image
 from .config import CRConfig, revalidate, validate_parameters
 from .defects import aux_defects, load_bpm, stack_defects
@@ -220,8 +221,11 @@ def compute_crmasks(
     if cfg.uses_mm:
         extras["boundaries"] = secondary
 
+    bound = None  # the median's boundary at min2d: for the noise check and MEDIANCR
+    if boundary is not None and stats.min2d.dtype == np.float32:
+        bound = float32_threshold(boundary, stats.min2d)
     with ctx.phase("noise check"):
-        noise_check = check_noise_model(cfg, noise, stats, histogram, boundary)
+        noise_check = check_noise_model(cfg, noise, stats, histogram, boundary, bound)
     ti = target_inputs(
         cfg,
         noise,
@@ -233,7 +237,8 @@ def compute_crmasks(
         aux_frames=aux_frames if ctx.detector is not None else None,
     )
     with ctx.phase("MEDIANCR"):
-        expected, ti, mediancr, features = _mediancr(ti, stack, ff, offsets, aux_med, allowed)
+        expected, ti, mediancr, features = _mediancr(ti, stack, ff, offsets, aux_med, bound)
+    del bound
     result = CRMaskResult(
         config=cfg,
         uuid=str(uuid.uuid4()),
@@ -308,8 +313,8 @@ def _boundaries(ctx: _Context, stats, ff, offsets, masks, cleaned_frames):
     return mm_boundary(ctx, stats, model, exclude, shifted=offsets is not None)
 
 
-def _mediancr(ti, stack, ff, offsets, aux_med, allowed):
-    """The expected signal, then MEDIANCR and its features.
+def _mediancr(ti, stack, ff, offsets, aux_med, bound):
+    """The expected signal, then MEDIANCR and its features (``bound``: boundary at min2d).
 
     Returns ``(expected, ti, mediancr, features)``: ``ti`` gains the flux-change
     profile at the detections and the flux-normalised statistics (without
@@ -320,7 +325,8 @@ def _mediancr(ti, stack, ff, offsets, aux_med, allowed):
     if expected is not None:  # the flux-change profile at the detections
         ti = dataclasses.replace(ti, profile=np.minimum(stats.min2d, expected.value.min(axis=0)))
     ti = dataclasses.replace(ti, normalised=_normalised(cfg, ti.noise, stack, ff, expected))
-    mediancr, features = mediancr_stage(ti, aux_med, median_hook(cfg, expected, stack, allowed))
+    hook = median_hook(cfg, expected, stack, ti.allowed)
+    mediancr, features = mediancr_stage(ti, aux_med, hook, bound)
     if ti.normalised is not None:  # the exposures need the normalised low, not the median
         ti = dataclasses.replace(ti, normalised=dataclasses.replace(ti.normalised, median=None))
     return expected, ti, mediancr, features

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .boundary import float32_threshold
 from .config import CRConfig
 from .corroborate import corroborate
 from .fluxchange import alike_pixels, filter_target
@@ -184,6 +185,7 @@ def detections(
     more_mm: MoreFlags = None,
     normalised_excess=None,
     settled: np.ndarray | None = None,
+    bound_at_x: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(flag_aux, flag_mm) of one target: corroborated Aux, M.M. flags, flux changes out.
 
@@ -213,6 +215,9 @@ def detections(
         Pixels that end in the target's mask whatever the flux-change test
         says (MEANCRT: the exposures' M.M. detections): features wholly
         inside are not tested.
+    bound_at_x : ndarray of float32, optional
+        The boundary at ``min2d`` (:func:`~megara_crplugin.boundary.float32_threshold`),
+        computed once for the targets that share it.
 
     Returns
     -------
@@ -232,6 +237,7 @@ def detections(
             min_max2d=cfg.mm_minimum_max2d_rnoise * np.asarray(ti.noise.rnoise, dtype=np.float32),
             mm_dilation=cfg.mm_dilation,
             cleanable=allowed,
+            bound_at_x=bound_at_x,
         )
         if more_mm is not None:
             flag_mm = more_mm(flag_mm)
@@ -260,9 +266,13 @@ def detections(
 
 
 def mediancr_stage(
-    ti: TargetInputs, aux_med: np.ndarray, more_mm: MoreFlags = None
+    ti: TargetInputs, aux_med: np.ndarray, more_mm: MoreFlags = None, bound_at_x=None
 ) -> tuple[TargetDetection, list[Feature]]:
-    """MEDIANCR (pixels hit in >= 2 exposures) and its features, most certain first."""
+    """MEDIANCR (pixels hit in >= 2 exposures) and its features, most certain first.
+
+    ``bound_at_x``: the median's boundary at ``min2d`` if already computed
+    (:func:`~megara_crplugin.boundary.float32_threshold`).
+    """
     y_med = ti.stats.median2d - ti.stats.min2d
     norm = ti.normalised
     flag_aux, flag_mm = detections(
@@ -271,6 +281,7 @@ def mediancr_stage(
         aux_med,
         more_mm=more_mm,
         normalised_excess=None if norm is None else norm.median - norm.low,
+        bound_at_x=bound_at_x,
     )
     mediancr = target_detection(
         "MEDIANCR",
@@ -294,6 +305,9 @@ def exposure_stage(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(flag_aux, flag_mm) of every exposure (its diagram: exposure - min2d)."""
     per_frame = []
+    bound = None  # the frames' boundary at min2d, once for all exposures
+    if ti.cfg.uses_mm and stack.dtype == np.float32:
+        bound = float32_threshold(ti.secondary["frame"], ti.stats.min2d)
     for i in range(len(stack)):
         per_frame.append(
             detections(
@@ -306,6 +320,7 @@ def exposure_stage(
                 name=f"CRMASK{i + 1}",
                 more_mm=more_mm_of(i),
                 normalised_excess=_normalised_excess(ti.normalised, stack, i),
+                bound_at_x=bound,
             )
         )
         advance(1)

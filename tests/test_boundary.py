@@ -127,3 +127,25 @@ def test_boundary_points_from_tails_at_full_resolution():
     np.testing.assert_allclose(py3, [57.5])
     _, py_low = boundary_points(counts, xe, ye, tails=tails, tail=0.1)
     assert py_low[0] > 60.0  # extrapolated above the largest simulated value
+
+
+def test_float32_threshold_gives_the_same_comparisons_as_the_float64_boundary():
+    """``y > t`` exactly when ``y > boundary(x)`` for float32 y (issue 11: one evaluation)."""
+    from megara_crplugin.boundary import float32_threshold
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.0, 5000.0, 200_000).astype(np.float32)
+    exact = np.float32(123.5)
+
+    def boundary(v):  # float64 values between float32 ones, and some exactly float32
+        out = 10.0 + np.sqrt(np.asarray(v, dtype=np.float64)) * np.pi
+        out[::7] = float(exact)
+        return out
+
+    t = float32_threshold(boundary, x.reshape(400, 500))
+    assert t.dtype == np.float32 and t.shape == (400, 500)
+    b = boundary(x).reshape(400, 500)
+    b32 = b.astype(np.float32)
+    for y in (b32, np.nextafter(b32, np.float32(np.inf)), np.nextafter(b32, np.float32(-np.inf))):
+        assert np.array_equal(y > t, y > b)
+    assert (b32 > b).any() and (b32 < b).any()  # both roundings occur

@@ -279,3 +279,12 @@ def test_settled_groups_are_kept_untested_and_the_others_tested_as_before():
     settled[20, 0] = False  # one pixel outside: the upper group is tested again
     res = reject_flux_changes(flags, excess, profile, gain=GAIN, rnoise=RNOISE, settled=settled)
     assert np.array_equal(res.rejected, plain.rejected)
+
+
+def test_all_settled_returns_the_flags_untested():
+    profile = _line()
+    flags = 0.03 * profile > 300
+    res = reject_flux_changes(
+        flags, 0.03 * profile, profile, gain=GAIN, rnoise=RNOISE, settled=flags.copy()
+    )
+    assert np.array_equal(res.kept, flags) and res.n_features == 0 and res.n_rejected == 0
