@@ -58,6 +58,7 @@ _RAISED_SIGMA = 3.0
 
 __all__ = [
     "FluxChangeResult",
+    "alike_at",
     "alike_pixels",
     "alike_values",
     "filter_detections",
@@ -149,6 +150,23 @@ def alike_values(median: np.ndarray, high: np.ndarray, gain, rnoise) -> np.ndarr
     return high - median < ALIKE_SIGMA * np.sqrt(2.0) * sigma
 
 
+def alike_at(median: np.ndarray, high: np.ndarray, gain, rnoise):
+    """:func:`alike_values` as ``alike(ys, xs)``, evaluated at those pixels only.
+
+    The flux-change test reads the warm-pixel signature at its detections
+    only: no full-frame map is computed.  The same values as
+    :func:`alike_values` on the whole frame (element-wise, same dtypes).
+    """
+
+    def at(value, ys, xs):
+        return value if np.ndim(value) == 0 else np.asarray(value)[ys, xs]
+
+    def alike(ys, xs):
+        return alike_values(median[ys, xs], high[ys, xs], at(gain, ys, xs), at(rnoise, ys, xs))
+
+    return alike
+
+
 def reject_flux_changes(
     flags: np.ndarray,
     excess: np.ndarray,
@@ -197,10 +215,11 @@ def reject_flux_changes(
         A feature is a flux change only when the fitted change over its
         group's window has at least this chi-square (see the module notes);
         None: no such requirement (any feature the model explains is removed).
-    alike : ndarray of bool, optional
-        Pixels whose highest values are alike (:func:`alike_pixels`): an
-        isolated single-pixel feature there keeps the amplitude test even
-        without a flux change (a warm pixel).  Used with ``evidence_chi2``.
+    alike : ndarray of bool or callable, optional
+        Pixels whose highest values are alike (:func:`alike_pixels`; or
+        ``alike(ys, xs)`` at those pixels, :func:`alike_at`): an isolated
+        single-pixel feature there keeps the amplitude test even without a
+        flux change (a warm pixel).  Used with ``evidence_chi2``.
     at_flags : ndarray (ny, nx), optional
         The profile at the flagged pixels (ADU), instead of ``profile``
         there: the pipeline passes ``min(min2d, expected signal from the
@@ -264,7 +283,8 @@ def reject_flux_changes(
         steady = _without_change(lab, grp, is_flag, used, weight * varying**2, evidence_chi2, nlab)
         if alike is not None:
             z = (e / np.sqrt(var))[is_flag]
-            steady &= ~_warm_pixel(lab, alike[ys, xs], z, nlab)
+            at = alike(ys, xs) if callable(alike) else alike[ys, xs]
+            steady &= ~_warm_pixel(lab, at, z, nlab)
         is_cr |= steady
     is_cr[0] = True
     if closed is not None:

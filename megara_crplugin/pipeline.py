@@ -349,7 +349,7 @@ def _normalised(cfg: CRConfig, noise, stack, ff, expected):
     if expected is not None:
         scale = np.asarray(ff, np.float32).reshape(-1, 1, 1)
         profile = np.minimum(low, (expected.value / scale).min(axis=0))
-    alike = alike_values(median, high, noise.gain, noise.rnoise)
+    alike = alike_values(median, high, noise.gain, noise.rnoise)  # lets median and high go
     return Normalised(low, median, profile, alike, np.asarray(ff, float))
 
 

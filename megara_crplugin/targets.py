@@ -28,7 +28,7 @@ import numpy as np
 from .boundary import float32_threshold
 from .config import CRConfig
 from .corroborate import corroborate
-from .fluxchange import alike_pixels, filter_target
+from .fluxchange import alike_at, filter_target
 from .inputs import NoiseModel
 from .masks import feature_table, mm_flags, target_detection
 from .result import Feature, StackStatistics, TargetDetection
@@ -75,9 +75,9 @@ class TargetInputs:
     all_aux : ndarray of bool or None
         Aux detections present in every exposure (defects out), None without
         an Aux detector.
-    alike : ndarray of bool or None
-        Warm-pixel signature of every pixel
-        (:func:`~megara_crplugin.fluxchange.alike_pixels`), None when the
+    alike : callable or None
+        Warm-pixel signature ``alike(ys, xs)`` at those pixels
+        (:func:`~megara_crplugin.fluxchange.alike_at`), None when the
         flux-change rejection is off.
     flux_changes : dict
         Features rejected as flux changes per target; filled by the stages.
@@ -104,7 +104,7 @@ class TargetInputs:
     boundary: Callable[[np.ndarray], np.ndarray] | None
     secondary: Mapping[str, Any]
     all_aux: np.ndarray | None
-    alike: np.ndarray | None = None
+    alike: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     flux_changes: dict[str, int] = field(default_factory=dict)
     profile: np.ndarray | None = None
     normalised: Normalised | None = None
@@ -169,7 +169,11 @@ def target_inputs(
         boundary=boundary,
         secondary=secondary,
         all_aux=all_aux,
-        alike=alike_pixels(stats, noise.gain, noise.rnoise) if cfg.flux_change_rejection else None,
+        alike=(
+            alike_at(stats.median2d, stats.max2d, noise.gain, noise.rnoise)
+            if cfg.flux_change_rejection
+            else None
+        ),
     )
 
 

@@ -288,3 +288,18 @@ def test_all_settled_returns_the_flags_untested():
         flags, 0.03 * profile, profile, gain=GAIN, rnoise=RNOISE, settled=flags.copy()
     )
     assert np.array_equal(res.kept, flags) and res.n_features == 0 and res.n_rejected == 0
+
+
+@pytest.mark.parametrize("maps", [False, True])
+def test_alike_at_pixels_equals_the_full_frame_map(maps):
+    from megara_crplugin.fluxchange import alike_at, alike_values
+
+    rng = np.random.default_rng(11)
+    median = rng.uniform(-5, 500, SHAPE).astype(np.float32)
+    high = (median + rng.normal(0, 20, SHAPE)).astype(np.float32)
+    gain = np.full(SHAPE, 1.3) if maps else 1.3
+    rnoise = rng.uniform(2.5, 3.5, SHAPE) if maps else np.asarray(3.0)
+    full = alike_values(median, high, gain, rnoise)
+    assert 0 < full.sum() < full.size
+    ys, xs = rng.integers(0, SHAPE[0], 300), rng.integers(0, SHAPE[1], 300)
+    assert np.array_equal(alike_at(median, high, gain, rnoise)(ys, xs), full[ys, xs])
