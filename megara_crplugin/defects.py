@@ -181,8 +181,15 @@ def _every_frame(stack, gain, rnoise, k, *, hot: bool) -> np.ndarray:
     """
     first = np.asarray(stack[0], dtype=np.float32)
     filt = ndimage.maximum_filter if hot else ndimage.minimum_filter
-    out = _defect_flags(first, filt(first, footprint=_RING, mode="nearest"), gain, rnoise, k, hot)
-    ys, xs = np.nonzero(out)
+    nb = filt(first, footprint=_RING, mode="nearest")
+    # the sharpness test first (float32, few pass), then the whole test there
+    sharp = first > SHARPNESS * np.maximum(nb, 0) if hot else SHARPNESS * first < nb
+    ys, xs = np.nonzero(sharp)
+    del sharp
+    g = gain if np.ndim(gain) == 0 else np.asarray(gain)[ys, xs]
+    r = rnoise if np.ndim(rnoise) == 0 else np.asarray(rnoise)[ys, xs]
+    keep = _defect_flags(first[ys, xs], nb[ys, xs], g, r, k, hot)
+    ys, xs = ys[keep], xs[keep]
     for frame in stack[1:]:
         if ys.size == 0:
             break

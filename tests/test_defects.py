@@ -216,3 +216,30 @@ def test_every_frame_sparse_check_equals_filtering_every_frame(hot):
         got = d._every_frame(stack, gain, 3.0, k, hot=hot)
         assert np.array_equal(got, want)
         assert 5 < got.sum() < 40
+
+
+@pytest.mark.parametrize("hot", [True, False])
+def test_every_frame_equals_the_full_frame_rule(hot):
+    """The sparse evaluation (sharpness first) gives the pixels of the rule on whole frames."""
+    from scipy import ndimage
+
+    from megara_crplugin.defects import _RING, SHARPNESS, _every_frame
+
+    rng = np.random.default_rng(5)
+    stack = rng.normal(100.0, 10.0, (3, 300, 300)).astype(np.float32)
+    stack[:, 100, 100] += 500.0
+    stack[:, 200, 30] -= 300.0
+    stack[:, 5, 0] = -50.0
+    stack[0, 50, 50] += 1000.0  # one frame only: not a defect
+    gain, rnoise, k = np.full((300, 300), 1.2), np.full((300, 300), 3.1), 5.0
+    want = np.ones((300, 300), dtype=bool)
+    filt = ndimage.maximum_filter if hot else ndimage.minimum_filter
+    for frame in stack:
+        nb = filt(frame, footprint=_RING, mode="nearest")
+        sigma = np.sqrt(np.maximum(nb, 0) / gain + rnoise**2)
+        if hot:
+            want &= (frame - nb > k * sigma) & (frame > SHARPNESS * np.maximum(nb, 0))
+        else:
+            want &= (nb - frame > k * sigma) & (SHARPNESS * frame < nb)
+    got = _every_frame(stack, gain, rnoise, k, hot=hot)
+    assert want.sum() >= 1 and np.array_equal(got, want)
