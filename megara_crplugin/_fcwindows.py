@@ -25,10 +25,10 @@ and nothing depends on them.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, sparse
-from scipy.sparse import csgraph
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from ._sparselabel import components, feature_labels
 from .masks import EIGHT
 
 __all__ = ["grown", "window_groups", "window_groups_by_labelling"]
@@ -37,28 +37,6 @@ __all__ = ["grown", "window_groups", "window_groups_by_labelling"]
 _COUNT_FROM = 20_000
 #: More pairs of edge pixels than this: clustered detections, the frames are labelled instead.
 MAX_PAIRS = 8_000_000
-
-
-def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Component number (1..) of each of ``n`` nodes linked by the pairs ``(i, j)``."""
-    graph = sparse.coo_matrix((np.ones(i.size, np.int8), (i, j)), shape=(n, n))
-    return csgraph.connected_components(graph, directed=False)[1] + 1
-
-
-def _adjacent_pairs(flat: np.ndarray, nx: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of 8-adjacent pixels among the sorted flat indices ``flat``."""
-    x = flat % nx
-    first, second = [], []
-    # left, up-left, up, up-right: each adjacency once
-    for offset, valid in ((1, x > 0), (nx + 1, x > 0), (nx, None), (nx - 1, x < nx - 1)):
-        target = flat - offset
-        pos = np.minimum(np.searchsorted(flat, target), flat.size - 1)
-        hit = flat[pos] == target
-        if valid is not None:
-            hit &= valid
-        first.append(np.flatnonzero(hit))
-        second.append(pos[hit])
-    return np.concatenate(first), np.concatenate(second)
 
 
 def _edge_pixels(flags: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -106,7 +84,7 @@ def window_groups(flags: np.ndarray, window: int):
     ny, nx = flags.shape
     flat = np.flatnonzero(flags)
     ys, xs = np.divmod(flat, nx)
-    lab = _components(flat.size, *_adjacent_pairs(flat, nx))
+    lab = feature_labels(flat, nx)
     nlab = int(lab.max())
     edge = np.flatnonzero(_edge_pixels(flags, ys, xs))
     tree = cKDTree(np.column_stack([ys[edge], xs[edge]]))
@@ -118,7 +96,7 @@ def window_groups(flags: np.ndarray, window: int):
     a, b = lab[edge[pairs[:, 0]]], lab[edge[pairs[:, 1]]]
     apart = a != b
     group_of = np.zeros(nlab + 1, dtype=np.int32)
-    group_of[1:] = _components(nlab, a[apart] - 1, b[apart] - 1)
+    group_of[1:] = components(nlab, a[apart] - 1, b[apart] - 1)
     ngroups = int(group_of.max())
     # the windows of the edge pixels: spread along x (each position once),
     # then along y; overlapping windows belong to one group, so the order of

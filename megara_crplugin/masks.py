@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
+from ._sparselabel import feature_labels
 from .result import CODE_AUX, CODE_BOTH, CODE_DILATION, CODE_MM, Feature, TargetDetection
 
 __all__ = [
@@ -64,12 +65,21 @@ def keep_features(mask: np.ndarray, support: np.ndarray) -> np.ndarray:
     ndarray of bool
         The union of the kept features.
     """
-    labels, nlab = ndimage.label(mask, structure=EIGHT)
-    if nlab == 0:
-        return np.zeros_like(mask, dtype=bool)
-    hit = np.bincount(labels[support & mask], minlength=nlab + 1) > 0
-    hit[0] = False
-    return hit[labels]
+    mask = np.asarray(mask, dtype=bool)
+    flat = np.flatnonzero(mask)
+    out = np.zeros(mask.shape, dtype=bool)
+    if flat.size == 0:
+        return out
+    if flat.size > mask.size // 16:  # dense: one full-frame labelling
+        labels, nlab = ndimage.label(mask, structure=EIGHT)
+        hit = np.bincount(labels[support & mask], minlength=nlab + 1) > 0
+        hit[0] = False
+        return hit[labels]
+    # sparse: the features from the set pixels alone (same partition, other numbers)
+    lab = feature_labels(flat, mask.shape[1])
+    hit = np.bincount(lab, weights=np.asarray(support).reshape(-1)[flat]) > 0
+    out.reshape(-1)[flat[hit[lab]]] = True
+    return out
 
 
 def mm_flags(

@@ -169,3 +169,20 @@ def test_problematic_pixels_is_the_and_of_crmasks_only():
     out = problematic_pixels([a, b, c])
     out[0, 0] = False
     assert a[0, 0]  # not a view of the input
+
+
+@pytest.mark.parametrize("density", [0.0005, 0.002, 0.2])
+def test_keep_features_sparse_and_dense_paths_equal_the_labelled_frame(density):
+    from scipy import ndimage
+
+    from megara_crplugin.masks import EIGHT, keep_features
+
+    rng = np.random.default_rng(7)
+    mask = ndimage.binary_dilation(rng.random((300, 400)) < density)
+    mask[0, :5] = mask[-1, -3:] = mask[:, 0] = True  # features on the edges
+    support = rng.random(mask.shape) < 0.05
+    labels, nlab = ndimage.label(mask, structure=EIGHT)
+    hit = np.bincount(labels[support & mask], minlength=nlab + 1) > 0
+    hit[0] = False
+    got = keep_features(mask, support)
+    assert 0 < got.sum() < mask.sum() and np.array_equal(got, hit[labels])
