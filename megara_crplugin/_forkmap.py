@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
 from typing import Any
 
-__all__ = ["fork_context", "fork_imap"]
+__all__ = ["ForkedCall", "fork_context", "fork_imap"]
 
 
 def fork_context():
@@ -123,3 +123,44 @@ def _collect(links, n_items: int, ordered: bool) -> Iterator[Any]:
             while next_index in buffer:
                 yield buffer.pop(next_index)
                 next_index += 1
+
+
+class ForkedCall:
+    """``func()`` started now in one forked child; :meth:`result` waits for it.
+
+    The child inherits everything (copy-on-write): ``func`` may be a closure
+    over large arrays.  Its value must be picklable; its exception is raised
+    by :meth:`result`.  Fork from the main thread, with no other thread
+    holding a lock the child needs.
+
+    Raises
+    ------
+    RuntimeError
+        If fork is unavailable; from :meth:`result`, if the child died.
+    """
+
+    def __init__(self, func: Callable[[], Any]) -> None:
+        ctx = fork_context()
+        if ctx is None:
+            raise RuntimeError("ForkedCall: the 'fork' start method is not available")
+        recv, send = ctx.Pipe(duplex=False)
+        gc.freeze()  # as in fork_imap: the child's collections do not copy the heap
+        try:
+            proc = ctx.Process(target=_worker, args=(lambda i: func(), range(1), send))
+            proc.daemon = True
+            proc.start()
+        finally:
+            gc.unfreeze()
+        send.close()
+        self._link = (recv, proc, 1)
+
+    def result(self) -> Any:
+        """Wait for the child; return ``func()``'s value or raise its exception."""
+        recv, proc, _ = self._link
+        try:
+            return next(_collect([self._link], 1, True))
+        finally:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+            recv.close()

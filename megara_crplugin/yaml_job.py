@@ -186,7 +186,7 @@ def _reports_in_background(result, stage: Path, level: str):
         log.info("reports written (%.1f s, beside the combinations)", time.perf_counter() - t0)
         return written
 
-    return BackgroundCall(draw, name="reports")
+    return BackgroundCall(draw, name="reports", process=True)
 
 
 def run_yaml(

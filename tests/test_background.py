@@ -31,3 +31,32 @@ def test_the_exception_of_the_call_is_raised_by_result():
     call = BackgroundCall(work)
     with pytest.raises(ValueError, match="figure failed"):
         call.result()
+
+
+def test_a_forked_call_returns_its_value_from_another_process():
+    import os
+
+    call = BackgroundCall(lambda: (os.getpid(), 42), process=True)
+    pid, value = call.result()
+    assert value == 42 and pid != os.getpid()
+
+
+def test_a_forked_call_raises_its_exception_and_replays_its_log_and_warnings(caplog):
+    import logging
+    import warnings
+
+    def work():
+        logging.getLogger("megara_crplugin.test").warning("drawn %d figures", 3)
+        warnings.warn("a figure looks odd", UserWarning, stacklevel=1)
+        return "done"
+
+    with caplog.at_level(logging.INFO, logger="megara_crplugin"):
+        with pytest.warns(UserWarning, match="a figure looks odd"):
+            assert BackgroundCall(work, process=True).result() == "done"
+    assert "drawn 3 figures" in caplog.text
+
+    def fail():
+        raise ValueError("figure failed in the child")
+
+    with pytest.raises(ValueError, match="figure failed in the child"):
+        BackgroundCall(fail, process=True).result()
