@@ -9,6 +9,7 @@ Units: gain in e-/ADU, rnoise and bias in ADU.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import os
@@ -144,7 +145,7 @@ def _write_combinations(
     built again from ``frames``.
     """
     from .combination import iter_combinations, iter_stack_combinations
-    from .crmasks_file import combined_hdulist, write_hdulist
+    from .crmasks_file import combined_hdulist
     from .provenance import combined_header
 
     written = []
@@ -166,13 +167,39 @@ def _write_combinations(
             use_auxmedian=params.use_auxmedian,
             dtype=params.dtype,
         )
-    for method, comb in combos:
-        header = combined_header(first, method=method, inputs=images, masks_uuid=masks.uuid)
-        hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid, header=header)
-        written.append(write_hdulist(hdul, stage / f"combined_{method}.fits"))
-        del comb, hdul  # one combination in memory at a time
-        log.info("combined_%s.fits written", method)
+    # each file is written in a thread while the next combination is computed
+    # (the writes wait on the disk, the GIL is free): two combinations in memory
+    writing = None
+    try:
+        for method, comb in combos:
+            header = combined_header(first, method=method, inputs=images, masks_uuid=masks.uuid)
+            hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid, header=header)
+            del comb
+            if writing is not None:
+                written.append(_written(writing))
+            writing = _write_in_background(hdul, stage / f"combined_{method}.fits")
+            del hdul
+        if writing is not None:
+            written.append(_written(writing))
+            writing = None
+    finally:
+        if writing is not None:  # an error: the write in flight ends before the staging goes
+            with contextlib.suppress(Exception):
+                writing.result()
     return written
+
+
+def _write_in_background(hdul, path: Path):
+    from ._background import BackgroundCall
+    from .crmasks_file import write_hdulist
+
+    return BackgroundCall(lambda: write_hdulist(hdul, path), name="write")
+
+
+def _written(writing) -> Path:
+    path = writing.result()
+    log.info("%s written", path.name)
+    return path
 
 
 def _reports_in_background(result, stage: Path, level: str):

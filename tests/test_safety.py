@@ -254,6 +254,26 @@ def test_disk_full_is_one_line_without_staging_path(tmp_path, sset, capsys, monk
     assert _snapshot(tmp_path) == before
 
 
+def test_a_failed_combination_write_in_the_background_leaves_nothing(
+    tmp_path, sset, capsys, monkeypatch
+):
+    """The combinations are written in a thread while the next one is computed."""
+    s = _setup(tmp_path, sset)
+    out = tmp_path / "out"
+    write = crmasks_file.write_hdulist
+
+    def full_at_min(hdul, path):
+        if Path(path).name == "combined_min.fits":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return write(hdul, path)
+
+    monkeypatch.setattr(crmasks_file, "write_hdulist", full_at_min)
+    before = _snapshot(tmp_path)
+    err = _one_line_error(capsys, main([str(s["yaml"]), "--output_dir", str(out), "--no-reports"]))
+    assert "No space left on device" in err and "combined_min.fits" in err
+    assert _snapshot(tmp_path) == before
+
+
 def test_non_ascii_file_and_folder_names(tmp_path, sset):
     base = tmp_path / "données"
     s = _setup(base, sset, names=["exposición_1.fits", "exposición_2.fits", "ñ.fits"])
