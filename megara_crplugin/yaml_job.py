@@ -138,11 +138,15 @@ def _write_combinations(
     first=None,
     methods=COMBINATIONS,
     statistics=None,
+    busy=lambda: False,
 ) -> list[Path]:
     """Compute, write and drop the combinations one at a time.
 
     With ``statistics`` (the mask computation's, same stack) the stack is not
-    built again from ``frames``.
+    built again from ``frames``.  Each file is written in a thread while the
+    next combination is computed, unless ``busy()`` (the reports are still
+    being drawn: their memory and two combinations' would exceed 2 GB at
+    full size); then each write ends before the next combination starts.
     """
     from .combination import iter_combinations, iter_stack_combinations
     from .crmasks_file import combined_hdulist
@@ -179,6 +183,9 @@ def _write_combinations(
                 written.append(_written(writing))
             writing = _write_in_background(hdul, stage / f"combined_{method}.fits")
             del hdul
+            if busy():
+                written.append(_written(writing))
+                writing = None
         if writing is not None:
             written.append(_written(writing))
             writing = None
@@ -348,6 +355,7 @@ def run_yaml(
             first=first,
             methods=combinations,
             statistics=statistics,
+            busy=lambda: background is not None and not background.done(),
         )
         if background is not None:
             background.result()  # the reports' exception, if any, is raised here
