@@ -33,7 +33,13 @@ def _openmp_libraries() -> list[str]:
 
 
 def limit_openmp(n_threads: int) -> int:
-    """Set the OpenMP thread count of every loaded OpenMP runtime.
+    """Set the OpenMP thread count of every loaded OpenMP runtime, and of those loaded later.
+
+    The loaded ones through ``omp_set_num_threads``; ``OMP_NUM_THREADS`` is set
+    in this process's environment for a runtime loaded afterwards (a detector
+    worker imports astroscrappy only on its first call: before, the worker's
+    runtime was not loaded yet and started one thread per core, so two
+    workers ran four threads on two cores).
 
     Parameters
     ----------
@@ -46,6 +52,8 @@ def limit_openmp(n_threads: int) -> int:
         Number of runtimes changed (0 when none is loaded).
     """
     n_threads = max(1, int(n_threads))
+    # a runtime loaded later (astroscrappy is imported on its first call) reads this
+    os.environ["OMP_NUM_THREADS"] = str(n_threads)
     changed = 0
     for path in _openmp_libraries():
         try:
@@ -81,3 +89,34 @@ def workers_and_threads(n_jobs: int | None, n_calls: int) -> tuple[int, int]:
 def cores(n_jobs: int | None) -> int:
     """Cores a run may use: ``n_jobs`` (the ``jobs`` parameter), 0 or None = all (>= 1)."""
     return max(1, int(n_jobs) if n_jobs else (os.cpu_count() or 1))
+
+
+def call_rounds(n_jobs: int | None, n_calls: int) -> list[tuple[range, int, int]]:
+    """Rounds of independent calls: ``(calls, workers, threads)`` for each.
+
+    As many full rounds of :func:`workers_and_threads`'s workers as the calls
+    fill, then the remaining calls (fewer than the workers), each with more
+    OpenMP threads, so that no core idles while the last call runs.  For 5
+    calls on 2 cores: 4 calls in 2 workers of 1 thread, then 1 call with 2.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        Cores to use (None or 0: all).
+    n_calls : int
+        Number of calls (>= 0).
+
+    Returns
+    -------
+    list of (range, int, int)
+        The calls of each round (indices), its workers and threads per worker
+        (``workers * threads <= cores``).
+    """
+    n_cores = cores(n_jobs)
+    workers = max(1, min(n_cores, n_calls))
+    full = (n_calls // workers) * workers
+    out = [(range(0, full), workers, max(1, n_cores // workers))] if full else []
+    rest = n_calls - full
+    if rest:
+        out.append((range(full, n_calls), rest, max(1, n_cores // rest)))
+    return out

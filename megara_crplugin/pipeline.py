@@ -24,10 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ._auxtransfer import pack_detection, unpack_detection
-from ._forkmap import fork_imap
+from ._auxpass import aux_pass
 from ._memtrim import release_free_memory
-from ._threads import limit_openmp, workers_and_threads
 from .alignment import measure_offset
 from .boundary import float32_threshold
 from .combination import meancr_image
@@ -44,9 +42,6 @@ from .masks import problematic_pixels
 from .mmboundary import mm_boundary, synthetic_model
 from .noisecheck import check_noise_model
 from .result import CRMaskResult, StackStatistics, TargetDetection
-from .simulation import (
-    fork_context,
-)
 from .stacking import build_stack, normalised_statistics, stack_statistics
 from .targets import (
     Normalised,
@@ -207,7 +202,7 @@ def compute_crmasks(
         defects = stack_defects(cfg, noise, stats, bpm)
     allowed &= ~defects.mask  # defects are never cosmic rays (issue 9)
 
-    aux_med, auxclean, aux_mean, aux_frames, cleaned_frames = _aux_pass(ctx, stats)
+    aux_med, auxclean, aux_mean, aux_frames, cleaned_frames = aux_pass(ctx, stats)
     if ctx.detector is not None:
         defects = aux_defects(cfg, noise, stats, defects, aux_frames)
         allowed &= ~defects.mask
@@ -392,53 +387,6 @@ def _stack(ctx: _Context, frames, shape, extras, *, release: bool = False):
             + ", ".join(f"{f:.4f}" for f in ff)
         )
     return ff, stack, stats
-
-
-#: Detectors whose calls may run in forked worker processes (pure numpy/C, no
-#: framework threads that a fork could leave in a bad state).
-_FORK_SAFE_DETECTORS = ("lacosmic", "pycosmic")
-
-
-def _aux_pass(ctx: _Context, stats: StackStatistics):
-    """Aux.Cosmic on median2d, mean2d and every exposure.
-
-    The N + 2 calls are independent: with a fork-safe detector they run in two
-    forked worker processes (the images are shared copy-on-write); the results
-    do not depend on it.
-    """
-    n = stats.n_frames
-    images = [stats.median2d, stats.mean2d, *stats.stack]
-    ctx_fork = None
-    if ctx.detector is not None and getattr(ctx.detector, "name", "") in _FORK_SAFE_DETECTORS:
-        ctx_fork = fork_context()
-    with ctx.phase("detector: median, mean and exposures", n + 2) as advance:
-        if ctx_fork is None:
-            out = []
-            for i, img in enumerate(images):
-                mask, cleaned = ctx.detect(img)
-                out.append((mask, cleaned if i != 1 else None))  # the mean's is not used
-                del cleaned
-                advance(1)
-        else:
-            workers, threads = workers_and_threads(ctx.cfg.jobs, len(images))
-
-            def call(i):  # in a worker: no more OpenMP threads than its share of cores
-                limit_openmp(threads)
-                mask, cleaned = ctx.detect(images[i])
-                # only the changed pixels travel; the mean's cleaned image is not used
-                return pack_detection(images[i], mask, cleaned, keep_cleaned=i != 1)
-
-            packed = []
-            for res in fork_imap(call, len(images), workers):
-                packed.append(res)
-                advance(1)
-            # the workers have exited: only now the full-frame cleaned images are rebuilt
-            out = [unpack_detection(img, res) for img, res in zip(images, packed, strict=True)]
-            del packed
-    (aux_med, auxclean), (aux_mean, _) = out[0], out[1]
-    aux_frames = [m for m, _ in out[2:]]
-    cleaned_frames = [c if c is not None else stats.stack[i] for i, (_, c) in enumerate(out[2:])]
-    return aux_med, auxclean, aux_mean, aux_frames, cleaned_frames
 
 
 def _reject_features(result: CRMaskResult, rejected) -> None:

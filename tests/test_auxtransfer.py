@@ -101,11 +101,11 @@ def test_forked_detector_calls_give_what_the_calls_in_process_give(
     monkeypatch, small_set, mm_params
 ):
     """The pipeline's compact hand-over from the workers changes no mask and no AUXCLEAN."""
-    from megara_crplugin import pipeline
+    from megara_crplugin import _auxpass, pipeline
 
     params = mm_params(small_set, crmethod="mm_pycosmic", jobs=2)
     forked = pipeline.compute_crmasks(list(small_set.frames), params)
-    monkeypatch.setattr(pipeline, "_FORK_SAFE_DETECTORS", ())  # every call in this process
+    monkeypatch.setattr(_auxpass, "_FORK_SAFE_DETECTORS", ())  # every call in this process
     serial = pipeline.compute_crmasks(list(small_set.frames), params)
     assert np.array_equal(_bits(forked.auxclean), _bits(serial.auxclean))
     assert set(forked.targets) == set(serial.targets)

@@ -471,10 +471,15 @@ def test_real_sprat_five_exposures(shared_data_dir):
         np.testing.assert_array_equal(f, b)
 
 
-def test_detector_calls_in_worker_processes_give_the_serial_result(monkeypatch):
+@pytest.mark.parametrize("crmethod", ["mm_pycosmic", "mm_lacosmic"])
+def test_detector_calls_in_worker_processes_give_the_serial_result(monkeypatch, crmethod):
+    """Forked workers, in rounds (the last call with every core's OpenMP threads)."""
+    import megara_crplugin._auxpass as auxpass
+
     sset = make_megara_like_frames((128, 160), seed=21, n_double_hits=5)
     params = {
-        "crmethod": "mm_pycosmic",
+        "crmethod": crmethod,
+        "jobs": 2,
         "interactive": False,
         "gain": sset.gain,
         "rnoise": sset.rnoise,
@@ -482,7 +487,7 @@ def test_detector_calls_in_worker_processes_give_the_serial_result(monkeypatch):
         "mm_nsimulations": 2,
     }
     forked = pipeline.compute_crmasks(list(sset.frames), params)
-    monkeypatch.setattr(pipeline, "_FORK_SAFE_DETECTORS", ())
+    monkeypatch.setattr(auxpass, "_FORK_SAFE_DETECTORS", ())
     serial = pipeline.compute_crmasks(list(sset.frames), params)
     assert forked.masks.keys() == serial.masks.keys()
     for name, mask in forked.masks.items():

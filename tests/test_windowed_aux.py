@@ -69,6 +69,17 @@ def test_no_candidates_gives_empty_mask_and_input_image():
     np.testing.assert_array_equal(cleaned, image)
 
 
+def test_call_rounds_fill_the_cores_to_the_last_call():
+    from megara_crplugin._threads import call_rounds
+
+    assert call_rounds(2, 5) == [(range(0, 4), 2, 1), (range(4, 5), 1, 2)]
+    assert call_rounds(2, 4) == [(range(0, 4), 2, 1)]
+    assert call_rounds(16, 5) == [(range(0, 5), 5, 3)]
+    assert call_rounds(4, 7) == [(range(0, 4), 4, 1), (range(4, 7), 3, 1)]
+    assert call_rounds(1, 3) == [(range(0, 3), 1, 1)]
+    assert call_rounds(2, 0) == []
+
+
 def test_workers_and_threads_never_oversubscribe():
     assert workers_and_threads(2, 5) == (2, 1)
     assert workers_and_threads(16, 5) == (5, 3)
@@ -106,3 +117,26 @@ def test_jobs_do_not_change_the_masks(crmethod, shape):
     for name, target in one.targets.items():
         np.testing.assert_array_equal(target.mask, two.targets[name].mask, err_msg=name)
     np.testing.assert_array_equal(one.histogram.counts, two.histogram.counts)
+
+
+def test_limit_openmp_reaches_a_runtime_loaded_afterwards():
+    """A detector worker limits its threads before astroscrappy is first imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes, sys\n"
+        "from megara_crplugin._threads import _openmp_libraries, limit_openmp\n"
+        "assert 'astroscrappy' not in sys.modules\n"
+        "limit_openmp(1)\n"
+        "import astroscrappy\n"
+        "libs = _openmp_libraries()\n"
+        "print(len(libs), *(ctypes.CDLL(p).omp_get_max_threads() for p in libs))\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    n, *threads = out.stdout.split()
+    if n == "0":
+        pytest.skip("astroscrappy's OpenMP runtime is not visible in /proc/self/maps here")
+    assert threads and all(t == "1" for t in threads)
