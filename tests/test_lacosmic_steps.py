@@ -69,6 +69,10 @@ CASES = {
 def test_runs_equal_detect_cosmics(case, monkeypatch):
     c = CASES[case]
     monkeypatch.setattr(steps, "LAPLACE_ROWS", 37)  # the Laplacian by blocks of rows
+    monkeypatch.setattr(steps, "STRIP_ROWS", 41)  # the first step by strips of rows
+    heights = []
+    step = steps._step
+    monkeypatch.setattr(steps, "_step", lambda *a: heights.append(a[0].shape[0]) or step(*a))
     image, _ = _frame()
     psfk = gaussxy_kernel(2.5, 2.5, 11) if c["psfmodel"] == "gaussxy" else None
     engine_psfk = psfk
@@ -106,6 +110,7 @@ def test_runs_equal_detect_cosmics(case, monkeypatch):
         np.testing.assert_array_equal(cleaned, ref_cleaned)
     if c["niter"] > 2:
         assert windows  # later steps ran on windows (not only the full-frame fallback)
+    assert heights[0] < image.shape[0] and len(heights) >= 5  # the first step in strips
 
 
 def test_saturated_cores_and_no_detection():

@@ -47,6 +47,9 @@ TILE = 8
 MAX_FRACTION = 0.6
 #: Rows per block of the Laplacian (its 2x subsampled grid holds 8 bytes per pixel twice).
 LAPLACE_ROWS = 128
+#: Rows per strip of the full-frame first step (plus ``radius + TILE`` rows of context on
+#: each side): the filters' temporaries of a strip instead of a frame's.
+STRIP_ROWS = 512
 
 
 def step_radius(*, sepmed: bool, fsmode: str, psfsize: int) -> int:
@@ -202,6 +205,29 @@ def _step(cleanarr, clean_var, mask, settings, thresholds_list) -> list[np.ndarr
     return [_detections(sp, ratio, goodpix, t) for t in thresholds_list]
 
 
+def _step_strips(cleanarr, clean_var, mask, settings, thresholds_list, radius: int):
+    """:func:`_step` on the whole frame, a strip of :data:`STRIP_ROWS` rows at a time.
+
+    Each strip is computed with ``radius + TILE`` rows of context above and
+    below (the step's result depends on its inputs within ``radius`` pixels;
+    the image's own edges are the strips' edges there): the same values as one
+    full-frame call, with a few MB of filter temporaries instead of about
+    eight full frames per detector call.
+    """
+    ny = cleanarr.shape[0]
+    if ny <= 2 * STRIP_ROWS:
+        return _step(cleanarr, clean_var, mask, settings, thresholds_list)
+    halo = radius + TILE
+    outs = [np.empty(cleanarr.shape, dtype=bool) for _ in thresholds_list]
+    for y0 in range(0, ny, STRIP_ROWS):
+        y1 = min(ny, y0 + STRIP_ROWS)
+        a0, a1 = max(0, y0 - halo), min(ny, y1 + halo)
+        planes = [np.ascontiguousarray(p[a0:a1]) for p in (cleanarr, clean_var, mask)]
+        for out, res in zip(outs, _step(*planes, settings, thresholds_list), strict=True):
+            out[y0:y1] = res[y0 - a0 : y1 - a0]
+    return outs
+
+
 def _clean_values(image, crmask, bad, fallback: float):
     """Redo astroscrappy's ``clean_meanmask`` at every ``crmask`` pixel (2-px border excluded).
 
@@ -260,7 +286,7 @@ class _Run:
         labels, boxes, windows, area = tile_windows(region, TILE, shape)
         planes = (self.cleanarr, self.clean_var, b.mask)
         if area > MAX_FRACTION * shape[0] * shape[1]:
-            self.cosmics = _step(*planes, b.settings, [self.thresholds])[0]
+            self.cosmics = _step_strips(*planes, b.settings, [self.thresholds], b.radius)[0]
             return
 
         def run(*arrays):
@@ -349,7 +375,9 @@ def lacosmic_runs(
     base = _Base(np.asarray(image, dtype=np.float32), settings)
     thresholds = [tuple(_f32(v) for v in t) for t in runs]
     cleanarr = base.cleanarr0()
-    first = _step(cleanarr, cleanarr + base.rn2, base.mask, settings, thresholds)
+    first = _step_strips(
+        cleanarr, cleanarr + base.rn2, base.mask, settings, thresholds, base.radius
+    )
     del cleanarr
     out = []
     for t in thresholds:
