@@ -5,7 +5,9 @@ forked worker processes (the images shared copy-on-write, only the changed
 pixels sent back); the cores are split between workers and the OpenMP
 threads of each (astroscrappy's median filters), in rounds
 (:func:`~megara_crplugin._threads.call_rounds`): when fewer calls than workers
-are left, each remaining call gets more threads instead of leaving cores idle.
+are left, each remaining call gets more threads instead of leaving cores idle
+(not when this process has run OpenMP code already: GNU libgomp's thread pool
+does not survive a fork, and a worker with more than one thread would hang).
 The results do not depend on the split.  Mask polarity: True = cosmic ray.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from ._auxtransfer import pack_detection, unpack_detection
 from ._forkmap import fork_context, fork_imap
-from ._threads import call_rounds, limit_openmp
+from ._threads import call_rounds, limit_openmp, openmp_loaded
 from .result import StackStatistics
 
 __all__ = ["aux_pass"]
@@ -66,8 +68,10 @@ def _forked_calls(ctx, images, advance) -> list:
     # the median's call last: the shortest (few cosmic rays), it ends a round best
     order = [*range(1, len(images)), 0]
     packed = {}
+    single = openmp_loaded()  # the parent's OpenMP pool does not survive a fork
     for calls, workers, threads in call_rounds(ctx.cfg.jobs, len(images)):
         items = [order[c] for c in calls]
+        threads = 1 if single else threads
 
         def call(k, items=items, threads=threads):  # in a worker: its share of the cores
             limit_openmp(threads)

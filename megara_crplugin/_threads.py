@@ -120,3 +120,14 @@ def call_rounds(n_jobs: int | None, n_calls: int) -> list[tuple[range, int, int]
     if rest:
         out.append((range(full, n_calls), rest, max(1, n_cores // rest)))
     return out
+
+
+def openmp_loaded() -> bool:
+    """Whether an OpenMP runtime is mapped into this process already.
+
+    GNU libgomp is not fork-safe: a forked child whose parent has run a
+    parallel region hangs in its first parallel region of more than one
+    thread (the parent's pool threads do not exist in the child).  Forked
+    workers of such a parent must keep one thread.
+    """
+    return bool(_openmp_libraries())
