@@ -88,12 +88,6 @@ class BackgroundCall:
         except BaseException as exc:  # handed to the thread that joins
             self._error = exc
 
-    def done(self) -> bool:
-        """True once the call has finished (:meth:`result` will not wait)."""
-        if self._forked is not None:
-            return self._forked.done()
-        return not self._thread.is_alive()
-
     def result(self) -> Any:
         """Wait for the call; return its value or raise its exception."""
         if self._forked is not None:

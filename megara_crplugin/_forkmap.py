@@ -154,11 +154,6 @@ class ForkedCall:
         send.close()
         self._link = (recv, proc, 1)
 
-    def done(self) -> bool:
-        """True once the child has sent its result (or died)."""
-        recv, proc, _ = self._link
-        return recv.closed or recv.poll() or not proc.is_alive()
-
     def result(self) -> Any:
         """Wait for the child; return ``func()``'s value or raise its exception."""
         recv, proc, _ = self._link

@@ -9,7 +9,6 @@ Units: gain in e-/ADU, rnoise and bias in ADU.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import logging
 import os
@@ -138,18 +137,16 @@ def _write_combinations(
     first=None,
     methods=COMBINATIONS,
     statistics=None,
-    busy=lambda: False,
 ) -> list[Path]:
     """Compute, write and drop the combinations one at a time.
 
     With ``statistics`` (the mask computation's, same stack) the stack is not
-    built again from ``frames``.  Each file is written in a thread while the
-    next combination is computed, unless ``busy()`` (the reports are still
-    being drawn: their memory and two combinations' would exceed 2 GB at
-    full size); then each write ends before the next combination starts.
+    built again from ``frames``.  (Writing each file in a thread while the
+    next combination was computed took a full-size run over 2 GB:
+    docs/performance.md.)
     """
     from .combination import iter_combinations, iter_stack_combinations
-    from .crmasks_file import combined_hdulist
+    from .crmasks_file import combined_hdulist, write_hdulist
     from .provenance import combined_header
 
     written = []
@@ -171,42 +168,13 @@ def _write_combinations(
             use_auxmedian=params.use_auxmedian,
             dtype=params.dtype,
         )
-    # each file is written in a thread while the next combination is computed
-    # (the writes wait on the disk, the GIL is free): two combinations in memory
-    writing = None
-    try:
-        for method, comb in combos:
-            header = combined_header(first, method=method, inputs=images, masks_uuid=masks.uuid)
-            hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid, header=header)
-            del comb
-            if writing is not None:
-                written.append(_written(writing))
-            writing = _write_in_background(hdul, stage / f"combined_{method}.fits")
-            del hdul
-            if busy():
-                written.append(_written(writing))
-                writing = None
-        if writing is not None:
-            written.append(_written(writing))
-            writing = None
-    finally:
-        if writing is not None:  # an error: the write in flight ends before the staging goes
-            with contextlib.suppress(Exception):
-                writing.result()
+    for method, comb in combos:
+        header = combined_header(first, method=method, inputs=images, masks_uuid=masks.uuid)
+        hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid, header=header)
+        written.append(write_hdulist(hdul, stage / f"combined_{method}.fits"))
+        del comb, hdul  # one combination in memory at a time
+        log.info("combined_%s.fits written", method)
     return written
-
-
-def _write_in_background(hdul, path: Path):
-    from ._background import BackgroundCall
-    from .crmasks_file import write_hdulist
-
-    return BackgroundCall(lambda: write_hdulist(hdul, path), name="write")
-
-
-def _written(writing) -> Path:
-    path = writing.result()
-    log.info("%s written", path.name)
-    return path
 
 
 def _reports_in_background(result, stage: Path, level: str):
@@ -355,7 +323,6 @@ def run_yaml(
             first=first,
             methods=combinations,
             statistics=statistics,
-            busy=lambda: background is not None and not background.done(),
         )
         if background is not None:
             background.result()  # the reports' exception, if any, is raised here

@@ -60,18 +60,3 @@ def test_a_forked_call_raises_its_exception_and_replays_its_log_and_warnings(cap
 
     with pytest.raises(ValueError, match="figure failed in the child"):
         BackgroundCall(fail, process=True).result()
-
-
-@pytest.mark.parametrize("process", [False, True])
-def test_done_tells_whether_result_would_wait(process):
-    import time
-
-    gate = threading.Event()
-    slow = BackgroundCall(lambda: time.sleep(0.5) or 1, process=process)
-    assert not slow.done()
-    assert slow.result() == 1 and slow.done()
-    quick = BackgroundCall(lambda: gate.set() or 2, process=process)
-    deadline = time.monotonic() + 5
-    while not quick.done() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert quick.done() and quick.result() == 2

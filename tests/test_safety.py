@@ -254,10 +254,8 @@ def test_disk_full_is_one_line_without_staging_path(tmp_path, sset, capsys, monk
     assert _snapshot(tmp_path) == before
 
 
-def test_a_failed_combination_write_in_the_background_leaves_nothing(
-    tmp_path, sset, capsys, monkeypatch
-):
-    """The combinations are written in a thread while the next one is computed."""
+def test_a_failed_later_combination_write_leaves_nothing(tmp_path, sset, capsys, monkeypatch):
+    """A write that fails after others succeeded (and the reports child) leaves nothing."""
     s = _setup(tmp_path, sset)
     out = tmp_path / "out"
     write = crmasks_file.write_hdulist
