@@ -11,6 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "at_pixels",
+    "basis_of",
+    "fit_limit",
+    "open_groups",
+    "sampler",
+    "slope_level",
+    "window_fit",
+]
+
 
 def fit_limit(change, var, nsigma, tolerance):
     """Largest residual a flux change may leave (ADU); ``change`` = fitted flux-change part."""
@@ -47,7 +57,7 @@ def basis_of(sample, shape, wy, wx, p, grp, ngroups):
     d_y = 0.5 * (at(1, 0) - at(-1, 0))
     d_x = 0.5 * (at(0, 1) - at(0, -1))
     floor = np.full(ngroups + 1, np.inf)
-    np.minimum.at(floor, grp, p)  # every group has window pixels
+    np.minimum.at(floor, grp, p)  # groups without window pixels (settled) stay unused
     floor[0] = 0.0
     return [p - floor[grp], np.hypot(d_y, d_x), d_y, d_x]
 

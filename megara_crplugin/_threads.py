@@ -113,9 +113,9 @@ def call_rounds(n_jobs: int | None, n_calls: int) -> list[tuple[range, int, int]
         (``workers * threads <= cores``).
     """
     n_cores = cores(n_jobs)
-    workers = max(1, min(n_cores, n_calls))
+    workers, threads = workers_and_threads(n_jobs, n_calls)
     full = (n_calls // workers) * workers
-    out = [(range(0, full), workers, max(1, n_cores // workers))] if full else []
+    out = [(range(0, full), workers, threads)] if full else []
     rest = n_calls - full
     if rest:
         out.append((range(full, n_calls), rest, max(1, n_cores // rest)))

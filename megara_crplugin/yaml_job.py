@@ -178,7 +178,7 @@ def _write_combinations(
 
 
 def _reports_in_background(result, stage: Path, level: str):
-    """Start writing the reports of ``result`` into ``stage`` in a thread (BackgroundCall)."""
+    """Start writing the reports of ``result`` into ``stage`` in a forked child (BackgroundCall)."""
     from ._background import BackgroundCall
     from .reports import write_reports
 
