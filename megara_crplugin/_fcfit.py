@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .noise_values import value_at
+
 __all__ = [
     "at_pixels",
     "basis_of",
@@ -117,8 +119,7 @@ def open_groups(settled, lab, wy, wx, grp, is_flag):
 
 def at_pixels(value, wy, wx):
     """``value`` (scalar or image) at the window pixels, float64; a scalar stays one."""
-    value = np.asarray(value, dtype=np.float64)
-    return value[()] if value.ndim == 0 else value[wy, wx]
+    return np.asarray(value_at(value, (wy, wx)), dtype=np.float64)[()]
 
 
 def slope_level(grp, used, coef, slope, weight):

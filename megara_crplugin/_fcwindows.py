@@ -98,17 +98,9 @@ def window_groups(flags: np.ndarray, window: int):
     group_of = np.zeros(nlab + 1, dtype=np.int32)
     group_of[1:] = components(nlab, a[apart] - 1, b[apart] - 1)
     ngroups = int(group_of.max())
-    # the windows of the edge pixels: spread along x (each position once),
-    # then along y; overlapping windows belong to one group, so the order of
-    # the writes does not matter
-    span = np.arange(-window, window + 1)
-    row = (ys[edge, None] * nx + np.clip(xs[edge, None] + span, 0, nx - 1)).ravel()
-    row, first = np.unique(row, return_index=True)
-    g_row = group_of[lab[edge]][first // span.size]
-    row_y, row_x = np.divmod(row, nx)
+    # the windows of the edge pixels (overlapping windows belong to one group)
     ids = np.zeros(flags.shape, dtype=np.int32)
-    for dy in span:
-        ids[np.clip(row_y + dy, 0, ny - 1), row_x] = g_row
+    _paint_squares(ids, ys[edge], xs[edge], group_of[lab[edge]], window)
     ids[ys, xs] = group_of[lab]  # detections deeper than `window` inside a feature
     where = np.flatnonzero(ids)  # raster order, as np.nonzero (faster on a full frame)
     wy, wx = np.divmod(where, nx)
@@ -127,14 +119,27 @@ def grown(flags: np.ndarray, radius: int) -> np.ndarray:
     ys, xs = np.nonzero(flags)
     if ys.size * size > flags.size // 8:
         return ndimage.maximum_filter(flags, size=size, mode="constant")
-    ny, nx = flags.shape
-    out = np.zeros(flags.shape, dtype=bool)
+    return _paint_squares(np.zeros(flags.shape, dtype=bool), ys, xs, True, radius)
+
+
+def _paint_squares(out: np.ndarray, ys, xs, values, radius: int) -> np.ndarray:
+    """Write ``values`` into the (2 radius + 1)^2 squares around ``(ys, xs)`` of ``out``.
+
+    ``values``: one per pixel, or a scalar; squares that overlap must carry
+    the same value (the order of the writes is then irrelevant).  Clipped at
+    the image edges.  The squares are spread along x first (each position
+    once), then copied along y: 2 (2 radius + 1) writes instead of
+    (2 radius + 1)^2.
+    """
+    ny, nx = out.shape
     span = np.arange(-radius, radius + 1)
-    # the flagged pixels grown along x (each position once), then copied along y
-    flat = np.unique((ys[:, None] * nx + np.clip(xs[:, None] + span, 0, nx - 1)).ravel())
-    row_y, row_x = np.divmod(flat, nx)
+    row = (ys[:, None] * nx + np.clip(xs[:, None] + span, 0, nx - 1)).ravel()
+    row, first = np.unique(row, return_index=True)
+    if np.ndim(values):
+        values = np.asarray(values)[first // span.size]
+    row_y, row_x = np.divmod(row, nx)
     for dy in span:
-        out[np.clip(row_y + dy, 0, ny - 1), row_x] = True
+        out[np.clip(row_y + dy, 0, ny - 1), row_x] = values
     return out
 
 

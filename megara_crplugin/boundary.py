@@ -20,7 +20,15 @@ import numpy as np
 from scipy.interpolate import BSpline
 from scipy.optimize import lsq_linear
 
-__all__ = ["Boundary", "boundary_points", "fit_boundary", "float32_threshold", "monotone_spline"]
+__all__ = [
+    "Boundary",
+    "boundary_points",
+    "exceeds",
+    "fit_boundary",
+    "float32_threshold",
+    "monotone_spline",
+    "shared_threshold",
+]
 
 #: Values per block when a boundary is evaluated on a large array (8 MB per float64 block).
 _EVAL_BLOCK = 1 << 20
@@ -338,3 +346,26 @@ def float32_threshold(boundary: Callable[[np.ndarray], np.ndarray], x: np.ndarra
         t[high] = np.nextafter(t[high], np.float32(-np.inf))
         out[start : start + _EVAL_BLOCK] = t
     return out.reshape(np.shape(x))
+
+
+def shared_threshold(boundary, x: np.ndarray) -> np.ndarray | None:
+    """:func:`float32_threshold` where it serves: a boundary and float32 ``x`` (else None).
+
+    The targets' ordinates have the stack's dtype, as ``min2d``: with a
+    float64 stack they evaluate the boundary themselves (:func:`exceeds`).
+    """
+    if boundary is None or np.asarray(x).dtype != np.float32:
+        return None
+    return float32_threshold(boundary, x)
+
+
+def exceeds(y: np.ndarray, boundary, x: np.ndarray, threshold=None) -> np.ndarray:
+    """``y > boundary(x)`` (bool, True = above), with ``threshold`` when it applies.
+
+    ``threshold`` is :func:`float32_threshold` of the same boundary at ``x``
+    (computed once for several targets); it is used only for a float32 ``y``,
+    for which it gives the same comparisons.
+    """
+    if threshold is None or y.dtype != np.float32:
+        threshold = np.asarray(boundary(x), dtype=np.float64).reshape(y.shape)
+    return y > threshold

@@ -44,6 +44,7 @@ from scipy import ndimage
 
 from .exceptions import InputError
 from .masks import keep_features
+from .noise_values import value_at
 
 __all__ = [
     "DefectMap",
@@ -186,16 +187,14 @@ def _every_frame(stack, gain, rnoise, k, *, hot: bool) -> np.ndarray:
     sharp = first > SHARPNESS * np.maximum(nb, 0) if hot else SHARPNESS * first < nb
     ys, xs = np.nonzero(sharp)
     del sharp
-    g = gain if np.ndim(gain) == 0 else np.asarray(gain)[ys, xs]
-    r = rnoise if np.ndim(rnoise) == 0 else np.asarray(rnoise)[ys, xs]
+    g, r = value_at(gain, (ys, xs)), value_at(rnoise, (ys, xs))
     keep = _defect_flags(first[ys, xs], nb[ys, xs], g, r, k, hot)
     ys, xs = ys[keep], xs[keep]
     for frame in stack[1:]:
         if ys.size == 0:
             break
         frame = np.asarray(frame, dtype=np.float32)
-        g = gain if np.ndim(gain) == 0 else np.asarray(gain)[ys, xs]
-        r = rnoise if np.ndim(rnoise) == 0 else np.asarray(rnoise)[ys, xs]
+        g, r = value_at(gain, (ys, xs)), value_at(rnoise, (ys, xs))
         nb = _ring_extreme(frame, ys, xs, hot)
         keep = _defect_flags(frame[ys, xs], nb, g, r, k, hot)
         ys, xs = ys[keep], xs[keep]
@@ -210,8 +209,7 @@ def _same_value(stack, cand: np.ndarray, gain, rnoise) -> np.ndarray:
     if cand.any():
         vals = np.asarray(stack)[:, cand]
         spread = vals.max(axis=0) - vals.min(axis=0)
-        g = gain if np.ndim(gain) == 0 else np.asarray(gain)[cand]
-        r = rnoise if np.ndim(rnoise) == 0 else np.asarray(rnoise)[cand]
+        g, r = value_at(gain, cand), value_at(rnoise, cand)
         limit = same_range(len(vals)) * _sigma(np.median(vals, axis=0), g, r)
         same[cand] = spread <= limit
     return same

@@ -50,6 +50,7 @@ import numpy as np
 
 from ._fcfit import at_pixels, basis_of, fit_limit, open_groups, sampler, slope_level, window_fit
 from ._fcwindows import grown, window_groups, window_groups_by_labelling
+from .noise_values import value_at
 
 #: Highest values of a pixel closer than this many sigma of their difference are "alike".
 ALIKE_SIGMA = 1.5
@@ -158,11 +159,9 @@ def alike_at(median: np.ndarray, high: np.ndarray, gain, rnoise):
     :func:`alike_values` on the whole frame (element-wise, same dtypes).
     """
 
-    def at(value, ys, xs):
-        return value if np.ndim(value) == 0 else np.asarray(value)[ys, xs]
-
     def alike(ys, xs):
-        return alike_values(median[ys, xs], high[ys, xs], at(gain, ys, xs), at(rnoise, ys, xs))
+        at = (ys, xs)
+        return alike_values(median[at], high[at], value_at(gain, at), value_at(rnoise, at))
 
     return alike
 

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._sparselabel import feature_labels
+from .boundary import exceeds
 from .result import CODE_AUX, CODE_BOTH, CODE_DILATION, CODE_MM, Feature, TargetDetection
 
 __all__ = [
@@ -127,9 +128,7 @@ def mm_flags(
         True = above the boundary (cosmic ray).
     """
     above = y > threshold
-    if bound_at_x is None or y.dtype != np.float32:
-        bound_at_x = boundary(x).reshape(y.shape)
-    flag = (y > bound_at_x) & above & (max2d > min_max2d) & cleanable
+    flag = exceeds(y, boundary, x, bound_at_x) & above & (max2d > min_max2d) & cleanable
     if mm_dilation > 0 and flag.any():
         flag = keep_features(dilate(flag, mm_dilation), above) & cleanable
     return flag

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NoiseRule", "noise_problem"]
+__all__ = ["NoiseRule", "noise_problem", "value_at"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,13 @@ def noise_problem(
     if shape is not None and a.ndim == 2 and a.shape != tuple(shape):
         return "shape"
     return None
+
+
+def value_at(value, index):
+    """A gain or read noise (a number or a per-pixel image) at ``index``.
+
+    ``index`` is ``(ys, xs)`` or a boolean mask; a number is returned as it is,
+    so that the arithmetic that follows keeps the dtypes of the whole-frame
+    computation (element-wise, the same values).
+    """
+    return value if np.ndim(value) == 0 else np.asarray(value)[index]

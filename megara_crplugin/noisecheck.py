@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .boundary import exceeds
 from .exceptions import CRPluginWarning
 from .fluxchange import reject_flux_changes
 from .masks import dilate
@@ -291,9 +292,7 @@ def _above_boundary(stats, histogram, boundary, *, gain, rnoise, nsigma, bound_a
     above_bins = yc[:, None] > np.asarray(boundary(xc), dtype=np.float64)[None, :]
     expected = float(np.asarray(histogram.counts)[above_bins].sum())
     excess = stats.median2d - stats.min2d
-    if bound_at_min is None or excess.dtype != np.float32:
-        bound_at_min = np.asarray(boundary(stats.min2d), dtype=np.float64).reshape(excess.shape)
-    above = excess > bound_at_min
+    above = exceeds(excess, boundary, stats.min2d, bound_at_min)
     res = reject_flux_changes(above, excess, stats.min2d, gain=gain, rnoise=rnoise, nsigma=nsigma)
     sigma = integrated_change(
         stats.stack, res.rejected, gain=float(np.median(gain)), rnoise=float(np.median(rnoise))

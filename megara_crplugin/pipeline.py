@@ -27,7 +27,7 @@ import numpy as np
 from ._auxpass import aux_pass
 from ._memtrim import release_free_memory
 from .alignment import measure_offset
-from .boundary import float32_threshold
+from .boundary import shared_threshold
 from .combination import meancr_image
 from .config import CRConfig, revalidate, validate_parameters
 from .defects import aux_defects, load_bpm, stack_defects
@@ -216,7 +216,7 @@ def compute_crmasks(
     if cfg.uses_mm:
         extras["boundaries"] = secondary
 
-    bound = _bound_at_min2d(boundary, stats)  # for the noise check and MEDIANCR
+    bound = shared_threshold(boundary, stats.min2d)  # for the noise check and MEDIANCR
     with ctx.phase("noise check"):
         noise_check = check_noise_model(cfg, noise, stats, histogram, boundary, bound)
     ti = target_inputs(
@@ -287,13 +287,6 @@ def compute_crmasks(
         with ctx.phase("reports"):
             write_reports(result, Path(output_dir), progress=ctx.progress, level=cfg.reports)
     return result
-
-
-def _bound_at_min2d(boundary, stats) -> np.ndarray | None:
-    """The median's boundary at ``min2d`` as an exact float32 threshold (None: evaluate it)."""
-    if boundary is None or stats.min2d.dtype != np.float32:
-        return None
-    return float32_threshold(boundary, stats.min2d)
 
 
 def _boundaries(ctx: _Context, stats, ff, offsets, masks, cleaned_frames):

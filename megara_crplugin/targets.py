@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .boundary import float32_threshold
+from .boundary import shared_threshold
 from .config import CRConfig
 from .corroborate import corroborate
 from .fluxchange import alike_at, filter_target
@@ -309,9 +309,8 @@ def exposure_stage(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(flag_aux, flag_mm) of every exposure (its diagram: exposure - min2d)."""
     per_frame = []
-    bound = None  # the frames' boundary at min2d, once for all exposures
-    if ti.cfg.uses_mm and stack.dtype == np.float32:
-        bound = float32_threshold(ti.secondary["frame"], ti.stats.min2d)
+    # the frames' boundary at min2d, once for all exposures
+    bound = shared_threshold(ti.secondary["frame"], ti.stats.min2d) if ti.cfg.uses_mm else None
     for i in range(len(stack)):
         per_frame.append(
             detections(

@@ -149,3 +149,23 @@ def test_float32_threshold_gives_the_same_comparisons_as_the_float64_boundary():
     for y in (b32, np.nextafter(b32, np.float32(np.inf)), np.nextafter(b32, np.float32(-np.inf))):
         assert np.array_equal(y > t, y > b)
     assert (b32 > b).any() and (b32 < b).any()  # both roundings occur
+
+
+def test_exceeds_uses_the_shared_threshold_only_where_it_is_exact():
+    from megara_crplugin.boundary import exceeds, shared_threshold
+
+    x = np.linspace(0.0, 100.0, 400).reshape(20, 20)
+
+    def boundary(v):
+        return 5.0 + 0.1 * np.asarray(v, dtype=np.float64) + 1e-9  # between float32 values
+
+    y32 = (boundary(x) + np.random.default_rng(1).normal(0, 1, x.shape)).astype(np.float32)
+    assert shared_threshold(boundary, x) is None  # float64 abscissae: no shared threshold
+    assert shared_threshold(None, x.astype(np.float32)) is None
+    t = shared_threshold(boundary, x.astype(np.float32))
+    want = y32 > boundary(x.astype(np.float32))
+    assert 0 < want.sum() < want.size
+    assert np.array_equal(exceeds(y32, boundary, x.astype(np.float32), t), want)
+    wrong = np.full(x.shape, np.inf, dtype=np.float32)  # ignored for a float64 ordinate
+    y64 = y32.astype(np.float64)
+    assert np.array_equal(exceeds(y64, boundary, x.astype(np.float32), wrong), want)
