@@ -16,8 +16,10 @@ algorithm make most of that work redundant:
 
 Every operation is the one :func:`astroscrappy.detect_cosmics` (1.3) performs,
 in the same order and precision (astroscrappy's public filters for the
-filtering, numpy for the arithmetic, the ``meanmask`` cleaning re-done here in
-float32 in astroscrappy's summation order), so masks and cleaned images are
+Laplacian and the non-separable medians; its separable medians and its
+convolution re-done, same values, faster, in :mod:`._lafilters`; numpy for the
+arithmetic; the ``meanmask`` cleaning re-done here in float32 in
+astroscrappy's summation order), so masks and cleaned images are
 bit-identical to ``detect_cosmics`` on the same input
 (``tests/test_lacosmic_steps.py``).  Only ``cleantype: meanmask`` without a
 background image and with a kernel that is given or ``gauss``/``gaussx``/
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ._lafilters import convolve, sepmedfilt
 from ._windows import EIGHT, _run_windows, _tile_any, _tiles_to_pixels, tile_windows
 
 __all__ = ["Settings", "lacosmic_runs", "step_radius", "supported"]
@@ -145,23 +148,15 @@ def _laplacian(cleanarr: np.ndarray) -> np.ndarray:
 
 def _filtered(cleanarr, clean_var, settings: Settings):
     """``sp`` (Laplacian significance minus its median) and ``sp / f``, as astroscrappy."""
-    from astroscrappy.utils import (
-        convolve,
-        medfilt3,
-        medfilt5,
-        medfilt7,
-        sepmedfilt5,
-        sepmedfilt7,
-        sepmedfilt9,
-    )
+    from astroscrappy.utils import medfilt3, medfilt5, medfilt7
 
     sepmed = settings.sepmed
     s = _laplacian(cleanarr)
-    m5 = sepmedfilt7(clean_var) if sepmed else medfilt5(clean_var)
+    m5 = sepmedfilt(clean_var, 7) if sepmed else medfilt5(clean_var)
     m5[m5 < 0.00001] = 0.00001
     noise = np.sqrt(m5, out=m5)  # in place where astroscrappy makes a new array: same values
     s /= 2.0 * noise
-    sp = sepmedfilt7(s) if sepmed else medfilt5(s)
+    sp = sepmedfilt(s, 7) if sepmed else medfilt5(s)
     np.subtract(s, sp, out=sp)
     del s
     if settings.fsmode == "convolve":
@@ -173,8 +168,8 @@ def _filtered(cleanarr, clean_var, settings: Settings):
         f /= convolve(work, settings.psfk)
         del work
     else:
-        f = sepmedfilt5(cleanarr) if sepmed else medfilt3(cleanarr)
-    m7 = sepmedfilt9(f) if sepmed else medfilt7(f)
+        f = sepmedfilt(cleanarr, 5) if sepmed else medfilt3(cleanarr)
+    m7 = sepmedfilt(f, 9) if sepmed else medfilt7(f)
     f -= m7
     del m7
     f /= noise
