@@ -66,6 +66,22 @@ def limit_openmp(n_threads: int) -> int:
     return changed
 
 
+def native_threads() -> int:
+    """Threads that native filters may use in this process (>= 1).
+
+    ``OMP_NUM_THREADS`` when it is set (what :func:`limit_openmp` gave a
+    detector worker, or the user's setting), else one per core: the count an
+    OpenMP runtime would use.  Read by the numpy forms of astroscrappy's filters
+    (:mod:`megara_crplugin.detectors._lacosmic_steps`), which run strips in
+    threads instead of OpenMP loops.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    try:
+        return max(1, int(value))
+    except ValueError:
+        return max(1, os.cpu_count() or 1)
+
+
 def workers_and_threads(n_jobs: int | None, n_calls: int) -> tuple[int, int]:
     """Split ``n_jobs`` cores between worker processes and OpenMP threads.
 

@@ -179,3 +179,41 @@ def test_unsupported_settings_use_astroscrappy(monkeypatch):
         image, gain=GAIN, rnoise=RNOISE, background=np.full(image.shape, 50.0)
     )
     assert not called
+
+
+@pytest.mark.parametrize("n_pixels", [101, 100])
+@pytest.mark.parametrize("saturated", [False, True])
+def test_fallback_levels_equal_astroscrappys_medians(n_pixels, saturated):
+    # the cleaning fallbacks: astroscrappy's quickselect medians of the good
+    # pixels of the image and of its variance; found here by one partition
+    from astroscrappy.utils import median
+
+    rng = np.random.default_rng(n_pixels)
+    image = (rng.normal(40.0, 7.0, (n_pixels, 9)) * np.float32(GAIN)).astype(np.float32)
+    bad = np.zeros(image.shape, dtype=bool)
+    if saturated:
+        bad[rng.random(image.shape) < 0.3] = True
+    rn2 = float(np.float32(RNOISE * GAIN) ** 2)
+    level, var_level = steps._fallback_levels(image, bad, rn2)
+    good = np.ascontiguousarray(image[~bad])
+    variance = np.ascontiguousarray((image + rn2)[~bad])
+    assert level == median(good, len(good))
+    assert var_level == median(variance, len(variance))
+
+
+def test_cleaning_ignores_the_border_and_masked_neighbours():
+    # a 2-px border is never cleaned (astroscrappy); neighbours that are cosmic
+    # rays or masked do not enter the mean; none usable: the fallback level
+    image = np.arange(100, dtype=np.float32).reshape(10, 10)
+    crmask = np.zeros((10, 10), dtype=bool)
+    crmask[1, 5] = crmask[5, 5] = True
+    bad = crmask.copy()
+    bad[4, 4] = True
+    positions = steps._clean_positions(crmask, bad)
+    assert positions[0].tolist() == [5] and positions[1].tolist() == [5]
+    values = steps._clean_values(image, positions, fallback=-1.0)
+    window = image[3:8, 3:8].astype(np.float64)
+    expected = (window.sum() - image[5, 5] - image[4, 4]) / 23.0
+    assert values[0] == pytest.approx(expected, rel=1e-6)
+    everything = np.ones((10, 10), dtype=bool)
+    assert steps._clean_values(image, steps._clean_positions(crmask, everything), -1.0)[0] == -1.0

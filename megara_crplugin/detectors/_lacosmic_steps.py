@@ -34,11 +34,13 @@ cosmic ray.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
+from .._threads import native_threads
 from ._lafilters import convolve, sepmedfilt
 from ._windows import EIGHT, _run_windows, _tile_any, _tiles_to_pixels, tile_windows
 
@@ -207,46 +209,74 @@ def _step_strips(cleanarr, clean_var, mask, settings, thresholds_list, radius: i
     below (the step's result depends on its inputs within ``radius`` pixels;
     the image's own edges are the strips' edges there): the same values as one
     full-frame call, with a few MB of filter temporaries instead of about
-    eight full frames per detector call.
+    eight full frames per detector call.  Strips run in
+    :func:`~megara_crplugin._threads.native_threads` threads (astroscrappy's
+    filters ran in as many OpenMP threads).
     """
     ny = cleanarr.shape[0]
     if ny <= 2 * STRIP_ROWS:
         return _step(cleanarr, clean_var, mask, settings, thresholds_list)
     halo = radius + TILE
     outs = [np.empty(cleanarr.shape, dtype=bool) for _ in thresholds_list]
-    for y0 in range(0, ny, STRIP_ROWS):
+
+    def strip(y0: int) -> None:
         y1 = min(ny, y0 + STRIP_ROWS)
         a0, a1 = max(0, y0 - halo), min(ny, y1 + halo)
         planes = [np.ascontiguousarray(p[a0:a1]) for p in (cleanarr, clean_var, mask)]
         for out, res in zip(outs, _step(*planes, settings, thresholds_list), strict=True):
             out[y0:y1] = res[y0 - a0 : y1 - a0]
+
+    starts = range(0, ny, STRIP_ROWS)
+    threads = min(native_threads(), len(starts))
+    if threads > 1:  # numpy and astroscrappy release the GIL; strips write disjoint rows
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(strip, starts))
+    else:
+        for y0 in starts:
+            strip(y0)
     return outs
 
 
-def _clean_values(image, crmask, bad, fallback: float):
-    """Redo astroscrappy's ``clean_meanmask`` at every ``crmask`` pixel (2-px border excluded).
+def _clean_positions(crmask, bad):
+    """The ``crmask`` pixels astroscrappy's ``clean_meanmask`` replaces, and their 5x5 neighbours.
+
+    Returns ``ys, xs`` (the mask pixels off the 2-px border), for each of the
+    25 offsets in astroscrappy's order (rows, then columns) whether that
+    neighbour is usable (neither a cosmic ray nor masked), and the number of
+    usable neighbours: what the cleaning of both the image and its variance
+    share.
+    """
+    ny, nx = crmask.shape
+    ys, xs = np.nonzero(crmask)
+    inner = (ys >= 2) & (ys < ny - 2) & (xs >= 2) & (xs < nx - 2)
+    ys, xs = ys[inner], xs[inner]
+    usable = []
+    count = np.zeros(ys.size, dtype=np.int64)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            good = ~bad[ys + dy, xs + dx]
+            usable.append((dy, dx, good))
+            count += good
+    return ys, xs, usable, count
+
+
+def _clean_values(image, positions, fallback: float):
+    """Redo astroscrappy's ``clean_meanmask`` at the pixels of :func:`_clean_positions`.
 
     The mean of the 5x5 pixels that are neither cosmic rays nor masked, summed
     in float32 in astroscrappy's order (rows, then columns); ``fallback`` when
     there is none.  Those pixels are never modified: ``image`` holds their
     original values (only the returned values are written back, by the caller).
     """
-    ny, nx = crmask.shape
-    ys, xs = np.nonzero(crmask[2 : ny - 2, 2 : nx - 2])
-    ys += 2
-    xs += 2
+    ys, xs, usable, count = positions
     total = np.zeros(ys.size, dtype=np.float32)
-    count = np.zeros(ys.size, dtype=np.int64)
     zero = np.float32(0.0)
-    for dy in range(-2, 3):
-        for dx in range(-2, 3):
-            good = ~bad[ys + dy, xs + dx]
-            total += np.where(good, image[ys + dy, xs + dx], zero)
-            count += good
+    for dy, dx, good in usable:
+        total += np.where(good, image[ys + dy, xs + dx], zero)
     values = np.full(ys.size, np.float32(fallback), dtype=np.float32)
     some = count > 0
     values[some] = total[some] / count[some].astype(np.float32)
-    return ys, xs, values
+    return values
 
 
 class _Run:
@@ -263,10 +293,11 @@ class _Run:
     def clean(self) -> np.ndarray:
         """Clean every crmask pixel; return the pixels whose values changed."""
         b = self.base
-        bad = self.crmask | b.bad
+        positions = _clean_positions(self.crmask, self.crmask | b.bad)
+        ys, xs = positions[:2]
         changed = np.zeros(self.crmask.shape, dtype=bool)
         for current, level in ((self.cleanarr, b.level), (self.clean_var, b.var_level)):
-            ys, xs, values = _clean_values(current, self.crmask, bad, level)
+            values = _clean_values(current, positions, level)
             changed[ys, xs] |= current[ys, xs] != values
             current[ys, xs] = values
         return changed
@@ -296,12 +327,26 @@ class _Run:
             self.cosmics[window][take] = cosmics_w[take]
 
 
+def _fallback_levels(cleanarr, bad, rn2: float) -> tuple[float, float]:
+    """The cleaning fallbacks of astroscrappy: medians of the good pixels (image, variance).
+
+    astroscrappy's ``median`` (quickselect) returns the order statistic
+    ``(n - 1) // 2``, which :func:`numpy.partition` finds too.  The variance
+    image is ``float32(image + rn2)``, a non-decreasing function of each value,
+    so its order statistic is that function of the image's: the same values
+    without a second selection over the frame.
+    """
+    good = cleanarr[~bad] if bad.any() else cleanarr.ravel()
+    k = (good.size - 1) // 2
+    level = np.partition(good, k)[k]
+    return float(level), float(level + np.float32(rn2))
+
+
 class _Base:
     """What both runs share: the electron images, the saturation mask, the fallback levels."""
 
     def __init__(self, image: np.ndarray, settings: Settings):
         from astroscrappy import update_mask
-        from astroscrappy.utils import median
 
         self.settings = settings
         self.radius = step_radius(
@@ -314,19 +359,12 @@ class _Base:
         cleanarr[:, :] = image[:, :] * _f32(settings.gain)
         readnoise = np.float32(settings.readnoise)
         self.rn2 = float(readnoise * readnoise)
-        clean_var = cleanarr + self.rn2
         mask = np.zeros((ny, nx), dtype=np.uint8, order="C")
         satlevel = _f32(settings.satlevel)
         if np.any(cleanarr >= satlevel):  # else astroscrappy's saturation mask stays empty
             update_mask(cleanarr, mask, satlevel, bool(settings.sepmed))
         self.bad = mask.view(bool)  # 0 / 1
-        good = np.logical_not(mask)
-        gooddata = np.ascontiguousarray(cleanarr[good], dtype=np.float32)
-        self.level = median(gooddata, len(gooddata))
-        del gooddata
-        goodvar = np.ascontiguousarray(clean_var[good], dtype=np.float32)
-        self.var_level = median(goodvar, len(goodvar))
-        del goodvar, good, clean_var
+        self.level, self.var_level = _fallback_levels(cleanarr, self.bad, self.rn2)
         self.image, self.mask = image, mask
 
     def cleanarr0(self) -> np.ndarray:
