@@ -66,8 +66,10 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_runs_equal_detect_cosmics(case, monkeypatch):
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_runs_equal_detect_cosmics(case, threads, monkeypatch):
     c = CASES[case]
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)  # the strips one by one or in threads
     monkeypatch.setattr(steps, "LAPLACE_ROWS", 37)  # the Laplacian by blocks of rows
     monkeypatch.setattr(steps, "STRIP_ROWS", 41)  # the first step by strips of rows
     heights = []

@@ -80,6 +80,22 @@ def test_call_rounds_fill_the_cores_to_the_last_call():
     assert call_rounds(2, 0) == []
 
 
+def test_native_threads_follow_the_openmp_setting(monkeypatch):
+    from megara_crplugin._threads import native_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert native_threads() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "4,2")  # nested levels: the outer one
+    assert native_threads() == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "0")
+    assert native_threads() == 1
+    for unset in ("", "many"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unset)
+        assert native_threads() == (os.cpu_count() or 1)
+    limit_openmp(2)
+    assert native_threads() == 2
+
+
 def test_workers_and_threads_never_oversubscribe():
     assert workers_and_threads(2, 5) == (2, 1)
     assert workers_and_threads(16, 5) == (5, 3)
