@@ -180,9 +180,13 @@ def _write_combinations(
 def _reports_in_background(result, stage: Path, level: str):
     """Start writing the reports of ``result`` into ``stage`` in a forked child (BackgroundCall)."""
     from ._background import BackgroundCall
-    from .reports import write_reports
+    from .reports import drop_unreported, write_reports
+
+    parent = os.getpid()
 
     def draw():
+        if level == "summary" and os.getpid() != parent:  # the forked child's own copy only
+            drop_unreported(result)
         t0 = time.perf_counter()
         written = write_reports(result, stage, level=level)
         log.info("reports written (%.1f s, beside the combinations)", time.perf_counter() - t0)

@@ -25,6 +25,7 @@ __all__ = [
     "RichProgress",
     "TargetPanels",
     "draw_target_diagnostic",
+    "drop_unreported",
     "planned_figures",
     "plot_flux_factor",
     "plot_histogram2d",
@@ -145,6 +146,33 @@ def planned_figures(result: Any) -> list[tuple[str, Callable[[], Any]]]:
         if name in result.targets
     ]
     return jobs
+
+
+def drop_unreported(result: Any) -> None:
+    """Drop, in place, the arrays of ``result`` that ``level='summary'`` never reads.
+
+    For the reports child forked beside the combinations (``megara-crmasks``):
+    that child holds its own reference to every array of the result, so the
+    parent's ``del result`` frees none of them while the reports are drawn
+    (about 8 frames at full size: the flags and codes of each target, the
+    ``meancr`` image, ``auxclean``).  A summary reads every target's ``mask``,
+    MEDIANCR's whole detection, the statistics, features, histogram and
+    boundary: everything else is dropped here (set to None) and the C heap
+    trimmed.  Never call it on a result used afterwards for anything else.
+
+    Parameters
+    ----------
+    result : CRMaskResult
+        Modified in place.
+    """
+    from .._memtrim import release_free_memory
+    from ..result import TargetDetection
+
+    for name, det in list(result.targets.items()):
+        if name != "MEDIANCR":
+            result.targets[name] = TargetDetection(name, None, None, None, None, det.mask)
+    result.auxclean = None
+    release_free_memory(collect=True)
 
 
 def write_reports(
