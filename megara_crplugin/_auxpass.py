@@ -2,8 +2,8 @@
 
 The N + 2 calls are independent.  With a fork-safe detector they run in
 forked worker processes (the images shared copy-on-write, only the changed
-pixels sent back); the cores are split between workers and the OpenMP
-threads of each (astroscrappy's median filters), in rounds
+pixels sent back); the cores are split between workers and the
+threads of each (OpenMP, the L.A.Cosmic strips), in rounds
 (:func:`~megara_crplugin._threads.call_rounds`): when fewer calls than workers
 are left, each remaining call gets more threads instead of leaving cores idle
 (not when this process has run OpenMP code already: GNU libgomp's thread pool
