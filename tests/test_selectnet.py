@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from megara_crplugin import expected as ex
-from megara_crplugin._selectnet import batcher_pairs, order_statistics, selection_program
+from megara_crplugin._selectnet import (
+    MEDIAN_NETWORKS,
+    _compiled,
+    batcher_pairs,
+    order_statistics,
+    selection_program,
+)
 
 
 @pytest.mark.parametrize("p", [2, 4, 8, 16])
@@ -57,3 +63,34 @@ def test_frame_median_and_alike_equal_the_numpy_forms(n, dtype):
     want = low[-1] - low[0] < ex.K_ALIKE * np.sqrt(exp.sigmas().mean(axis=0) ** 2 + excess)
     assert np.array_equal(ex._alike(stack, exp), want)
     assert want[3, 4]
+
+
+@pytest.mark.parametrize("m", sorted(MEDIAN_NETWORKS))
+def test_median_networks_select_the_middle_of_every_binary_input(m):
+    # 0-1 principle on the compiled program (pruned steps, shared scratch buffers)
+    inputs = np.array(list(itertools.product([0.0, 1.0], repeat=m)), dtype=np.float32)
+    planes = [np.ascontiguousarray(inputs[:, k]) for k in range(m)]
+    copies = [p.copy() for p in planes]
+    (got,) = order_statistics(planes, (m // 2,))
+    np.testing.assert_array_equal(got, np.sort(inputs, axis=1)[:, m // 2])
+    assert all(np.array_equal(p, c) for p, c in zip(planes, copies, strict=True))  # untouched
+    ops = _compiled(m, (m // 2,))[0]
+    assert len(ops) == {5: 10, 7: 20, 9: 30}[m]  # fewer than Batcher's 14, 22, 46
+
+
+def test_order_statistics_write_into_the_given_views():
+    rng = np.random.default_rng(4)
+    values = [rng.normal(size=(70, 9)).astype(np.float32) for _ in range(7)]
+    target = np.full((80, 12), -7.0, dtype=np.float32)
+    view = target[5:75, 2:11]
+    (got,) = order_statistics(values, (3,), out=[view])
+    assert got is view
+    np.testing.assert_array_equal(view, np.median(np.stack(values), axis=0))
+    assert (target[:5] == -7).all() and (target[:, :2] == -7).all()  # nothing outside
+
+
+def test_a_rank_that_is_an_input_is_copied():
+    values = [np.arange(6.0)]
+    (got,) = order_statistics(values, (0,))
+    np.testing.assert_array_equal(got, values[0])
+    assert got is not values[0]

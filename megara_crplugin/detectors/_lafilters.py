@@ -10,10 +10,10 @@ blocks of rows runs 3-6 times faster on one core and gives the same bits:
 * :func:`sepmedfilt` is ``astroscrappy.utils.sepmedfilt{5,7,9}``: the median
   of ``size`` values along each row, then along each column of that, the
   border of ``size // 2`` pixels copied from the input.  A median is an order
-  statistic, not arithmetic, so it does not depend on how it is found: here a
-  median-selection network (the comparators that do not lead to the middle
-  value removed) is evaluated with :func:`numpy.minimum` / :func:`numpy.maximum`
-  on shifted views of a block of rows.  The only freedom is which of two equal
+  statistic, not arithmetic, so it does not depend on how it is found: here an
+  optimal median-selection network is evaluated with :func:`numpy.minimum` /
+  :func:`numpy.maximum` on shifted views of blocks of rows
+  (:func:`megara_crplugin._selectnet.order_statistics`).  The only freedom is which of two equal
   values is returned, so a zero may come back as ``-0.0`` where astroscrappy
   returns ``+0.0`` (L.A.Cosmic's masks compare these values with ``>`` and
   clamp them from below: they cannot tell).  Inputs must be finite.
@@ -26,87 +26,14 @@ No unit conversion: values keep the unit of the input.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
+
+from .._selectnet import order_statistics
 
 __all__ = ["convolve", "sepmedfilt"]
 
-#: Median-selection networks ``(comparators, middle wire)``: comparator
-#: ``(i, j)`` leaves the smaller value on wire ``i`` and the larger on ``j``.
-#: Checked exhaustively on 0/1 inputs in ``tests/test_lafilters.py``.
-_NETWORKS = {
-    5: (((0, 1), (3, 4), (0, 3), (1, 4), (1, 2), (2, 3), (1, 2)), 2),
-    7: (
-        ((0, 5), (0, 3), (1, 6), (2, 4), (0, 1), (3, 5), (2, 6),
-         (2, 3), (3, 6), (4, 5), (1, 4), (1, 3), (3, 4)),
-        3,
-    ),
-    9: (
-        ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8),
-         (0, 3), (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2)),
-        4,
-    ),
-}  # fmt: skip
-
-#: Bytes of one working row block (a few of them stay in the L2 cache).
+#: Bytes of one row block of the convolution (a few of them stay in the L2 cache).
 _BLOCK_BYTES = 1 << 18
-
-
-def _needed(size: int) -> list[tuple[int, int, bool, bool]]:
-    """The comparators that lead to the middle value, with which outputs are used."""
-    network, middle = _NETWORKS[size]
-    live = {middle}
-    kept = []
-    for i, j in reversed(network):
-        low, high = i in live, j in live
-        if low or high:
-            kept.append((i, j, low, high))
-            live |= {i, j}
-    return kept[::-1]
-
-
-@functools.cache
-def _program(size: int) -> tuple[tuple[tuple[np.ufunc, int, int, int], ...], int]:
-    """``(ufunc, a, b, out)`` operations and the number of scratch buffers.
-
-    Operand numbers: ``0 .. size - 1`` the input views, ``size`` the output,
-    ``size + 1 + k`` scratch buffer ``k``.  A buffer is reused as soon as the
-    value it holds is no longer needed (ufuncs may write over an input).
-    """
-    kept = _needed(size)
-    where = {w: w for w in range(size)}
-    free: list[int] = []
-    count = 0
-
-    def take() -> int:
-        nonlocal count
-        if free:
-            return free.pop()
-        count += 1
-        return size + count
-
-    ops = []
-    for n, (i, j, low, high) in enumerate(kept):
-        a, b = where.pop(i), where.pop(j)
-        owned = [x for x in (a, b) if x > size]
-        if low and high:
-            first = take()
-            second = owned.pop() if owned else take()
-            ops += [(np.minimum, a, b, first), (np.maximum, a, b, second)]
-            where[i], where[j] = first, second
-        else:
-            target = size if n == len(kept) - 1 else (owned.pop() if owned else take())
-            ops.append((np.minimum if low else np.maximum, a, b, target))
-            where[i if low else j] = target
-        free += owned
-    return tuple(ops), count
-
-
-def _median_rows(views, out, buffers, ops) -> None:
-    operands = [*views, out, *buffers]
-    for ufunc, a, b, target in ops:
-        ufunc(operands[a], operands[b], out=operands[target])
 
 
 def _rows_per_block(nx: int) -> int:
@@ -131,24 +58,15 @@ def sepmedfilt(data: np.ndarray, size: int) -> np.ndarray:
         the image is too small for one window.
     """
     data = np.ascontiguousarray(data, dtype=np.float32)
-    ops, nbuf = _program(size)
     half = size // 2
     ny, nx = data.shape
     out = data.copy()
     width = nx - 2 * half
     if width <= 0 or ny - 2 * half <= 0:
         return out
-    block = _rows_per_block(nx)
-    scratch = [np.empty((block, width), dtype=np.float32) for _ in range(nbuf)]
-    rowmed = np.empty((ny, width), dtype=np.float32)
-    for y0 in range(0, ny, block):
-        y1 = min(ny, y0 + block)
-        views = [data[y0:y1, d : d + width] for d in range(size)]
-        _median_rows(views, rowmed[y0:y1], [s[: y1 - y0] for s in scratch], ops)
-    for y0 in range(half, ny - half, block):
-        y1 = min(ny - half, y0 + block)
-        views = [rowmed[y0 - half + d : y1 - half + d] for d in range(size)]
-        _median_rows(views, out[y0:y1, half : nx - half], [s[: y1 - y0] for s in scratch], ops)
+    rows = order_statistics([data[:, d : d + width] for d in range(size)], (half,))[0]
+    columns = [rows[d : ny - 2 * half + d] for d in range(size)]
+    order_statistics(columns, (half,), out=[out[half : ny - half, half : nx - half]])
     return out
 
 
