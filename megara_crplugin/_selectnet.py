@@ -164,7 +164,7 @@ def order_statistics(
         ``m`` arrays of one shape (at least 1-D; views are fine, nothing is
         copied) and dtype, finite values.
     ranks : tuple of int
-        Wanted ranks, ``0 <= r < m`` (0 = the smallest).
+        Wanted ranks, distinct, ``0 <= r < m`` (0 = the smallest).
     out : list of ndarray, optional
         Arrays (or views) of that shape and dtype to write the ranks into, one
         per rank; none of them may overlap an input.
@@ -176,8 +176,8 @@ def order_statistics(
         input values (exact).
     """
     m = len(values)
-    if any(not 0 <= r < m for r in ranks):
-        raise ValueError(f"ranks: expected 0..{m - 1}, got {ranks}")
+    if any(not 0 <= r < m for r in ranks) or len(set(ranks)) != len(ranks):
+        raise ValueError(f"ranks: expected distinct ranks in 0..{m - 1}, got {ranks}")
     ops, n_buffers, copies = _compiled(m, tuple(ranks))
     first = values[0]
     result = out if out is not None else [np.empty(first.shape, first.dtype) for _ in ranks]

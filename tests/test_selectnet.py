@@ -45,8 +45,10 @@ def test_middle_ranks_need_fewer_steps_than_the_whole_sort():
     steps, outputs = selection_program(18, (8, 9))
     assert len(outputs) == 2
     assert len(steps) < len(batcher_pairs(32)) // 2
-    with pytest.raises(ValueError, match="ranks: expected 0..2"):
+    with pytest.raises(ValueError, match="ranks: expected distinct ranks in 0..2"):
         order_statistics([np.zeros(2)] * 3, (3,))
+    with pytest.raises(ValueError, match="distinct"):
+        order_statistics([np.zeros(2)] * 3, (1, 1))
 
 
 @pytest.mark.parametrize("n", [3, 4, 5])
