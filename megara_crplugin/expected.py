@@ -36,13 +36,13 @@ Mask polarity: True = cosmic ray.  Arrays are indexed ``[y, x]``.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from ._blockstats import for_each_block, row_blocks
+from ._minshift import min_shift as _min_shift
 from ._selectnet import order_statistics
 
 __all__ = [
@@ -185,33 +185,6 @@ def _median_frames(block: np.ndarray) -> np.ndarray:
     return _median_of(list(block))
 
 
-#: ``-E[min]`` of n = 1..20 standard normal values, as :func:`_min_shift_integral`
-#: gives them (checked by the tests): importing scipy.stats for it cost 0.5-1.6 s a run.
-_MIN_SHIFTS = (
-    0.0, 0.5641895835477561, 0.8462843753216343, 1.0293753730039643, 1.1629644736405196,
-    1.2672063606114712, 1.3521783756069046, 1.4236003060452778, 1.485013162209237,
-    1.538752730835173, 1.5864363519080005, 1.6292276398719132, 1.6679901770491277,
-    1.7033815540999764, 1.7359134449410374, 1.7659913930547881, 1.7939419808826909,
-    1.8200318789687224, 1.844481511603825, 1.8674750597983207,
-)  # fmt: skip
-
-
-def _min_shift(n: int) -> float:
-    """``-E[min]`` of ``n`` standard normal values (0.846 for 3, 1.163 for 5)."""
-    return _MIN_SHIFTS[n - 1] if 1 <= n <= len(_MIN_SHIFTS) else _min_shift_integral(n)
-
-
-@functools.lru_cache
-def _min_shift_integral(n: int) -> float:
-    """``-E[min]`` of ``n`` standard normal values, integrated numerically."""
-    from scipy import integrate, stats
-
-    def density(t):
-        return -t * n * stats.norm.pdf(t) * stats.norm.sf(t) ** (n - 1)
-
-    return float(integrate.quad(density, -np.inf, np.inf)[0])
-
-
 def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
     """Expected signal on lines: the x-profile of the rows above and below, scaled.
 
@@ -219,7 +192,7 @@ def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
     along x in the adjacent rows (the minimum over the exposures: a double
     hit leaves one clean value) scaled to this row's neighbours predicts the
     line peak and flanks the neighbours alone miss.  The minimum of N values
-    lies :func:`_min_shift` sigma below their mean on average: it is added
+    lies :func:`~megara_crplugin._minshift.min_shift` sigma below their mean on average: it is added
     back (otherwise the estimate is low by about that much times the scale,
     on the faint foot of a line most).  NaN where the adjacent rows show no
     significant structure along x (range over the window below

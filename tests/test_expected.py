@@ -213,9 +213,9 @@ def test_bad_arguments_name_themselves(call, message):
 
 def test_tabulated_minimum_shifts_are_the_integrals():
     # the table spares every run the scipy.stats import; it must hold the same doubles
-    from megara_crplugin import expected
+    from megara_crplugin._minshift import MIN_SHIFTS, min_shift, min_shift_integral
 
-    for n in range(1, len(expected._MIN_SHIFTS) + 1):
-        assert expected._min_shift(n) == expected._min_shift_integral(n)
-    assert expected._min_shift(3) == pytest.approx(0.8463, abs=1e-4)  # -E[min] of 3 N(0, 1)
-    assert expected._min_shift(25) == expected._min_shift_integral(25) > expected._min_shift(20)
+    for n in range(1, len(MIN_SHIFTS) + 1):
+        assert min_shift(n) == min_shift_integral(n)
+    assert min_shift(3) == pytest.approx(0.8463, abs=1e-4)  # -E[min] of 3 N(0, 1)
+    assert min_shift(25) == min_shift_integral(25) > min_shift(20)
