@@ -192,9 +192,9 @@ def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
     along x in the adjacent rows (the minimum over the exposures: a double
     hit leaves one clean value) scaled to this row's neighbours predicts the
     line peak and flanks the neighbours alone miss.  The minimum of N values
-    lies :func:`~megara_crplugin._minshift.min_shift` sigma below their mean on average: it is added
-    back (otherwise the estimate is low by about that much times the scale,
-    on the faint foot of a line most).  NaN where the adjacent rows show no
+    lies :func:`~megara_crplugin._minshift.min_shift` sigma below their mean
+    on average: it is added back (otherwise the estimate is low by about that
+    much times the scale, on the faint foot of a line most).  NaN where the adjacent rows show no
     significant structure along x (range over the window below
     ``_STRUCTURE_SIGMA`` sigma).
     """
