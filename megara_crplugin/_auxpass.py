@@ -2,13 +2,12 @@
 
 The N + 2 calls are independent.  With a fork-safe detector they run in
 forked worker processes (the images shared copy-on-write, only the changed
-pixels sent back).  For a multithreaded detector (L.A.Cosmic: OpenMP and the
-strips of its first step) the cores are split between workers and threads in
-rounds (:func:`~megara_crplugin._threads.call_rounds`): when fewer calls than
-workers are left, each remaining call gets more threads instead of leaving
-cores idle (not when this process has run OpenMP code already: GNU libgomp's
-thread pool does not survive a fork, and a worker with more than one thread
-would hang).  A one-thread detector's (PyCosmic's) calls go in one round.
+pixels sent back); the cores are split between workers and the threads
+of each (OpenMP, the L.A.Cosmic strips), in rounds
+(:func:`~megara_crplugin._threads.call_rounds`): when fewer calls than workers
+are left, each remaining call gets more threads instead of leaving cores idle
+(not when this process has run OpenMP code already: GNU libgomp's thread pool
+does not survive a fork, and a worker with more than one thread would hang).
 The results do not depend on the split.  Mask polarity: True = cosmic ray.
 """
 
@@ -16,7 +15,7 @@ from __future__ import annotations
 
 from ._auxtransfer import pack_detection, unpack_detection
 from ._forkmap import fork_context, fork_imap
-from ._threads import call_rounds, limit_openmp, openmp_loaded, workers_and_threads
+from ._threads import call_rounds, limit_openmp, openmp_loaded
 from .result import StackStatistics
 
 __all__ = ["aux_pass"]
@@ -64,26 +63,13 @@ def aux_pass(ctx, stats: StackStatistics):
     return aux_med, auxclean, aux_mean, aux_frames, cleaned_frames
 
 
-def _rounds(ctx, n_calls: int) -> list[tuple[range, int, int]]:
-    """Rounds of the calls: :func:`call_rounds` for a multithreaded detector, else one.
-
-    A one-thread detector (PyCosmic) gains nothing from the threads of a last,
-    short round; in one round its worker processes share all the calls and
-    the last one does not leave a core idle.
-    """
-    if getattr(ctx.detector, "multithreaded", False):
-        return call_rounds(ctx.cfg.jobs, n_calls)
-    workers, _ = workers_and_threads(ctx.cfg.jobs, n_calls)
-    return [(range(n_calls), workers, 1)] if n_calls else []
-
-
 def _forked_calls(ctx, images, advance) -> list:
     """The detector on every image in forked workers, round by round; (mask, cleaned) each."""
     # the median's call last: the shortest (few cosmic rays), it ends a round best
     order = [*range(1, len(images)), 0]
     packed = {}
     single = openmp_loaded()  # the parent's OpenMP pool does not survive a fork
-    for calls, workers, threads in _rounds(ctx, len(images)):
+    for calls, workers, threads in call_rounds(ctx.cfg.jobs, len(images)):
         items = [order[c] for c in calls]
         threads = 1 if single else threads
 

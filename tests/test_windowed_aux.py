@@ -80,24 +80,6 @@ def test_call_rounds_fill_the_cores_to_the_last_call():
     assert call_rounds(2, 0) == []
 
 
-@pytest.mark.parametrize("crmethod", ["mm_lacosmic", "mm_pycosmic"])
-def test_only_a_multithreaded_detector_gets_a_last_round_of_threads(crmethod):
-    # PyCosmic runs one thread: a last round of one call would idle a core
-    from types import SimpleNamespace
-
-    from megara_crplugin import _auxpass
-    from megara_crplugin.config import validate_parameters
-
-    cfg = validate_parameters({"crmethod": crmethod, "jobs": 2})
-    ctx = SimpleNamespace(cfg=cfg, detector=get_detector(cfg.crmethod, cfg.detector_config()))
-    rounds = _auxpass._rounds(ctx, 5)
-    if crmethod == "mm_lacosmic":
-        assert rounds == [(range(0, 4), 2, 1), (range(4, 5), 1, 2)]
-    else:
-        assert rounds == [(range(0, 5), 2, 1)]
-    assert _auxpass._rounds(ctx, 0) == []
-
-
 def test_native_threads_follow_the_openmp_setting(monkeypatch):
     from megara_crplugin._threads import native_threads
 

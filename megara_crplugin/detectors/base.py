@@ -253,14 +253,8 @@ class BaseDetector:
     config : DetectorConfig
         The frozen parameters: one attribute per key of ``defaults``
         (``self.config.la_niter``), also readable as a read-only mapping.
-    multithreaded : bool
-        Class attribute: whether one call runs faster with more threads
-        (``OMP_NUM_THREADS``; L.A.Cosmic).  The pipeline gives the last calls
-        of its detector phase the idle cores' threads only then; a one-thread
-        detector's calls go in a single round instead.
     """
 
-    multithreaded: ClassVar[bool] = False
     name: ClassVar[str] = ""
     prefix: ClassVar[str] = ""
     provides_cleaned: ClassVar[bool] = True

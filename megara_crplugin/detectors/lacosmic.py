@@ -137,7 +137,6 @@ class LACosmicDetector(BaseDetector):
     astroscrappy's prints are never enabled.
     """
 
-    multithreaded: ClassVar[bool] = True  # the first step's strips, astroscrappy's OpenMP
     name: ClassVar[str] = "lacosmic"
     prefix: ClassVar[str] = "la_"
     provides_cleaned: ClassVar[bool] = True
