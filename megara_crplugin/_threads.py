@@ -1,6 +1,8 @@
 """OpenMP thread count of already loaded native libraries (astroscrappy's libgomp).
 
-astroscrappy runs its median filters in OpenMP loops with one thread per core.
+astroscrappy runs its filters in OpenMP loops with one thread per core (the
+L.A.Cosmic engine still calls its Laplacian, and runs the numpy forms of its
+medians in as many threads: :func:`native_threads`).
 When the pipeline runs several detector calls at once in forked workers, each
 worker would start one OpenMP thread per core: ``workers x cores`` busy
 threads on ``cores`` cores.  :func:`limit_openmp` sets the OpenMP thread count
