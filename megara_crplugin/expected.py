@@ -43,6 +43,7 @@ from scipy import ndimage
 
 from ._blockstats import for_each_block, row_blocks
 from ._minshift import min_shift as _min_shift
+from ._refine import refine_candidates
 from ._selectnet import order_statistics
 
 __all__ = [
@@ -237,6 +238,7 @@ def _estimate_block(stack, ff, rows, gain, rnoise, half_width):
     """
     block = stack[:, rows].astype(np.float32) / ff[:, None, None].astype(np.float32)
     est = _neighbour_median(block, half_width)
+    refine_candidates(stack, ff, rows, block, est, gain, rnoise, half_width)
     line, structure = _line_estimate(stack, ff, rows, block, gain, rnoise, half_width)
     low = block.min(axis=0)
     low[structure <= _FLOOR_SIGMA] = np.nan
