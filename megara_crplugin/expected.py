@@ -45,6 +45,7 @@ from ._blockstats import for_each_block, row_blocks
 from ._minshift import min_shift as _min_shift
 from ._refine import refine_candidates
 from ._selectnet import order_statistics
+from ._tails import skewed_threshold
 
 __all__ = [
     "ExpectedSignal",
@@ -332,6 +333,10 @@ def estimate_expected(
 def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: int) -> np.ndarray:
     """Pixels where at least ``needed`` exposures exceed expectation + ``k`` sigma.
 
+    ``k`` is a normal-tail level: it is raised by the photon noise's
+    skewness (:func:`~megara_crplugin._tails.skewed_threshold`), so that faint
+    pixels do not exceed it more often than bright ones.
+
     Parameters
     ----------
     stack : ndarray, shape (N, ny, nx)
@@ -362,7 +367,7 @@ def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: 
     sigma = expected.sigmas()
     for i in range(n):
         z = (stack[i] - expected.value[i]) / sigma[i]
-        count += z > k
+        count += z > skewed_threshold(k, expected.value[i], sigma[i], expected.gain)
         clean += z <= K_CLEAN
     # cosmic rays in `needed` exposures leave the others clean; raised alike in
     # (nearly) every exposure is a hot pixel or structure the estimate misses

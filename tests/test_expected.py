@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from megara_crplugin.config.schema import PARAMETERS
 from megara_crplugin.expected import (
     ExpectedSignal,
     estimate_expected,
@@ -113,9 +114,10 @@ def test_estimate_on_a_steep_flank_follows_the_line_not_the_neighbours():
     ratio = exp.value[0, rows, foot] / signal[rows, foot]
     # the neighbours' median alone is 2.5 times the foot, and no hit is found
     assert 0.8 < np.median(ratio) < 1.3
-    found = median_flags(stack, exp, k=4.5)[rows, foot]
+    k = PARAMETERS["mm_expected_sigma"].default  # the pipeline's level (skew-corrected)
+    found = median_flags(stack, exp, k=k)[rows, foot]
     assert found.mean() >= 0.5
-    assert not median_flags(clean, estimate_expected(clean, gain=GAIN, rnoise=RNOISE), k=4.5).any()
+    assert not median_flags(clean, estimate_expected(clean, gain=GAIN, rnoise=RNOISE), k=k).any()
 
 
 def test_estimate_ignores_cosmic_rays_in_the_neighbours():
