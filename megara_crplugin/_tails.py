@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["skewed_threshold"]
+__all__ = ["skewed_threshold", "skewness"]
 
 
 def skewed_threshold(k, value, sigma, gain):
@@ -23,5 +23,13 @@ def skewed_threshold(k, value, sigma, gain):
     value exceeds ``k`` (first order: within 20 % from 5 e- up for k <= 4.5,
     tested; at 6 sigma on 5 e- the tail is still 1.5 times the normal one).
     """
-    skew = np.maximum(value, 0) / (np.asarray(gain) ** 2 * sigma**3)
-    return k + (k * k - 1.0) / 6.0 * skew
+    return k + (k * k - 1.0) / 6.0 * skewness(value, sigma, gain)
+
+
+def skewness(value, sigma, gain):
+    """Skewness of photon noise on ``value`` ADU within a total noise ``sigma`` (ADU).
+
+    The third cumulant of the photon noise, ``value / gain**2`` (ADU^3), over
+    ``sigma**3``; 0 where ``value`` <= 0 (no photons).
+    """
+    return np.maximum(value, 0) / (np.asarray(gain) ** 2 * sigma**3)

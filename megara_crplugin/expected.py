@@ -45,7 +45,7 @@ from ._blockstats import for_each_block, row_blocks
 from ._minshift import min_shift as _min_shift
 from ._refine import refine_candidates
 from ._selectnet import order_statistics
-from ._tails import skewed_threshold
+from ._tails import skewness
 
 __all__ = [
     "ExpectedSignal",
@@ -63,7 +63,6 @@ HALF_WIDTH = 3
 CHUNK_ROWS = 128
 #: Structure (sigma) above which the pixel's own minimum is a floor of the estimate.
 _FLOOR_SIGMA = 5.0
-_ROW_STRUCTURE = True
 #: Structure (sigma) above which a line's profile replaces neighbours that overshoot.
 _LINE_SIGMA = 20.0
 #: Neighbours' median above the pixel's minimum by this many sigma: they overshoot.
@@ -223,11 +222,10 @@ def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
     peaked = (structure > _STRUCTURE_SIGMA) & (q_nb > 0) & (m_nb > 0)
     out = np.full(q.shape, np.nan, np.float32)
     out[peaked] = q[peaked] * m_nb[peaked] / q_nb[peaked]
-    if _ROW_STRUCTURE:
-        # the row's own neighbours (median image, the pixel itself left out)
-        own = np.stack([m[:, hw + d : hw + d + nx] for d in range(-hw, hw + 1) if d != 0])
-        sm = _MEDIAN3_SCALE * np.sqrt(np.maximum(m_nb, 0) / gain + rnoise**2)
-        structure = np.maximum(structure, (own.max(axis=0) - own.min(axis=0)) / sm)
+    # the row's own neighbours (median image, the pixel itself left out)
+    own = np.stack([m[:, hw + d : hw + d + nx] for d in range(-hw, hw + 1) if d != 0])
+    sm = _MEDIAN3_SCALE * np.sqrt(np.maximum(m_nb, 0) / gain + rnoise**2)
+    structure = np.maximum(structure, (own.max(axis=0) - own.min(axis=0)) / sm)
     return out, structure
 
 
@@ -333,10 +331,6 @@ def estimate_expected(
 def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: int) -> np.ndarray:
     """Pixels where at least ``needed`` exposures exceed expectation + ``k`` sigma.
 
-    ``k`` is a normal-tail level: it is raised by the photon noise's
-    skewness (:func:`~megara_crplugin._tails.skewed_threshold`), so that faint
-    pixels do not exceed it more often than bright ones.
-
     Parameters
     ----------
     stack : ndarray, shape (N, ny, nx)
@@ -344,7 +338,8 @@ def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: 
     expected : ExpectedSignal
         From :func:`estimate_expected` on the same stack.
     k : float
-        Threshold in sigma.
+        Threshold in sigma, a normal-tail level: raised by the photon noise's
+        skewness (:func:`~megara_crplugin._tails.skewed_threshold`).
     needed : int
         Number of exposures that must exceed it (1..N).
 
@@ -359,19 +354,27 @@ def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: 
     ndarray of bool, shape (ny, nx)
         True = cosmic ray (raised in ``needed`` exposures or more).
     """
+    return _raised(stack, expected, (k,), needed)[0]
+
+
+def _raised(stack, expected: ExpectedSignal, ks: tuple[float, ...], needed: int) -> list:
+    """:func:`raised_in` for several thresholds ``ks`` in one pass over the exposures."""
     n = stack.shape[0]
     if not 1 <= needed <= n:
         raise ValueError(f"needed: expected 1..{n}, got {needed}")
-    count = np.zeros(stack.shape[1:], np.uint8)
+    counts = [np.zeros(stack.shape[1:], np.uint8) for _ in ks]
     clean = np.zeros(stack.shape[1:], np.uint8)
     sigma = expected.sigmas()
     for i in range(n):
         z = (stack[i] - expected.value[i]) / sigma[i]
-        count += z > skewed_threshold(k, expected.value[i], sigma[i], expected.gain)
+        skew = skewness(expected.value[i], sigma[i], expected.gain)
+        for count, k in zip(counts, ks, strict=True):  # the level of skewed_threshold
+            count += z > k + (k * k - 1.0) / 6.0 * skew
         clean += z <= K_CLEAN
     # cosmic rays in `needed` exposures leave the others clean; raised alike in
     # (nearly) every exposure is a hot pixel or structure the estimate misses
-    return (count >= needed) & ~((clean < max(n - needed, 1)) & _alike(stack, expected, sigma))
+    not_hit = (clean < max(n - needed, 1)) & _alike(stack, expected, sigma)
+    return [(count >= needed) & ~not_hit for count in counts]
 
 
 def _alike(stack: np.ndarray, expected: ExpectedSignal, sigma=None) -> np.ndarray:
@@ -460,8 +463,8 @@ def mediancr_mm_flags(
     ndarray of bool, shape (ny, nx)
         True = cosmic ray in the median.
     """
-    confirmed = flag_mm & median_flags(stack, expected, k=K_CONFIRM)
-    out = median_flags(stack, expected, k=k) | confirmed
+    flagged, confirming = _raised(stack, expected, (k, K_CONFIRM), stack.shape[0] // 2 + 1)
+    out = flagged | (flag_mm & confirming)
     return out & cleanable if cleanable is not None else out
 
 
