@@ -37,12 +37,17 @@ def _double_hits(signal, seed, n_events=150, sigma_hit=5.0, noisy=True, footprin
     return stack, ys, xs
 
 
+def _with_then_without_refinement(monkeypatch):
+    """Yield True (the refinement on), then False (no pixel is a candidate)."""
+    yield True
+    monkeypatch.setattr(_refine, "K_CANDIDATE", np.inf)
+    yield False
+
+
 def test_refined_estimate_is_closer_to_the_true_signal_at_double_hits(monkeypatch):
     signal = _fibres()
     errors = {}
-    for refine in (True, False):
-        if not refine:
-            monkeypatch.setattr(_refine, "K_CANDIDATE", np.inf)
+    for refine in _with_then_without_refinement(monkeypatch):
         err = []
         for seed in range(3):
             stack, ys, xs = _double_hits(signal, seed, footprint=False)
@@ -52,8 +57,8 @@ def test_refined_estimate_is_closer_to_the_true_signal_at_double_hits(monkeypatc
         errors[refine] = np.concatenate(err)
     rms_refined = np.sqrt(np.mean(errors[True] ** 2))
     rms_median = np.sqrt(np.mean(errors[False] ** 2))
-    # the neighbours' median scatters ~0.3 sigma; the clipped mean over three
-    # rows (about 60 values) less
+    # the neighbours' median of 18 values scatters ~0.3 sigma; the clipped mean
+    # of 36 values from three rows less
     assert abs(np.mean(errors[True])) < 0.1
     assert rms_refined < 0.85 * rms_median
 
@@ -61,9 +66,7 @@ def test_refined_estimate_is_closer_to_the_true_signal_at_double_hits(monkeypatc
 def test_refined_estimate_finds_more_faint_double_hits_and_no_clean_pixel(monkeypatch):
     signal = _fibres()
     found = {}
-    for refine in (True, False):
-        if not refine:
-            monkeypatch.setattr(_refine, "K_CANDIDATE", np.inf)
+    for refine in _with_then_without_refinement(monkeypatch):
         hits = clean_flags = 0
         for seed in range(3):
             stack, ys, xs = _double_hits(signal, 10 + seed, sigma_hit=5.0)
