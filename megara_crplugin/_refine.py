@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._selectnet import order_statistics
+from ._selectnet import median_of, order_statistics
 
 __all__ = ["K_CANDIDATE", "RATIO_HALF_WIDTH", "RATIO_MIN", "refine_candidates"]
 
@@ -63,15 +63,6 @@ def _reflect(index: np.ndarray, size: int) -> np.ndarray:
     """Indices mirrored at the edges as ``np.pad(mode='reflect')`` does (one bounce)."""
     index = np.abs(index)
     return (size - 1) - np.abs((size - 1) - index)
-
-
-def _median(planes: np.ndarray) -> np.ndarray:
-    """Median over the first axis (the mean of the two middle values for an even count)."""
-    m = len(planes)
-    if m % 2:
-        return order_statistics(list(planes), (m // 2,))[0]
-    low, high = order_statistics(list(planes), (m // 2 - 1, m // 2))
-    return (low + high) / 2
 
 
 def _adjacent_rows(stack, ff, rows: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +101,7 @@ def _gather(ext, row_of, yy, xx, half_width):
     """
     nx = ext.shape[2]
     reach = min(half_width + GAP, nx - 1)
-    d = np.array([d for d in range(-reach, reach + 1) if abs(d) > GAP] or [0])
+    d = np.array([d for d in range(-reach, reach + 1) if abs(d) > GAP])
     cols = _reflect(xx[:, None] + d, nx)
     return tuple(ext[:, row_of[yy + k][:, None], cols] for k in (1, 0, 2))
 
@@ -161,7 +152,7 @@ def refine_candidates(stack, ff, rows: slice, block, est, gain, rnoise, half_wid
         Number of pixels re-estimated.
     """
     n, nrows, nx = block.shape
-    if stack.shape[1] < 2 or nx < 2:
+    if stack.shape[1] < 2 or nx < GAP + 2:  # no row above/below, or no column beside the gap
         return 0
     sigma = np.sqrt(np.maximum(est, 0) / gain + np.asarray(rnoise) ** 2)
     level = order_statistics(list(block), (_rank(n),))[0]
@@ -169,7 +160,7 @@ def refine_candidates(stack, ff, rows: slice, block, est, gain, rnoise, half_wid
     if yy.size == 0:
         return 0
     ext, row_of = _adjacent_rows(stack, ff, rows)
-    med = _median(ext)
+    med = median_of(list(ext))
     own, above, below = _gather(ext, row_of, yy, xx, half_width)
     parts = [own.transpose(1, 0, 2).reshape(yy.size, -1)]
     centre = _row_levels(med, row_of[yy + 1], xx)

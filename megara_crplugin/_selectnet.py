@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["batcher_pairs", "order_statistics", "selection_program"]
+__all__ = ["batcher_pairs", "median_of", "order_statistics", "selection_program"]
 
 #: Pixels per sub-block: the m planes of one sub-block stay in the CPU cache.
 SUB_BLOCK = 1 << 15
@@ -194,3 +194,15 @@ def order_statistics(
         for target, source in copies:
             operands[target][...] = operands[source]
     return result
+
+
+def median_of(planes: list[np.ndarray]) -> np.ndarray:
+    """Element-wise median of the planes, the value ``np.median`` gives along a new axis 0.
+
+    For an even count, the mean of the two middle values (in the planes' dtype).
+    """
+    m = len(planes)
+    if m % 2:
+        return order_statistics(planes, (m // 2,))[0]
+    low, high = order_statistics(planes, (m // 2 - 1, m // 2))
+    return (low + high) / 2

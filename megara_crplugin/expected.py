@@ -44,7 +44,7 @@ from scipy import ndimage
 from ._blockstats import for_each_block, row_blocks
 from ._minshift import min_shift as _min_shift
 from ._refine import refine_candidates
-from ._selectnet import order_statistics
+from ._selectnet import median_of, order_statistics
 from ._tails import skewness
 
 __all__ = [
@@ -169,21 +169,12 @@ def _neighbour_median(block: np.ndarray, half_width: int) -> np.ndarray:
     hw = min(half_width, nx - 1)
     padded = np.pad(block, ((0, 0), (0, 0), (hw, hw)), mode="reflect")
     planes = [padded[i, :, hw + d : hw + d + nx] for d in range(-hw, hw + 1) if d for i in range(n)]
-    return _median_of(planes)
-
-
-def _median_of(planes: list[np.ndarray]) -> np.ndarray:
-    """Element-wise median of the planes, the value ``np.median`` gives (see :mod:`._selectnet`)."""
-    m = len(planes)
-    if m % 2:
-        return order_statistics(planes, (m // 2,))[0]
-    low, high = order_statistics(planes, (m // 2 - 1, m // 2))
-    return (low + high) / 2
+    return median_of(planes)
 
 
 def _median_frames(block: np.ndarray) -> np.ndarray:
     """``np.median(block, axis=0)``, the same values."""
-    return _median_of(list(block))
+    return median_of(list(block))
 
 
 def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):

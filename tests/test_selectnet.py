@@ -96,3 +96,15 @@ def test_a_rank_that_is_an_input_is_copied():
     (got,) = order_statistics(values, (0,))
     np.testing.assert_array_equal(got, values[0])
     assert got is not values[0]
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 6, 18, 19])
+def test_median_of_planes_is_numpys_median(m):
+    from megara_crplugin._selectnet import median_of
+
+    rng = np.random.default_rng(m)
+    planes = list(rng.normal(0, 1, (m, 7, 9)).astype(np.float32))
+    planes[0][2, 3] = planes[-1][2, 3]  # a tie
+    got = median_of(planes)
+    want = np.median(np.stack(planes), axis=0)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
