@@ -24,7 +24,8 @@ Tests (all per pixel, so the false-alarm level does not grow with the image):
 
 * :func:`raised_in` -- at least ``needed`` of the N values lie more than
   ``k`` sigma above their expected signal (sigma from gain and read noise,
-  plus the estimate's own scatter), unless they are raised alike in every
+  plus the estimate's own scatter; ``k`` a normal-tail level, raised by the
+  photon noise's skewness on faint pixels), unless they are raised alike in every
   exposure (a hot pixel).  :func:`median_flags` (``needed = N // 2 + 1``)
   is "the median is raised by cosmic rays" (MEDIANCR); :func:`frame_flags`
   a single hit in one exposure; :func:`mediancr_mm_flags` combines the
