@@ -17,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .safety import forget_keyboard_interrupt
+
 __all__ = ["add_arguments", "main", "run"]
 
 
@@ -184,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             "unfinished ones left nothing",
             file=sys.stderr,
         )
+        forget_keyboard_interrupt()
         return 130
     finally:
         bar.stop()

@@ -164,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print("megara-crmasks: interrupted (Ctrl-C); no output written", file=sys.stderr)
+        safety.forget_keyboard_interrupt()
         return 130
     except safety.Terminated:
         print("megara-crmasks: terminated (SIGTERM); no output written", file=sys.stderr)

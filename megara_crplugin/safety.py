@@ -225,6 +225,18 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def forget_keyboard_interrupt() -> None:
+    """After a handled Ctrl-C, let ``python -m ...`` exit with the status returned.
+
+    CPython run with ``-m`` remembers a KeyboardInterrupt that ended code run
+    from a string (``exec``/``eval`` of source text, as ``dataclasses`` and
+    ``namedtuple`` do while a module is imported) even when it was caught, and
+    then ends the process by SIGINT whatever status it was given.  Evaluating
+    any string resets that memory.
+    """
+    eval("None")  # noqa: S307 - a constant: only resets CPython's flag
+
+
 def _matches(name: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pat) for pat in patterns)
 

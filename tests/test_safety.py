@@ -434,3 +434,32 @@ def test_apply_disk_full_leaves_no_new_folder(tmp_path, sset, capsys, monkeypatc
         "No space left on device"
     )
     assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("forget", [True, False])
+def test_python_m_exits_with_the_status_after_a_caught_interrupt_in_string_code(tmp_path, forget):
+    """CPython under ``-m`` ends by SIGINT after a KeyboardInterrupt caught from ``exec``.
+
+    The interrupt of a real run can land while a module is imported (dataclasses and
+    namedtuples ``exec`` source text): caught by the command, the process still died by
+    SIGINT (status -2 instead of 130) until ``forget_keyboard_interrupt``.
+    """
+    import subprocess
+    import sys
+
+    pkg = tmp_path / "kipkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    call = "forget_keyboard_interrupt()" if forget else "pass"
+    (pkg / "run.py").write_text(
+        "import sys\n"
+        "from megara_crplugin.safety import forget_keyboard_interrupt\n"
+        "try:\n"
+        "    exec('raise KeyboardInterrupt', {})\n"
+        "except KeyboardInterrupt:\n"
+        f"    {call}\n"
+        "sys.exit(130)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    proc = subprocess.run([sys.executable, "-m", "kipkg.run"], env=env, capture_output=True)
+    assert proc.returncode == (130 if forget else -signal.SIGINT), proc.stderr
