@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import gc
 import multiprocessing as mp
+import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -28,7 +31,32 @@ def fork_context():
     return mp.get_context("fork")
 
 
+#: Signals held while a worker is forked (see :func:`_signals_held`).
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def _signals_held():
+    """Hold Ctrl-C and SIGTERM while forking; deliver them after.
+
+    ``os.fork`` runs the at-fork callbacks of the parent (``logging`` releases
+    its lock there): an interrupt raised inside one is printed as "Exception
+    ignored" with a traceback and lost.  Held (blocked), the signal waits for
+    the end of the fork and raises in ordinary code.  Main thread only (the
+    mask is per thread, and only the main thread runs Python's handlers).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _worker(func: Callable[[int], Any], items: range, conn) -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # forked while they were held
     try:
         for i in items:
             try:
@@ -81,7 +109,8 @@ def fork_imap(
                 recv, send = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=_worker, args=(func, range(w, n_items, nproc), send))
                 proc.daemon = True
-                proc.start()
+                with _signals_held():
+                    proc.start()
                 send.close()  # the child holds the only writer: EOF means it is done
                 links.append((recv, proc, len(range(w, n_items, nproc))))
         finally:
@@ -148,7 +177,8 @@ class ForkedCall:
         try:
             proc = ctx.Process(target=_worker, args=(lambda i: func(), range(1), send))
             proc.daemon = True
-            proc.start()
+            with _signals_held():
+                proc.start()
         finally:
             gc.unfreeze()
         send.close()

@@ -44,3 +44,30 @@ def test_a_dying_worker_is_reported_not_waited_for():
 
     with pytest.raises(RuntimeError, match=r"exited \(code 3\) before sending"):
         list(fork_imap(die, 2, 2))
+
+
+def test_an_interrupt_during_the_fork_is_delivered_after_it_in_ordinary_code():
+    """Held while forking (not lost in an at-fork callback), raised once the fork is done."""
+    import os
+    import signal
+
+    from megara_crplugin import _forkmap
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with _forkmap._signals_held():
+            os.kill(os.getpid(), signal.SIGINT)  # arrives "during the fork"
+            reached.append("fork done")  # not interrupted here
+    assert reached == ["fork done"]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_workers_forked_with_held_signals_receive_them():
+    import signal
+
+    from megara_crplugin._forkmap import fork_imap
+
+    def blocked(_):
+        return sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+    assert list(fork_imap(blocked, 2, workers=2)) == [[], []]
