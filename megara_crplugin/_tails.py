@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["skewed_threshold", "skewness"]
+__all__ = ["level", "skewed_threshold", "skewness"]
 
 
 def skewed_threshold(k, value, sigma, gain):
@@ -23,7 +23,12 @@ def skewed_threshold(k, value, sigma, gain):
     value exceeds ``k`` (first order: within 20 % from 5 e- up for k <= 4.5,
     tested; at 6 sigma on 5 e- the tail is still 1.5 times the normal one).
     """
-    return k + (k * k - 1.0) / 6.0 * skewness(value, sigma, gain)
+    return level(k, skewness(value, sigma, gain))
+
+
+def level(k, skew):
+    """The Cornish-Fisher level ``k + (k**2 - 1) * skew / 6`` (sigma) of a skewed noise."""
+    return k + (k * k - 1.0) / 6.0 * skew
 
 
 def skewness(value, sigma, gain):

@@ -46,7 +46,7 @@ from ._blockstats import for_each_block, row_blocks
 from ._minshift import min_shift as _min_shift
 from ._refine import refine_candidates
 from ._selectnet import median_of, order_statistics
-from ._tails import skewness
+from ._tails import level, skewness
 
 __all__ = [
     "ExpectedSignal",
@@ -360,8 +360,8 @@ def _raised(stack, expected: ExpectedSignal, ks: tuple[float, ...], needed: int)
     for i in range(n):
         z = (stack[i] - expected.value[i]) / sigma[i]
         skew = skewness(expected.value[i], sigma[i], expected.gain)
-        for count, k in zip(counts, ks, strict=True):  # the level of skewed_threshold
-            count += z > k + (k * k - 1.0) / 6.0 * skew
+        for count, k in zip(counts, ks, strict=True):
+            count += z > level(k, skew)
         clean += z <= K_CLEAN
     # cosmic rays in `needed` exposures leave the others clean; raised alike in
     # (nearly) every exposure is a hot pixel or structure the estimate misses
