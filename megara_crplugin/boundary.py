@@ -20,6 +20,8 @@ import numpy as np
 from scipy.interpolate import BSpline
 from scipy.optimize import lsq_linear
 
+from ._blockstats import for_each_block, row_blocks
+
 __all__ = [
     "Boundary",
     "boundary_points",
@@ -318,7 +320,9 @@ def fit_boundary(
     )
 
 
-def float32_threshold(boundary: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+def float32_threshold(
+    boundary: Callable[[np.ndarray], np.ndarray], x: np.ndarray, threads: int = 1
+) -> np.ndarray:
     """The boundary at ``x`` as a float32 threshold image, exact for float32 ordinates.
 
     ``t`` is the largest float32 not above ``boundary(x)`` (float64), so that
@@ -332,6 +336,8 @@ def float32_threshold(boundary: Callable[[np.ndarray], np.ndarray], x: np.ndarra
         The detection boundary f(x) (ADU).
     x : ndarray
         Abscissae (ADU), e.g. ``min2d``.
+    threads : int, optional
+        Blocks evaluated at once (threads; element-wise: the same values).
 
     Returns
     -------
@@ -339,16 +345,19 @@ def float32_threshold(boundary: Callable[[np.ndarray], np.ndarray], x: np.ndarra
     """
     flat = np.asarray(x).reshape(-1)
     out = np.empty(flat.shape, dtype=np.float32)
-    for start in range(0, flat.size, _EVAL_BLOCK):
-        b = np.asarray(boundary(flat[start : start + _EVAL_BLOCK]), dtype=np.float64)
+
+    def block(part: slice) -> None:
+        b = np.asarray(boundary(flat[part]), dtype=np.float64)
         t = b.astype(np.float32)
         high = t > b  # rounded up: step one float32 down
         t[high] = np.nextafter(t[high], np.float32(-np.inf))
-        out[start : start + _EVAL_BLOCK] = t
+        out[part] = t
+
+    for_each_block(block, row_blocks(flat.size, _EVAL_BLOCK), threads)
     return out.reshape(np.shape(x))
 
 
-def shared_threshold(boundary, x: np.ndarray) -> np.ndarray | None:
+def shared_threshold(boundary, x: np.ndarray, threads: int = 1) -> np.ndarray | None:
     """:func:`float32_threshold` where it serves: a boundary and float32 ``x`` (else None).
 
     The targets' ordinates have the stack's dtype, as ``min2d``: with a
@@ -356,7 +365,7 @@ def shared_threshold(boundary, x: np.ndarray) -> np.ndarray | None:
     """
     if boundary is None or np.asarray(x).dtype != np.float32:
         return None
-    return float32_threshold(boundary, x)
+    return float32_threshold(boundary, x, threads)
 
 
 def exceeds(y: np.ndarray, boundary, x: np.ndarray, threshold=None) -> np.ndarray:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._blockstats import for_each_block, row_blocks
 from ._selectnet import order_statistics
 from .result import StackStatistics
 
@@ -80,7 +81,9 @@ def low_mean(values: np.ndarray, n_excluded: int, *, axis: int = 0) -> np.ndarra
     return np.take(part, np.arange(keep), axis=axis).mean(axis=axis, dtype=values.dtype)
 
 
-def stack_statistics(stack: np.ndarray, *, cr_coincidences: int = 2) -> StackStatistics:
+def stack_statistics(
+    stack: np.ndarray, *, cr_coincidences: int = 2, threads: int = 1
+) -> StackStatistics:
     """Per-pixel min2d, max2d, median2d and mean2d of a stack.
 
     Parameters
@@ -89,21 +92,32 @@ def stack_statistics(stack: np.ndarray, *, cr_coincidences: int = 2) -> StackSta
         Bias-subtracted (and possibly rescaled) exposures in ADU.
     cr_coincidences : int, optional
         Number of highest values excluded from ``min2d``.
+    threads : int, optional
+        Blocks of rows computed at once (threads): every statistic is per
+        pixel, so the values do not depend on it.
 
     Returns
     -------
     StackStatistics
         The statistics, in the dtype of the stack.
     """
-    n = stack.shape[0]
-    if n == 3 and cr_coincidences == 2:
-        # one sorting network gives min, median and max at once (the values of a sort)
-        min2d, median2d, max2d = order_statistics(list(stack), (0, 1, 2))
-    else:
-        min2d = low_mean(stack, cr_coincidences)
-        median2d = np.median(stack, axis=0).astype(stack.dtype, copy=False)
-        max2d = stack.max(axis=0)
-    mean2d = stack.mean(axis=0, dtype=np.float64).astype(stack.dtype, copy=False)
+    n, ny, nx = stack.shape
+    if n - cr_coincidences < 1:
+        raise ValueError(f"cannot exclude {cr_coincidences} of {n} values")
+    min2d, median2d, max2d, mean2d = (np.empty((ny, nx), dtype=stack.dtype) for _ in range(4))
+
+    def block(sl: slice) -> None:
+        part = stack[:, sl]
+        if n == 3 and cr_coincidences == 2:
+            # one sorting network gives min, median and max at once (the values of a sort)
+            order_statistics(list(part), (0, 1, 2), out=[min2d[sl], median2d[sl], max2d[sl]])
+        else:
+            min2d[sl] = low_mean(part, cr_coincidences)
+            median2d[sl] = np.median(part, axis=0)
+            max2d[sl] = part.max(axis=0)
+        mean2d[sl] = part.mean(axis=0, dtype=np.float64)  # rounded to the stack's dtype
+
+    for_each_block(block, row_blocks(ny), threads)
     return StackStatistics(stack=stack, min2d=min2d, max2d=max2d, median2d=median2d, mean2d=mean2d)
 
 

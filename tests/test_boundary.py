@@ -169,3 +169,19 @@ def test_exceeds_uses_the_shared_threshold_only_where_it_is_exact():
     wrong = np.full(x.shape, np.inf, dtype=np.float32)  # ignored for a float64 ordinate
     y64 = y32.astype(np.float64)
     assert np.array_equal(exceeds(y64, boundary, x.astype(np.float32), wrong), want)
+
+
+def test_float32_threshold_in_threads_is_the_one_block_threshold(monkeypatch):
+    """Blocks evaluated in two threads give the threshold of one evaluation (issue 11)."""
+    import megara_crplugin.boundary as boundary_mod
+
+    x = np.random.default_rng(4).uniform(0.0, 3000.0, (300, 170)).astype(np.float32)
+
+    def boundary(v):
+        return 7.0 + np.sqrt(np.asarray(v, dtype=np.float64)) * np.e
+
+    whole = boundary_mod.float32_threshold(boundary, x)  # 51,000 values: one block
+    monkeypatch.setattr(boundary_mod, "_EVAL_BLOCK", 4_000)  # 13 blocks, the last one short
+    for threads in (1, 2):
+        t = boundary_mod.shared_threshold(boundary, x, threads)
+        np.testing.assert_array_equal(t, whole)

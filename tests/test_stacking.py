@@ -77,3 +77,27 @@ def test_stack_statistics_n5_min2d_is_mean_of_lowest(coinc):
     # strictly above the true minimum wherever the lowest values differ
     assert np.all(st.min2d >= stack.min(axis=0))
     assert np.count_nonzero(st.min2d > stack.min(axis=0)) > 0.99 * st.min2d.size
+
+
+@pytest.mark.parametrize(("n", "coinc"), [(3, 2), (5, 2), (4, 1), (7, 3)])
+def test_stack_statistics_by_row_blocks_in_threads_are_the_whole_frame_values(n, coinc):
+    """600 rows: three blocks of rows, computed in two threads or one, same bits."""
+    rng = np.random.default_rng(n)
+    stack = rng.normal(100.0, 10.0, (n, 600, 90)).astype(np.float32)
+    one = stack_statistics(stack, cr_coincidences=coinc, threads=1)
+    two = stack_statistics(stack, cr_coincidences=coinc, threads=2)
+    whole = {
+        "min2d": low_mean(stack, coinc),
+        "median2d": np.median(stack, axis=0).astype(np.float32),
+        "max2d": stack.max(axis=0),
+        "mean2d": stack.mean(axis=0, dtype=np.float64).astype(np.float32),
+    }
+    for name, expected in whole.items():
+        np.testing.assert_array_equal(getattr(one, name), expected, err_msg=name)
+        np.testing.assert_array_equal(getattr(two, name), expected, err_msg=name)
+        assert getattr(two, name).dtype == np.float32
+
+
+def test_stack_statistics_rejects_excluding_every_value():
+    with pytest.raises(ValueError, match="cannot exclude 3 of 3"):
+        stack_statistics(np.zeros((3, 4, 4), np.float32), cr_coincidences=3)
