@@ -83,7 +83,8 @@ class ExpectedSignal:
     Attributes
     ----------
     value : ndarray of float32, shape (N, ny, nx)
-        Expected signal of each exposure (ADU, bias-free).
+        Expected signal of each exposure (ADU, bias-free); read-only (one
+        plane broadcast) without offsets and flux factors.
     sigma : ndarray of float32, shape (N, ny, nx), or None
         Noise of one value about that expectation: photon and read noise
         plus the scatter of the estimate (ADU).  None: computed from
@@ -242,6 +243,17 @@ def _estimate_block(stack, ff, rows, gain, rnoise, half_width):
     return np.broadcast_to(np.fmax(est, np.fmax(low, line)), block.shape)
 
 
+def _per_exposure(plane: np.ndarray, ff: np.ndarray, offsets) -> np.ndarray:
+    """Each exposure's estimate: shifted back, times its factor (else ``plane`` broadcast)."""
+    if offsets is None and np.all(ff == 1):
+        return np.broadcast_to(plane, (len(ff), *plane.shape))
+    value = np.empty((len(ff), *plane.shape), np.float32)
+    for i in range(len(ff)):
+        value[i] = plane if offsets is None else _shift(plane, *offsets[i])
+    value *= ff[:, None, None].astype(np.float32)
+    return value
+
+
 def estimate_expected(
     stack: np.ndarray,
     *,
@@ -285,7 +297,7 @@ def estimate_expected(
         raise ValueError(f"half_width: expected >= 1, got {half_width}")
     n, ny, nx = stack.shape
     ff = np.ones(n) if flux_factors is None else np.asarray(flux_factors, float).reshape(n)
-    value = np.empty(stack.shape, np.float32)  # flux-normalised until the end
+    plane = np.empty((ny, nx), np.float32)  # one estimate for all exposures, flux-normalised
     n_used = 2 * min(half_width, nx - 1) * n
     est_scale = _MEDIAN_EFFICIENCY / np.sqrt(n_used)
     aligned = stack
@@ -294,17 +306,14 @@ def estimate_expected(
         aligned = np.stack([_shift(stack[i], -dx, -dy) for i, (dx, dy) in enumerate(offsets)])
 
     def estimate(rows: slice) -> None:
-        value[:, rows] = _estimate_block(
+        plane[rows] = _estimate_block(
             aligned, ff, rows, _rows(gain, rows), _rows(rnoise, rows), half_width
-        )
+        )[0]
 
     for_each_block(estimate, row_blocks(ny, CHUNK_ROWS), threads)
     aligned = None  # the aligned copy (offsets) is not needed any more
     sigma = None  # computed from the value when needed
-    if offsets is not None:
-        for i, (dx, dy) in enumerate(offsets):
-            value[i] = _shift(value[i], dx, dy)
-    value *= ff[:, None, None].astype(np.float32)
+    value = _per_exposure(plane, ff, offsets)
     if offsets is not None:  # plus the interpolation error: stored
         sigma = np.empty(stack.shape, np.float32)
         for i in range(n):

@@ -221,3 +221,22 @@ def test_tabulated_minimum_shifts_are_the_integrals():
         assert min_shift(n) == min_shift_integral(n)
     assert min_shift(3) == pytest.approx(0.8463, abs=1e-4)  # -E[min] of 3 N(0, 1)
     assert min_shift(25) == min_shift_integral(25) > min_shift(20)
+
+
+def test_one_estimate_is_shared_by_the_exposures_unless_factors_or_offsets_differ():
+    """Without flux factors and offsets the N planes are one plane (no copies, read-only)."""
+    stack = _noisy(_fibres(64, 48), seed=6)
+    shared = estimate_expected(stack, gain=GAIN, rnoise=RNOISE)
+    assert shared.value.shape == stack.shape
+    assert shared.value.strides[0] == 0 and not shared.value.flags.writeable
+    ones = estimate_expected(stack, gain=GAIN, rnoise=RNOISE, flux_factors=(1.0, 1.0, 1.0))
+    np.testing.assert_array_equal(ones.value, shared.value)
+    ff = (0.9, 1.0, 1.1)
+    scaled = estimate_expected(stack, gain=GAIN, rnoise=RNOISE, flux_factors=ff)
+    assert scaled.value.flags.writeable and scaled.value.strides[0] != 0
+    # each plane is the flux-normalised estimate times its factor, in float32
+    plane = scaled.value[1]  # factor 1.0
+    for i, f in enumerate(ff):
+        np.testing.assert_array_equal(scaled.value[i], plane * np.float32(f))
+    zero = estimate_expected(stack, gain=GAIN, rnoise=RNOISE, offsets=[(0, 0)] * 3)
+    np.testing.assert_array_equal(zero.value, shared.value)  # shifts by 0 px change nothing
