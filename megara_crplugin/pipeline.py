@@ -17,7 +17,8 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,15 @@ from typing import Any
 import numpy as np
 
 from ._auxpass import aux_pass
-from ._memtrim import release_free_memory
+from ._mediancr_run import run_mediancr
+from ._memtrim import release_free_memory, share_one_arena
+from ._threads import cores
 from .alignment import measure_offset
 from .boundary import shared_threshold
 from .combination import meancr_image
 from .config import CRConfig, revalidate, validate_parameters
 from .defects import aux_defects, load_bpm, stack_defects
 from .exceptions import InputError
-from .expected_stage import expected_signal, frame_hook, median_hook
-from .fluxchange import alike_values
 from .fluxfactor import estimate_flux_factors
 from .guards import check_frame_values, check_geometry
 from .hooks import NullProgress, NullReviewer
@@ -42,14 +43,11 @@ from .masks import problematic_pixels
 from .mmboundary import mm_boundary, synthetic_model
 from .noisecheck import check_noise_model
 from .result import CRMaskResult, StackStatistics, TargetDetection
-from .stacking import build_stack, normalised_statistics, stack_statistics
+from .stacking import build_stack, stack_statistics
 from .targets import (
-    Normalised,
     crmask_stage,
-    exposure_stage,
     meancr_stage,
     meancrt_stage,
-    mediancr_stage,
     target_inputs,
 )
 
@@ -148,6 +146,7 @@ def compute_crmasks(
     frame_names: Sequence[str] | None = None,
     units: str | None = None,
     release_frames: bool = False,
+    on_stack: Callable[[StackStatistics, str], Any] | None = None,
 ) -> CRMaskResult:
     """Compute the cosmic-ray masks of N >= 3 equivalent exposures.
 
@@ -174,6 +173,12 @@ def compute_crmasks(
         stack is built, so that the frames' memory is freed during the
         detection (``megara-crmasks PARAMS.yaml`` does; the arrays themselves
         are never modified).  Default False: the list is left as it is.
+    on_stack : callable, optional
+        ``on_stack(statistics, masks_uuid)``, called once the stack, its
+        statistics and the Aux.Cosmic detections exist, before the
+        simulations: ``megara-crmasks`` starts writing the combinations that
+        need no mask there (the statistics' arrays must not be modified).
+        ``masks_uuid`` is the UUID the result will carry.
 
     Returns
     -------
@@ -186,9 +191,16 @@ def compute_crmasks(
         Before any expensive work.
     megara_crplugin.exceptions.UserStop
         When the operator stops an interactive run.
+
+    Notes
+    -----
+    The first call limits this process's C heap to one arena (glibc
+    ``M_ARENA_MAX``, :func:`~megara_crplugin._memtrim.share_one_arena`): the
+    stages' threads then reuse each other's freed temporaries.
     """
     cfg, noise, shape = _prepare(frames, parameters, frame_names)
     bpm = load_bpm(cfg.bpm, shape)
+    share_one_arena()  # the stages' threads reuse each other's freed temporaries
     reviewer = reviewer if (cfg.interactive and reviewer is not None) else NullReviewer()
     ctx = _Context(cfg, noise, progress or NullProgress(), reviewer, frame_names)
     t_start = time.perf_counter()
@@ -209,6 +221,7 @@ def compute_crmasks(
     aux_med &= allowed
 
     offsets = _offsets(ctx, stats, cleaned_frames, extras)
+    masks_uuid = _masks_uuid(on_stack, stats)  # after the detector's workers: memory
     histogram, boundary, secondary = _boundaries(
         ctx, stats, ff, offsets, (aux_med, defects.mask, aux_frames), cleaned_frames
     )
@@ -216,7 +229,7 @@ def compute_crmasks(
     if cfg.uses_mm:
         extras["boundaries"] = secondary
 
-    bound = shared_threshold(boundary, stats.min2d)  # for the noise check and MEDIANCR
+    bound = shared_threshold(boundary, stats.min2d, cores(cfg.jobs))  # noise check, MEDIANCR
     with ctx.phase("noise check"):
         noise_check = check_noise_model(cfg, noise, stats, histogram, boundary, bound)
     ti = target_inputs(
@@ -229,41 +242,45 @@ def compute_crmasks(
         secondary=secondary,
         aux_frames=aux_frames if ctx.detector is not None else None,
     )
-    with ctx.phase("MEDIANCR"):
-        expected, ti, mediancr, features = _mediancr(ti, stack, ff, offsets, aux_med, bound)
-    del bound
-    result = CRMaskResult(
-        config=cfg,
-        uuid=str(uuid.uuid4()),
-        flux_factors=ff,
-        mm_threshold=ti.threshold,
-        stats=stats,
-        targets={"MEDIANCR": mediancr},
-        features=features,
-        problematic=np.zeros(shape, dtype=bool),
-        auxclean=auxclean,
-        rpmedian=tuple(cfg.pixels_to_be_replaced_by_local_median),
-        histogram=histogram,
-        boundary=boundary,
-        offsets=offsets,
-        gain=noise.gain,
-        rnoise=noise.rnoise,
-        timings=ctx.timings,
-        extras=extras,
-        defects=defects,
-        flux_changes=ti.flux_changes,
-        noise_check=noise_check,
-    )
-    if cfg.verify_cr and features:
-        rejected = ctx.reviewer.verify_features(result, features)
-        _reject_features(result, rejected)
-    ctx.reviewer.review_mediancr(result)
-
-    with ctx.phase("exposures", n) as advance:
-        per_frame = exposure_stage(
-            ti, stack, aux_frames, lambda i: frame_hook(cfg, expected, stack, i, allowed), advance
+    with _target_threads(cfg) as pool:
+        with ctx.phase("MEDIANCR"):
+            run = run_mediancr(
+                ti,
+                stack,
+                ff,
+                offsets,
+                (aux_med, aux_frames),
+                bound,
+                pool,
+                exposures_now=not cfg.interactive,  # else after the operator's review
+            )
+        del bound
+        result = CRMaskResult(
+            config=cfg,
+            uuid=masks_uuid,
+            flux_factors=ff,
+            mm_threshold=run.ti.threshold,
+            stats=stats,
+            targets={"MEDIANCR": run.mediancr},
+            features=run.features,
+            problematic=np.zeros(shape, dtype=bool),
+            auxclean=auxclean,
+            rpmedian=tuple(cfg.pixels_to_be_replaced_by_local_median),
+            histogram=histogram,
+            boundary=boundary,
+            offsets=offsets,
+            gain=noise.gain,
+            rnoise=noise.rnoise,
+            timings=ctx.timings,
+            extras=extras,
+            defects=defects,
+            flux_changes=run.ti.flux_changes,
+            noise_check=noise_check,
         )
-    expected = None  # 2 N float32 frames, not needed by the later stages nor the reports
+        _review_mediancr(ctx, result, run.features)
+        with ctx.phase("exposures", n) as advance:
+            per_frame = run.exposures(advance)
+        ti, run = run.ti, None  # the expected signal (N float32 frames) goes
     ti = dataclasses.replace(ti, normalised=None)  # used by MEDIANCR and CRMASKi only
     release_free_memory(collect=True)
     with ctx.phase("MEANCRT"):
@@ -289,6 +306,14 @@ def compute_crmasks(
     return result
 
 
+def _masks_uuid(on_stack, stats: StackStatistics) -> str:
+    """A new UUID for the run's masks, handed to ``on_stack`` with the statistics."""
+    masks_uuid = str(uuid.uuid4())
+    if on_stack is not None:
+        on_stack(stats, masks_uuid)
+    return masks_uuid
+
+
 def _boundaries(ctx: _Context, stats, ff, offsets, masks, cleaned_frames):
     """Simulations and boundaries of the M.M. diagrams (None / empty without M.M.Cosmic).
 
@@ -304,46 +329,6 @@ def _boundaries(ctx: _Context, stats, ff, offsets, masks, cleaned_frames):
     for m in aux_frames:
         exclude |= m
     return mm_boundary(ctx, stats, model, exclude, shifted=offsets is not None)
-
-
-def _mediancr(ti, stack, ff, offsets, aux_med, bound):
-    """The expected signal, then MEDIANCR and its features (``bound``: boundary at min2d).
-
-    Returns ``(expected, ti, mediancr, features)``: ``ti`` gains the flux-change
-    profile at the detections and the flux-normalised statistics (without
-    their median, which only MEDIANCR uses).
-    """
-    cfg, stats = ti.cfg, ti.stats
-    expected = expected_signal(cfg, stack, ti.noise, ff, offsets)
-    if expected is not None:  # the flux-change profile at the detections
-        ti = dataclasses.replace(ti, profile=np.minimum(stats.min2d, expected.value.min(axis=0)))
-    ti = dataclasses.replace(ti, normalised=_normalised(cfg, ti.noise, stack, ff, expected))
-    hook = median_hook(cfg, expected, stack, ti.allowed)
-    mediancr, features = mediancr_stage(ti, aux_med, hook, bound)
-    if ti.normalised is not None:  # the exposures need the normalised low, not the median
-        ti = dataclasses.replace(ti, normalised=dataclasses.replace(ti.normalised, median=None))
-    return expected, ti, mediancr, features
-
-
-def _normalised(cfg: CRConfig, noise, stack, ff, expected):
-    """Statistics of the flux-normalised stack for the flux-change tests (see ``Normalised``).
-
-    None unless the flux factors differ from 1 on a stack that is not rescaled
-    (``apply_flux_factor_to: simulated``) and the flux-change rejection is on:
-    then ``median2d - min2d`` carries the known global factors, which the test
-    would take for a flux change of every feature.
-    """
-    if not cfg.flux_change_rejection or cfg.apply_flux_factor_to != "simulated":
-        return None
-    if np.allclose(ff, 1.0):
-        return None
-    low, median, high = normalised_statistics(stack, ff, cr_coincidences=cfg.mm_cr_coincidences)
-    profile = None
-    if expected is not None:
-        scale = np.asarray(ff, np.float32).reshape(-1, 1, 1)
-        profile = np.minimum(low, (expected.value / scale).min(axis=0))
-    alike = alike_values(median, high, noise.gain, noise.rnoise)  # lets median and high go
-    return Normalised(low, median, profile, alike, np.asarray(ff, float))
 
 
 def _meancr_target(ctx: _Context, ti, stats: StackStatistics, result: CRMaskResult):
@@ -378,13 +363,35 @@ def _stack(ctx: _Context, frames, shape, extras, *, release: bool = False):
         )
         if release and isinstance(frames, list):
             frames.clear()  # handed over by the caller: the stack replaces them
-        stats = stack_statistics(stack, cr_coincidences=cfg.mm_cr_coincidences)
+        stats = stack_statistics(
+            stack, cr_coincidences=cfg.mm_cr_coincidences, threads=cores(cfg.jobs)
+        )
     if cfg.mm_synthetic == "single" and cfg.uses_mm and not np.allclose(ff, 1.0):
         raise InputError(
             "mm_synthetic 'single' needs flux factors equal to 1; flux_factor 'auto' gave "
             + ", ".join(f"{f:.4f}" for f in ff)
         )
     return ff, stack, stats
+
+
+@contextmanager
+def _target_threads(cfg: CRConfig):
+    """Threads of MEDIANCR's and the exposures' tests (``jobs``).
+
+    After an error or an operator's stop, the exposures not yet begun are dropped.
+    """
+    pool = ThreadPoolExecutor(cores(cfg.jobs), thread_name_prefix="targets")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _review_mediancr(ctx: _Context, result: CRMaskResult, features) -> None:
+    """The operator's verdicts on MEDIANCR (``verify_cr``, then the review); none when not asked."""
+    if ctx.cfg.verify_cr and features:
+        _reject_features(result, ctx.reviewer.verify_features(result, features))
+    ctx.reviewer.review_mediancr(result)
 
 
 def _reject_features(result: CRMaskResult, rejected) -> None:

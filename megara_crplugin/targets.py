@@ -20,7 +20,11 @@ Mask polarity everywhere: True = cosmic ray.  Units: ADU.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
+from threading import Lock
 from typing import Any
 
 import numpy as np
@@ -38,7 +42,9 @@ __all__ = [
     "TargetInputs",
     "crmask_stage",
     "detections",
+    "collect",
     "exposure_stage",
+    "exposure_tasks",
     "meancr_stage",
     "meancrt_stage",
     "mediancr_stage",
@@ -190,6 +196,7 @@ def detections(
     normalised_excess=None,
     settled: np.ndarray | None = None,
     bound_at_x: np.ndarray | None = None,
+    one_at_a_time: AbstractContextManager | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(flag_aux, flag_mm) of one target: corroborated Aux, M.M. flags, flux changes out.
 
@@ -264,9 +271,10 @@ def detections(
     if normalised_excess is not None:  # the known flux factors divided out
         norm = ti.normalised
         low, excess, profile, alike = norm.low, normalised_excess, norm.profile, norm.alike
-    return filter_target(
-        cfg, ti.noise, low, flags, excess, keep, ti.flux_changes, name, alike, profile, settled
-    )
+    with one_at_a_time or nullcontext():
+        return filter_target(
+            cfg, ti.noise, low, flags, excess, keep, ti.flux_changes, name, alike, profile, settled
+        )
 
 
 def mediancr_stage(
@@ -300,34 +308,63 @@ def mediancr_stage(
     return mediancr, features
 
 
+def exposure_tasks(
+    ti: TargetInputs,
+    stack: np.ndarray,
+    aux_frames: Sequence[np.ndarray],
+    more_mm_of: Callable[[int], MoreFlags],
+    threads: int = 1,
+) -> list[Callable[[], tuple[np.ndarray, np.ndarray]]]:
+    """One call per exposure, each returning its (flag_aux, flag_mm) (diagram: exposure - min2d).
+
+    The calls may run in threads, in any order: their flux-change tests,
+    which hold the largest temporaries, run one at a time, and each
+    exposure's flags are the same however they run.  ``threads``: for the
+    frames' boundary at ``min2d``, computed here once for all exposures.
+    """
+    frame_bnd = ti.secondary["frame"]
+    bound = shared_threshold(frame_bnd, ti.stats.min2d, threads) if ti.cfg.uses_mm else None
+    one_at_a_time = Lock()
+
+    def exposure(i: int) -> tuple[np.ndarray, np.ndarray]:
+        return detections(
+            ti,
+            stack[i] - ti.stats.min2d,
+            aux_frames[i],
+            per_frame=True,
+            bnd=frame_bnd,
+            level="frame",
+            name=f"CRMASK{i + 1}",
+            more_mm=more_mm_of(i),
+            normalised_excess=_normalised_excess(ti.normalised, stack, i),
+            bound_at_x=bound,
+            one_at_a_time=one_at_a_time,
+        )
+
+    return [partial(exposure, i) for i in range(len(stack))]
+
+
 def exposure_stage(
     ti: TargetInputs,
     stack: np.ndarray,
     aux_frames: Sequence[np.ndarray],
     more_mm_of: Callable[[int], MoreFlags],
     advance: Callable[[int], Any] = lambda k: None,
+    threads: int = 1,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(flag_aux, flag_mm) of every exposure (its diagram: exposure - min2d)."""
-    per_frame = []
-    # the frames' boundary at min2d, once for all exposures
-    bound = shared_threshold(ti.secondary["frame"], ti.stats.min2d) if ti.cfg.uses_mm else None
-    for i in range(len(stack)):
-        per_frame.append(
-            detections(
-                ti,
-                stack[i] - ti.stats.min2d,
-                aux_frames[i],
-                per_frame=True,
-                bnd=ti.secondary["frame"],
-                level="frame",
-                name=f"CRMASK{i + 1}",
-                more_mm=more_mm_of(i),
-                normalised_excess=_normalised_excess(ti.normalised, stack, i),
-                bound_at_x=bound,
-            )
-        )
+    """(flag_aux, flag_mm) of every exposure, in ``threads`` threads (:func:`exposure_tasks`)."""
+    tasks = exposure_tasks(ti, stack, aux_frames, more_mm_of, threads)
+    with ThreadPoolExecutor(max(1, min(threads, len(tasks)))) as pool:
+        return collect([pool.submit(task) for task in tasks], advance)
+
+
+def collect(futures: Sequence[Future], advance: Callable[[int], Any] = lambda k: None) -> list:
+    """The futures' results in order, ``advance(1)`` after each (its exception raised here)."""
+    results = []
+    for future in futures:
+        results.append(future.result())
         advance(1)
-    return per_frame
+    return results
 
 
 def _normalised_excess(norm: Normalised | None, stack: np.ndarray, i: int):

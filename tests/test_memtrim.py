@@ -29,3 +29,16 @@ def test_collect_frees_an_array_held_only_by_a_reference_cycle():
         assert alive() is None
     finally:
         gc.enable()
+
+
+def test_one_arena_is_set_where_glibc_is():
+    import platform
+
+    import pytest
+
+    from megara_crplugin._memtrim import share_one_arena
+
+    if platform.system() != "Linux" or "glibc" not in " ".join(platform.libc_ver()):
+        pytest.skip("mallopt(M_ARENA_MAX) is a glibc setting")
+    assert share_one_arena() is True
+    assert share_one_arena() is True  # made once, then remembered
