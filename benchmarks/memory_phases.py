@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     import megara_crplugin.yaml_job as yaml_job
 
     rec = PhaseMemory()
-    _wrap(yaml_job, "_write_combinations", rec, "combinations")
+    _wrap(yaml_job, "write_combinations", rec, "combinations")
     _wrap(crmasks_file, "write_crmasks", rec, "write crmasks")
     shutil.rmtree(args.output_dir, ignore_errors=True)
     rec.start()

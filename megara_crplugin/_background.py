@@ -88,6 +88,16 @@ class BackgroundCall:
         except BaseException as exc:  # handed to the thread that joins
             self._error = exc
 
+    def cancel(self) -> None:
+        """Stop a forked call now (its value, records and warnings are dropped).
+
+        A thread cannot be stopped: it is waited for, and its exception dropped.
+        """
+        if self._forked is not None:
+            self._forked.cancel()
+        elif self._thread is not None:
+            self._thread.join()
+
     def result(self) -> Any:
         """Wait for the call; return its value or raise its exception."""
         if self._forked is not None:

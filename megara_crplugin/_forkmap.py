@@ -184,6 +184,14 @@ class ForkedCall:
         send.close()
         self._link = (recv, proc, 1)
 
+    def cancel(self) -> None:
+        """Stop the child now (SIGTERM) if it still runs, and reap it; its value is lost."""
+        recv, proc, _ = self._link
+        if proc.is_alive():
+            proc.terminate()
+        proc.join()
+        recv.close()
+
     def result(self) -> Any:
         """Wait for the child; return ``func()``'s value or raise its exception."""
         recv, proc, _ = self._link

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import safety
+from ._combowriter import MaskFreeCombinations, write_combinations
 from ._memtrim import release_free_memory
 from ._version import __version__
 from .config import COMBINATIONS, validate_parameters
@@ -126,57 +127,6 @@ def combination_history(argv: Sequence[str], images: Sequence[str]) -> list[str]
     return lines
 
 
-def _write_combinations(
-    stage: Path,
-    frames,
-    masks,
-    params,
-    history,
-    *,
-    images=(),
-    first=None,
-    methods=COMBINATIONS,
-    statistics=None,
-) -> list[Path]:
-    """Compute, write and drop the combinations one at a time.
-
-    With ``statistics`` (the mask computation's, same stack) the stack is not
-    built again from ``frames``.  (Writing each file in a thread while the
-    next combination was computed took a full-size run over 2 GB:
-    docs/performance.md.)
-    """
-    from .combination import iter_combinations, iter_stack_combinations
-    from .crmasks_file import combined_hdulist, write_hdulist
-    from .provenance import combined_header
-
-    written = []
-    if statistics is not None:
-        combos = iter_stack_combinations(
-            statistics.stack,
-            methods,
-            masks=masks,
-            use_auxmedian=params.use_auxmedian,
-            cr_coincidences=params.mm_cr_coincidences,
-            statistics=statistics,
-        )
-    else:
-        combos = iter_combinations(
-            frames,
-            methods,
-            masks=masks,
-            bias=params.bias,
-            use_auxmedian=params.use_auxmedian,
-            dtype=params.dtype,
-        )
-    for method, comb in combos:
-        header = combined_header(first, method=method, inputs=images, masks_uuid=masks.uuid)
-        hdul = combined_hdulist(comb, history=history, masks_uuid=masks.uuid, header=header)
-        written.append(write_hdulist(hdul, stage / f"combined_{method}.fits"))
-        del comb, hdul  # one combination in memory at a time
-        log.info("combined_%s.fits written", method)
-    return written
-
-
 def _reports_in_background(result, stage: Path, level: str):
     """Start writing the reports of ``result`` into ``stage`` in a forked child (BackgroundCall)."""
     from ._background import BackgroundCall
@@ -193,6 +143,72 @@ def _reports_in_background(result, stage: Path, level: str):
         return written
 
     return BackgroundCall(draw, name="reports", process=True)
+
+
+class _Job:
+    """The masks of one parameter-file run (computed or read), and its reports' child."""
+
+    def __init__(self, stage, params, identities, shape, images, first, hooks):
+        self.stage, self.params, self.identities, self.shape = stage, params, identities, shape
+        self.images, self.first = images, first
+        self.reports, self.progress, self.reviewer = hooks
+        self.background = None  # the reports, drawn while the combinations are written
+
+    def masks(self, crmasks, frames, *, on_stack=None):
+        """``(masks, statistics)``: read from ``crmasks``, or computed (statistics then kept).
+
+        A computation writes ``crmasks.fits`` into the staging folder and
+        starts the reports' child (unless interactive: then the reports are
+        drawn by the pipeline itself).
+        """
+        from .crmasks_file import crmasks_hdulist, read_crmasks, write_crmasks
+        from .identity import match_masks
+        from .pipeline import compute_crmasks
+        from .provenance import data_unit
+
+        if crmasks is not None:
+            masks = read_crmasks(crmasks, n_frames=len(frames), shape=self.shape)
+            return match_masks(masks, self.identities, source=f"crmasks file {crmasks}"), None
+        params, stage, reviewer = self.params, self.stage, self.reviewer
+        if reviewer is None and params.interactive:
+            from .interactive import InteractiveReviewer
+
+            reviewer = InteractiveReviewer(output_dir=stage)
+        later = self.reports and params.reports is not None and not params.interactive
+        result = compute_crmasks(
+            frames,
+            params,
+            output_dir=stage if self.reports and not later else None,
+            progress=self.progress,
+            reviewer=reviewer,
+            frame_names=self.images,
+            units=data_unit(self.first),
+            release_frames=True,  # the combinations use the pipeline's stack
+            on_stack=on_stack,
+        )
+        if later:
+            self.background = _reports_in_background(result, stage, params.reports)
+        hdul = crmasks_hdulist(
+            result,
+            history=[f"Image {Path(i).name}" for i in self.images],
+            frame_uuids=self.identities,
+        )
+        write_crmasks(hdul, stage / "crmasks.fits")
+        masks = read_crmasks(hdul)  # from memory: the file is not read back
+        statistics = result.stats  # the combinations reuse the stack and its statistics
+        del result, hdul  # the detections, reports' data and file images are not needed
+        release_free_memory(collect=True)
+        return masks, statistics
+
+    def wait_reports(self) -> None:
+        """Wait for the reports' child (its exception is raised here)."""
+        if self.background is not None:
+            self.background.result()
+
+    def cancel_reports(self) -> None:
+        """Stop the reports' child, if any (after a failure)."""
+        if self.background is not None:
+            self.background.cancel()
 
 
 def run_yaml(
@@ -238,10 +254,9 @@ def run_yaml(
     Path
         The output directory.
     """
-    from .crmasks_file import crmasks_hdulist, read_crmasks, write_crmasks
-    from .identity import check_distinct, file_identities, match_masks
+    from .identity import check_distinct, file_identities
     from .inputs import check_frames, read_frames
-    from .provenance import data_unit, input_header, refuse_combined_inputs
+    from .provenance import input_header, refuse_combined_inputs
 
     params_file = Path(params_file)
     data = load_yaml(params_file)
@@ -281,59 +296,38 @@ def run_yaml(
         output_dir,
     )
     first = input_header(images[0], extnum=data.get("extnum"), extname=data.get("extname"))
+    history = combination_history(argv, images)
     with safety.staging(output_dir, stale=stale, protected=inputs) as stage:
-        statistics = None
-        background = None  # the reports, drawn while the combinations are written
-        if crmasks is not None:
-            masks = read_crmasks(crmasks, n_frames=len(frames), shape=shape)
-            masks = match_masks(masks, identities, source=f"crmasks file {crmasks}")
-        else:
-            from .pipeline import compute_crmasks
-
-            if reviewer is None and params.interactive:
-                from .interactive import InteractiveReviewer
-
-                reviewer = InteractiveReviewer(output_dir=stage)
-            later = reports and params.reports is not None and not params.interactive
-            result = compute_crmasks(
+        hooks = (reports, progress, reviewer)
+        job = _Job(stage, params, identities, shape, images, first, hooks)
+        wanted = combinations if crmasks is None else ()  # combined early when computing
+        early = MaskFreeCombinations(stage, params, history, wanted, images=images, first=first)
+        try:
+            masks, statistics = job.masks(crmasks, frames, on_stack=early.start)
+            rest = [m for m in combinations if m not in early.methods]
+            combined = write_combinations(
+                stage,
                 frames,
+                masks,
                 params,
-                output_dir=stage if reports and not later else None,
-                progress=progress,
-                reviewer=reviewer,
-                frame_names=images,
-                units=data_unit(first),
-                release_frames=True,  # the combinations use the pipeline's stack
+                history,
+                methods=rest,
+                images=images,
+                first=first,
+                statistics=statistics,
             )
-            if later:
-                background = _reports_in_background(result, stage, params.reports)
-            hdul = crmasks_hdulist(
-                result,
-                history=[f"Image {Path(i).name}" for i in images],
-                frame_uuids=identities,
-            )
-            write_crmasks(hdul, stage / "crmasks.fits")
-            masks = read_crmasks(hdul)  # from memory: the file is not read back
-            statistics = result.stats  # the combinations reuse the stack and its statistics
-            del result, hdul  # the detections, reports' data and file images are not needed
-            release_free_memory(collect=True)
-        combined = _write_combinations(
-            stage,
-            frames,
-            masks,
-            params,
-            combination_history(argv, images),
-            images=images,
-            first=first,
-            methods=combinations,
-            statistics=statistics,
-        )
-        if background is not None:
-            background.result()  # the reports' exception, if any, is raised here
+            combined += early.result()
+            job.wait_reports()  # the reports' exception, if any, is raised here
+        except BaseException:
+            early.cancel()  # no child writes into the staging folder once it is removed
+            job.cancel_reports()
+            raise
         if (stage / "report.html").is_file():
             from .reports._report_parts import add_products
 
             masks_file = stage / "crmasks.fits" if crmasks is None else Path(crmasks).resolve()
+            order = {f"combined_{m}.fits": k for k, m in enumerate(combinations)}
+            combined.sort(key=lambda p: order.get(p.name, len(order)))
             add_products(stage / "report.html", [masks_file, *combined])
     return output_dir
 

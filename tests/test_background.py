@@ -60,3 +60,18 @@ def test_a_forked_call_raises_its_exception_and_replays_its_log_and_warnings(cap
 
     with pytest.raises(ValueError, match="figure failed in the child"):
         BackgroundCall(fail, process=True).result()
+
+
+def test_cancel_stops_a_forked_call_at_once_and_drops_its_value():
+    import time
+
+    def sleeper():
+        time.sleep(30)
+        return "never"
+
+    call = BackgroundCall(sleeper, process=True)
+    proc = call._forked._link[1]
+    t0 = time.monotonic()
+    call.cancel()
+    assert time.monotonic() - t0 < 5.0
+    assert not proc.is_alive() and proc.exitcode != 0

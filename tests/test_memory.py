@@ -25,6 +25,7 @@ import yaml
 from astropy.io import fits
 
 from megara_crplugin import _blockstats, boundary, combination, crmasks_file
+from megara_crplugin._combowriter import MASK_FREE
 from megara_crplugin.cli import run_yaml
 from megara_crplugin.combination import METHODS, Combination, combine_stack, meancr_image
 from megara_crplugin.pipeline import compute_crmasks
@@ -120,7 +121,7 @@ def params_file(tmp_path_factory):
 
 
 @pytest.mark.filterwarnings("ignore:exposures not equivalent")
-def test_run_combines_the_pipeline_stack_one_combination_at_a_time(
+def test_run_combines_the_pipeline_stack_two_combinations_at_most(
     params_file, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(_blockstats, "BLOCK_ROWS", 16)
@@ -132,24 +133,28 @@ def test_run_combines_the_pipeline_stack_one_combination_at_a_time(
         return build_stack(*args, **kwargs)
 
     live: dict[str, set[str]] = {}
+    writes: list[str] = []  # the combinations written by this process, in order
     write = crmasks_file.write_hdulist
 
     def watching_write(hdul, path):
         if Path(path).name.startswith("combined_"):
             gc.collect()
-            live[hdul[0].header["COMBMETH"]] = {
-                o.method for o in gc.get_objects() if type(o) is Combination
-            }
+            writes.append(hdul[0].header["COMBMETH"])
+            live[writes[-1]] = {o.method for o in gc.get_objects() if type(o) is Combination}
         return write(hdul, path)
 
     monkeypatch.setattr(combination, "build_stack", counted_build)
     monkeypatch.setattr(crmasks_file, "write_hdulist", watching_write)
     run_yaml(params_file, output_dir=tmp_path / "run", reports=False)
     assert built == []  # the combinations used the mask computation's stack
-    assert list(live) == list(METHODS)
-    for method, methods in live.items():
-        # the combination being written, and meancr's own (kept for meancr2) only
-        assert methods <= {method, "meancr"}, (method, methods)
+    # the mask-free ones are written by a forked child during the detection
+    masked = [m for m in METHODS if m not in MASK_FREE]
+    assert writes == masked
+    for k, (method, methods) in enumerate(live.items()):
+        # while one file is written, the next combination is computed; meancr's
+        # own Combination is kept for meancr2
+        following = set(masked[k + 1 : k + 2])
+        assert methods <= {method, "meancr"} | following, (method, methods)
 
     run_yaml(
         params_file,
@@ -158,6 +163,7 @@ def test_run_combines_the_pipeline_stack_one_combination_at_a_time(
         crmasks=tmp_path / "run" / "crmasks.fits",
     )
     assert built == [1]  # from the frames this time
+    assert writes[len(masked) :] == list(METHODS)  # all seven here when applying masks
     for method in METHODS:
         name = f"combined_{method}.fits"
         with fits.open(tmp_path / "run" / name) as a, fits.open(tmp_path / "again" / name) as b:

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -207,13 +208,11 @@ def test_failed_rerun_leaves_the_previous_set_untouched(tmp_path, sset, capsys, 
     assert main([str(s["yaml"]), "--output_dir", str(out), "--no-reports"]) == 0
     before = _snapshot(tmp_path)
     real = combination.combine_stack
-    calls = []
 
-    def late_failure(*a, **k):
-        calls.append(1)
-        if len(calls) == 5:
-            raise ValueError("fifth combination failed on purpose")
-        return real(*a, **k)
+    def late_failure(stack, method, **k):
+        if method == "meancr2":  # the last one, after the other six are written
+            raise ValueError("last combination failed on purpose")
+        return real(stack, method, **k)
 
     monkeypatch.setattr(combination, "combine_stack", late_failure)
     _one_line_error(capsys, main([str(s["yaml"]), "--output_dir", str(out), "--no-reports"]))
@@ -269,6 +268,32 @@ def test_a_failed_later_combination_write_leaves_nothing(tmp_path, sset, capsys,
     before = _snapshot(tmp_path)
     err = _one_line_error(capsys, main([str(s["yaml"]), "--output_dir", str(out), "--no-reports"]))
     assert "No space left on device" in err and "combined_min.fits" in err
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_failure_while_the_mask_free_combinations_are_written_leaves_nothing(
+    tmp_path, sset, capsys, monkeypatch
+):
+    """The child writing mean/median/min is stopped before the staging folder goes."""
+    s = _setup(tmp_path, sset)
+    out = tmp_path / "out"
+    write = crmasks_file.write_hdulist
+
+    def slow(hdul, path):  # the forked child inherits it: still writing when MEDIANCR fails
+        time.sleep(5.0)
+        return write(hdul, path)
+
+    def fail(*a, **k):
+        raise ValueError("MEDIANCR failed on purpose")
+
+    monkeypatch.setattr(crmasks_file, "write_hdulist", slow)
+    monkeypatch.setattr(pipeline, "run_mediancr", fail)
+    before = _snapshot(tmp_path)
+    t0 = time.monotonic()
+    err = _one_line_error(capsys, main([str(s["yaml"]), "--output_dir", str(out), "--no-reports"]))
+    assert "failed on purpose" in err
+    assert time.monotonic() - t0 < 4.5  # the child was stopped, not waited for
+    time.sleep(max(0.0, t0 + 6.0 - time.monotonic()))  # a running child would have written
     assert _snapshot(tmp_path) == before
 
 
