@@ -200,18 +200,10 @@ def combine_stack(
         )
     repl = np.asarray(masks.auxclean, dtype=dtype) if use_auxmedian else st.min2d
     m = masks.masks
-    if method in ("mediancr", "meancrt"):
+    if method == "mediancr":
         out = _mediancr(st, m["MEDIANCR"], repl, full_map)
-        if method == "meancrt":
-            med = out
-            t = m["MEANCRT"]
-            data = st.mean.copy()
-            data[t] = med.data[t]
-            var = st.var.copy()
-            var[t] = med.variance[t]
-            mp = full_map.copy()
-            mp[t] = med.map[t]
-            out = Combination(data, var, mp, method)
+    elif method == "meancrt":
+        out = _meancrt(st, m["MEANCRT"], m["MEDIANCR"], repl, full_map)
     else:
         base = st.meancr(masks, use_auxmedian, repl)
         out = Combination(base.data.copy(), base.variance.copy(), base.map.copy(), "meancr")
@@ -235,6 +227,19 @@ def _mediancr(st, mask, repl, full_map):
     mp = full_map.copy()
     mp[mask] = 1
     return Combination(data, var, mp, "mediancr")
+
+
+def _meancrt(st, meancrt, mediancr, repl, full_map):
+    """The mean, with the ``mediancr`` combination's values where MEANCRT (no copy of it)."""
+    data = st.mean.copy()
+    data[meancrt] = st.median[meancrt]
+    both = meancrt & mediancr
+    data[both] = repl[both]
+    var = st.var.copy()
+    var[both] = 0
+    mp = full_map.copy()
+    mp[both] = 1
+    return Combination(data, var, mp, "meancrt")
 
 
 def _meancr(stack, crmasks, repl):
