@@ -76,8 +76,9 @@ def window_groups(flags: np.ndarray, window: int):
         Number of features.
     wy, wx : ndarray of int (M,)
         The window pixels, in raster order (``np.nonzero`` of the grown mask).
-    grp : ndarray of int (M,)
-        Group number (1..ngroups) of each window pixel.
+    grp : ndarray of intp (M,)
+        Group number (1..ngroups) of each window pixel (the index type of
+        ``np.bincount``: no conversion in each of the fits' sums).
     ngroups : int
         Number of groups.
     """
@@ -98,13 +99,14 @@ def window_groups(flags: np.ndarray, window: int):
     group_of = np.zeros(nlab + 1, dtype=np.int32)
     group_of[1:] = components(nlab, a[apart] - 1, b[apart] - 1)
     ngroups = int(group_of.max())
-    # the windows of the edge pixels (overlapping windows belong to one group)
-    ids = np.zeros(flags.shape, dtype=np.int32)
+    # the windows of the edge pixels (overlapping windows belong to one group); the
+    # smallest integer type that holds the group numbers (half the pages to touch)
+    ids = np.zeros(flags.shape, dtype=np.uint16 if ngroups < 2**16 else np.int32)
     _paint_squares(ids, ys[edge], xs[edge], group_of[lab[edge]], window)
     ids[ys, xs] = group_of[lab]  # detections deeper than `window` inside a feature
     where = np.flatnonzero(ids)  # raster order, as np.nonzero (faster on a full frame)
     wy, wx = np.divmod(where, nx)
-    return lab, nlab, wy, wx, ids.reshape(-1)[where], ngroups
+    return lab, nlab, wy, wx, ids.reshape(-1)[where].astype(np.intp), ngroups
 
 
 def grown(flags: np.ndarray, radius: int) -> np.ndarray:
@@ -151,4 +153,4 @@ def window_groups_by_labelling(flags: np.ndarray, window: int, grown: np.ndarray
     labels, nlab = ndimage.label(flags, structure=EIGHT)
     groups, ngroups = ndimage.label(grown, structure=EIGHT)
     wy, wx = np.nonzero(grown)
-    return labels[flags], int(nlab), wy, wx, groups[wy, wx], int(ngroups)
+    return labels[flags], int(nlab), wy, wx, groups[wy, wx].astype(np.intp), int(ngroups)
