@@ -174,11 +174,12 @@ def compute_crmasks(
         detection (``megara-crmasks PARAMS.yaml`` does; the arrays themselves
         are never modified).  Default False: the list is left as it is.
     on_stack : callable, optional
-        ``on_stack(statistics, masks_uuid)``, called once the stack, its
-        statistics and the Aux.Cosmic detections exist, before the
-        simulations: ``megara-crmasks`` starts writing the combinations that
-        need no mask there (the statistics' arrays must not be modified).
-        ``masks_uuid`` is the UUID the result will carry.
+        ``on_stack(statistics, masks_uuid)``, called once the stack and its
+        statistics exist (with an Aux.Cosmic detector: once its detections
+        exist, so that nothing started there adds to its workers' memory),
+        before the simulations: ``megara-crmasks`` starts writing the
+        combinations that need no mask there (the statistics' arrays must not
+        be modified).  ``masks_uuid`` is the UUID the result will carry.
 
     Returns
     -------
@@ -209,6 +210,7 @@ def compute_crmasks(
     extras["frame_names"] = [str(n) for n in frame_names] if frame_names else []
 
     ff, stack, stats = _stack(ctx, frames, shape, extras, release=release_frames)
+    masks_uuid, announce = _announcer(on_stack, stats, now=ctx.detector is None)
     allowed, forced = _cleaning_masks(cfg, shape)
     with ctx.phase("defects"):
         defects = stack_defects(cfg, noise, stats, bpm)
@@ -221,7 +223,7 @@ def compute_crmasks(
     aux_med &= allowed
 
     offsets = _offsets(ctx, stats, cleaned_frames, extras)
-    masks_uuid = _masks_uuid(on_stack, stats)  # after the detector's workers: memory
+    announce()  # with a detector: after its workers (their memory and the child's)
     histogram, boundary, secondary = _boundaries(
         ctx, stats, ff, offsets, (aux_med, defects.mask, aux_frames), cleaned_frames
     )
@@ -306,12 +308,22 @@ def compute_crmasks(
     return result
 
 
-def _masks_uuid(on_stack, stats: StackStatistics) -> str:
-    """A new UUID for the run's masks, handed to ``on_stack`` with the statistics."""
+def _announcer(on_stack, stats: StackStatistics, *, now: bool) -> tuple[str, Callable[[], None]]:
+    """A new UUID for the run's masks, and ``announce()`` handing it to ``on_stack``.
+
+    ``on_stack(stats, uuid)`` is called once: at once with ``now``, else on
+    the first ``announce()``.
+    """
     masks_uuid = str(uuid.uuid4())
-    if on_stack is not None:
-        on_stack(stats, masks_uuid)
-    return masks_uuid
+    pending = [on_stack] if on_stack is not None else []
+
+    def announce() -> None:
+        while pending:
+            pending.pop()(stats, masks_uuid)
+
+    if now:
+        announce()
+    return masks_uuid, announce
 
 
 def _boundaries(ctx: _Context, stats, ff, offsets, masks, cleaned_frames):
