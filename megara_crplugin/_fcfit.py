@@ -30,7 +30,11 @@ def fit_limit(change, var, nsigma, tolerance):
 
 
 def sampler(profile, flags, at_flags):
-    """``sample(ys, xs)``: the profile at those pixels, ``at_flags`` where ``flags``."""
+    """``sample(ys, xs)``: the profile at those pixels, ``at_flags`` where ``flags``.
+
+    ``at_flags`` is an image, or anything giving its values as ``at_flags[ys, xs]``
+    (:class:`~megara_crplugin._mediancr_run.LowerOf`).
+    """
     profile = np.asarray(profile)
 
     def sample(ys, xs):
@@ -38,9 +42,10 @@ def sampler(profile, flags, at_flags):
         if at_flags is None:
             return values
         # np.where(flags, at_flags, values), reading at_flags only where flagged
-        values = values.astype(np.result_type(values, at_flags), copy=False)
         on = np.flatnonzero(flags[ys, xs])  # a few per cent of the window pixels
-        values[on] = at_flags[ys[on], xs[on]]
+        there = at_flags[ys[on], xs[on]]
+        values = values.astype(np.result_type(values, there), copy=False)
+        values[on] = there
         return values
 
     return sample

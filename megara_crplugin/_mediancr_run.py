@@ -29,7 +29,39 @@ from .result import Feature, TargetDetection
 from .stacking import normalised_statistics
 from .targets import Normalised, TargetInputs, collect, exposure_tasks, mediancr_stage
 
-__all__ = ["MediancrRun", "run_mediancr"]
+__all__ = ["LowerOf", "MediancrRun", "run_mediancr"]
+
+
+class LowerOf:
+    """``min(low, expected signal of each exposure / its flux factor)``, read at pixels only.
+
+    ``obj[ys, xs]`` gives the values of the full-frame image at those pixels
+    (float32, ADU; exact: a minimum), which the flux-change tests read at
+    their detections only: no full frame is made (nor, with flux factors,
+    the N normalised frames).
+
+    Parameters
+    ----------
+    low : ndarray (ny, nx)
+        ``min2d`` (or the flux-normalised one), ADU.
+    value : ndarray (N, ny, nx)
+        :attr:`ExpectedSignal.value`, ADU.
+    flux_factors : sequence of float, optional
+        Each exposure's expected signal is divided by its factor first.
+    """
+
+    def __init__(self, low: np.ndarray, value: np.ndarray, flux_factors=None) -> None:
+        self.low, self.value = low, value
+        self.scale = None
+        if flux_factors is not None:
+            self.scale = np.asarray(flux_factors, np.float32).reshape(-1, 1)
+
+    def __getitem__(self, at: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        ys, xs = at
+        each = self.value[:, ys, xs]
+        if self.scale is not None:
+            each = each / self.scale
+        return np.minimum(self.low[ys, xs], each.min(axis=0))
 
 
 @dataclasses.dataclass
@@ -104,7 +136,7 @@ def run_mediancr(
     cfg, stats = ti.cfg, ti.stats
     expected = expected_signal(cfg, stack, ti.noise, ff, offsets)
     if expected is not None:  # the flux-change profile at the detections
-        ti = dataclasses.replace(ti, profile=np.minimum(stats.min2d, expected.value.min(axis=0)))
+        ti = dataclasses.replace(ti, profile=LowerOf(stats.min2d, expected.value))
     ti = dataclasses.replace(ti, normalised=_normalised(cfg, ti.noise, stack, ff, expected))
     later = ti  # the exposures and the later stages: the normalised low, not the median
     if ti.normalised is not None:
@@ -136,9 +168,6 @@ def _normalised(cfg: CRConfig, noise, stack, ff, expected) -> Normalised | None:
     if np.allclose(ff, 1.0):
         return None
     low, median, high = normalised_statistics(stack, ff, cr_coincidences=cfg.mm_cr_coincidences)
-    profile = None
-    if expected is not None:
-        scale = np.asarray(ff, np.float32).reshape(-1, 1, 1)
-        profile = np.minimum(low, (expected.value / scale).min(axis=0))
+    profile = None if expected is None else LowerOf(low, expected.value, ff)
     alike = alike_values(median, high, noise.gain, noise.rnoise)  # lets median and high go
     return Normalised(low, median, profile, alike, np.asarray(ff, float))

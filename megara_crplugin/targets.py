@@ -87,8 +87,9 @@ class TargetInputs:
         flux-change rejection is off.
     flux_changes : dict
         Features rejected as flux changes per target; filled by the stages.
-    profile : ndarray or None
-        ``min(min2d, expected signal from the neighbours)`` (ADU), the
+    profile : LowerOf or None
+        ``min(min2d, expected signal from the neighbours)`` (ADU, read at
+        pixels: ``profile[ys, xs]``), the
         flux-change profile at the detections: the neighbours do not contain
         the pixel itself, so a cosmic ray over a noise peak of ``min2d`` is not
         "explained" as a scaled copy of that peak; elsewhere the profile is
@@ -112,7 +113,7 @@ class TargetInputs:
     all_aux: np.ndarray | None
     alike: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     flux_changes: dict[str, int] = field(default_factory=dict)
-    profile: np.ndarray | None = None
+    profile: Any = None
     normalised: Normalised | None = None
 
     @property
@@ -130,8 +131,9 @@ class Normalised:
     low, median : ndarray (ny, nx)
         ``min2d`` and ``median2d`` of the exposures divided by their flux factors
         (``median`` None once MEDIANCR is done: the exposures do not use it).
-    profile : ndarray or None
-        ``min(low, expected signal / flux factor)`` (see ``TargetInputs.profile``).
+    profile : LowerOf or None
+        ``min(low, expected signal / flux factor)``, read at pixels (see
+        ``TargetInputs.profile``).
     alike : ndarray of bool or None
         Warm-pixel signature from the normalised values.
     flux_factors : ndarray (N,)
@@ -140,7 +142,7 @@ class Normalised:
 
     low: np.ndarray
     median: np.ndarray | None
-    profile: np.ndarray | None
+    profile: Any
     alike: np.ndarray | None
     flux_factors: np.ndarray
 

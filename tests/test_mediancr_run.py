@@ -1,0 +1,52 @@
+"""MEDIANCR's run: the lazy flux-change profile and the exposures started beside MEDIANCR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from megara_crplugin._mediancr_run import LowerOf
+
+
+@pytest.mark.parametrize("flux_factors", [None, (0.8, 1.0, 1.25)])
+def test_lower_of_at_pixels_is_the_full_frame_minimum(flux_factors):
+    rng = np.random.default_rng(11)
+    low = rng.normal(50.0, 5.0, (40, 30)).astype(np.float32)
+    value = rng.normal(50.0, 5.0, (3, 40, 30)).astype(np.float32)
+    whole = value
+    if flux_factors is not None:
+        whole = value / np.asarray(flux_factors, np.float32).reshape(-1, 1, 1)
+    expected = np.minimum(low, whole.min(axis=0))
+    ys, xs = rng.integers(0, 40, 500), rng.integers(0, 30, 500)
+    got = LowerOf(low, value, flux_factors)[ys, xs]
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected[ys, xs])
+    assert (got < low[ys, xs]).any() and (got == low[ys, xs]).any()  # both sides occur
+    empty = np.array([], dtype=int)
+    assert LowerOf(low, value, flux_factors)[empty, empty].shape == (0,)
+
+
+def test_exposures_started_beside_mediancr_give_the_sequential_masks():
+    """Interactive runs test the exposures after MEDIANCR; others beside it: same masks."""
+    from megara_crplugin import pipeline
+    from megara_crplugin.synthetic import make_megara_like_frames
+
+    sset = make_megara_like_frames((300, 96), seed=8, n_double_hits=3, rate="high")
+    params = {"gain": 1.0, "rnoise": 3.4, "bias": 0.0, "mm_seed": 2, "mm_nsimulations": 3}
+    params |= {"crmethod": "mmcosmic", "interactive": False, "jobs": 2}
+    beside = pipeline.compute_crmasks(list(sset.frames), params)
+    calls = []
+    real = pipeline.run_mediancr
+
+    def after(*args, **kwargs):
+        calls.append(kwargs["exposures_now"])
+        return real(*args, **{**kwargs, "exposures_now": False})
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "run_mediancr", after)
+        later = pipeline.compute_crmasks(list(sset.frames), params)
+    assert calls == [True]  # a non-interactive run starts them beside MEDIANCR
+    assert beside.targets["MEDIANCR"].mask.any()
+    for name, target in beside.targets.items():
+        np.testing.assert_array_equal(target.mask, later.targets[name].mask, err_msg=name)
+    assert beside.flux_changes == later.flux_changes
