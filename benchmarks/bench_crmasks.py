@@ -227,6 +227,7 @@ class TreeMemorySampler(threading.Thread):
 def run_measured(cmd: list[str], *, cwd: Path, log_path: Path, env: dict[str, str]) -> dict:
     """Run ``cmd``; return exit status, wall/CPU seconds, peak memory (GB) and load.
 
+    Pending writes of the page cache are flushed first (``os.sync``).
     CPU time is user + system of the process and of its waited-for children
     (the forked simulation workers), from GNU ``time -v`` or, without it, from
     ``getrusage(RUSAGE_CHILDREN)`` deltas.  ``maxrss_gb`` is the largest
@@ -235,6 +236,10 @@ def run_measured(cmd: list[str], *, cwd: Path, log_path: Path, env: dict[str, st
     tree (:class:`TreeMemorySampler`, NaN where ``/proc`` is unavailable).
     """
     gnu = _gnu_time()
+    # the frames just written and the previous run's outputs go to disk now, not
+    # during this run (each run starts with no dirty page of another to write back)
+    if hasattr(os, "sync"):
+        os.sync()
     load0 = os.getloadavg()
     code = code_state()
     tfile = log_path.with_suffix(".time")
