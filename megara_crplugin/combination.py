@@ -219,27 +219,25 @@ def combine_stack(
     return out
 
 
-def _mediancr(st, mask, repl, full_map):
-    data = st.median.copy()
+def _replaced(data, mask, repl, st, full_map, method):
+    """``data`` with ``repl`` where ``mask``: VARIANCE 0 and MAP 1 there, the mean's elsewhere."""
     data[mask] = repl[mask]
     var = st.var.copy()
     var[mask] = 0
     mp = full_map.copy()
     mp[mask] = 1
-    return Combination(data, var, mp, "mediancr")
+    return Combination(data, var, mp, method)
+
+
+def _mediancr(st, mask, repl, full_map):
+    return _replaced(st.median.copy(), mask, repl, st, full_map, "mediancr")
 
 
 def _meancrt(st, meancrt, mediancr, repl, full_map):
     """The mean, with the ``mediancr`` combination's values where MEANCRT (no copy of it)."""
     data = st.mean.copy()
     data[meancrt] = st.median[meancrt]
-    both = meancrt & mediancr
-    data[both] = repl[both]
-    var = st.var.copy()
-    var[both] = 0
-    mp = full_map.copy()
-    mp[both] = 1
-    return Combination(data, var, mp, "meancrt")
+    return _replaced(data, meancrt & mediancr, repl, st, full_map, "meancrt")
 
 
 def _meancr(stack, crmasks, repl):
