@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ._threads import cores
 from .boundary import shared_threshold
 from .config import CRConfig
 from .corroborate import corroborate
@@ -390,14 +391,16 @@ def meancrt_stage(
     stats = ti.stats
     # a cosmic ray M.M.Cosmic finds in one exposure is a cosmic ray of the mean
     frames_mm = np.logical_or.reduce([fm for _, fm in per_frame])
+    bnd = ti.secondary["mean"]
     flag_aux, flag_mm = detections(
         ti,
         stats.mean2d - stats.min2d,
         aux_mean,
-        bnd=ti.secondary["mean"],
+        bnd=bnd,
         level="mean",
         name="MEANCRT",
         settled=frames_mm,  # in MEANCRT anyway: no flux-change test needed there
+        bound_at_x=shared_threshold(bnd, stats.min2d, cores(ti.cfg.jobs)),  # None without M.M.
     )
     return target_detection(
         "MEANCRT",
