@@ -124,7 +124,8 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
     ("general", "reports", "choice", "summary", "", {**_NULL, "choices": ("full", "summary")},
      "Reports: summary (MM diagrams, tables, report.html), full (every figure and PDF), none."),
     ("general", "jobs", "int", 0, "", _NONNEG,
-     "Cores used for the independent detector calls and simulations (0 = all)."),
+     "Cores used for the independent work (0 = all): detector calls and simulations in "
+     "processes, the per-pixel stages and the targets' tests in threads."),
     ("la", "la_gain_apply", "bool", False, "", {},
      "Accepted for compatibility; no effect (cleaned images are always in ADU)."),
     ("la", "la_sigclip", "pair", [5.0, 3.0], "", _POS,
