@@ -4,7 +4,7 @@
 per run; :func:`median_hook` and :func:`frame_hook` turn the per-pixel tests of
 :mod:`megara_crplugin.expected` into the ``more_mm`` hooks of
 :func:`~megara_crplugin.targets.mediancr_stage` and
-:func:`~megara_crplugin.targets.exposure_stage`.  Every test is per pixel: it
+:func:`~megara_crplugin.targets.exposure_tasks`.  Every test is per pixel: it
 runs a block of rows at a time (bounded temporaries), in ``jobs`` threads,
 without changing a flag.  Mask polarity: True = cosmic ray.  Units: ADU.
 """

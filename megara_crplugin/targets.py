@@ -232,6 +232,9 @@ def detections(
     bound_at_x : ndarray of float32, optional
         The boundary at ``min2d`` (:func:`~megara_crplugin.boundary.float32_threshold`),
         computed once for the targets that share it.
+    one_at_a_time : context manager, optional
+        Held around the flux-change test (a lock shared by the exposures
+        tested in threads: one test's temporaries at a time).
 
     Returns
     -------
