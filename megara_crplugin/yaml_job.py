@@ -304,8 +304,10 @@ def run_yaml(
         early = MaskFreeCombinations(stage, params, history, wanted, images=images, first=first)
         try:
             masks, statistics = job.masks(crmasks, frames, on_stack=early.start)
+            # written during the detection: their messages come first, in time order
+            combined = early.result()
             rest = [m for m in combinations if m not in early.methods]
-            combined = write_combinations(
+            combined += write_combinations(
                 stage,
                 frames,
                 masks,
@@ -316,7 +318,6 @@ def run_yaml(
                 first=first,
                 statistics=statistics,
             )
-            combined += early.result()
             job.wait_reports()  # the reports' exception, if any, is raised here
         except BaseException:
             early.cancel()  # no child writes into the staging folder once it is removed
