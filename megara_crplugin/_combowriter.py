@@ -6,10 +6,11 @@ a pixel of any file:
 * :func:`write_combinations` computes each combination while the previous
   one is written (a thread: the file writes release the GIL), so at most two
   are held at a time;
-* :class:`MaskFreeCombinations` writes the combinations that need no mask
+* :class:`EarlyCombinations` writes the combinations that need no mask
   (``mean``, ``median``, ``min``: :data:`MASK_FREE`) in a forked child as soon
-  as the stack and its statistics exist, while the masks are computed (the
-  ``on_stack`` hook of :func:`megara_crplugin.pipeline.compute_crmasks`).
+  as the stack and its statistics exist, and ``mediancr`` in another once
+  MEDIANCR is final, while the other masks are computed (the ``on_stack`` and
+  ``on_mediancr`` hooks of :func:`megara_crplugin.pipeline.compute_crmasks`).
 
 Their log records ("combined_mean.fits written") are replayed in the parent
 when it waits for the child.  Units: ADU.
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from ._background import BackgroundCall
 
-__all__ = ["MASK_FREE", "MaskFreeCombinations", "write_combinations"]
+__all__ = ["MASK_FREE", "EarlyCombinations", "write_combinations"]
 
 # the command's logger (records keep the name they had before this module existed)
 log = logging.getLogger("megara_crplugin.cli")
@@ -33,7 +34,7 @@ log = logging.getLogger("megara_crplugin.cli")
 #: Combinations computed from the stack statistics alone (no cosmic-ray mask).
 MASK_FREE = ("mean", "median", "min")
 
-#: Niceness added to the child writing them: it takes the cores the detection leaves idle.
+#: Niceness added to the children writing early: they take the cores the detection leaves idle.
 NICENESS = 10
 
 
@@ -130,13 +131,18 @@ def write_combinations(
     return written
 
 
-class MaskFreeCombinations:
-    """The :data:`MASK_FREE` combinations, written in a forked child during the detection.
+class EarlyCombinations:
+    """Combinations written in forked children while the masks are still being computed.
 
-    Pass :meth:`start` as ``on_stack`` to
-    :func:`~megara_crplugin.pipeline.compute_crmasks`; :meth:`result` waits
-    for the files, :meth:`cancel` stops the child (before the caller removes
-    the staging folder after a failure).
+    :meth:`start` (the ``on_stack`` hook of
+    :func:`~megara_crplugin.pipeline.compute_crmasks`) writes the
+    :data:`MASK_FREE` ones as soon as the stack statistics exist;
+    :meth:`start_mediancr` (its ``on_mediancr`` hook) writes ``mediancr`` once
+    MEDIANCR is final, while MEANCRT, CRMASKi and MEANCR are computed.
+    :meth:`result` waits for the files; :meth:`cancel` stops the children
+    (before the caller removes the staging folder after a failure).  The
+    children run at a lower priority (:data:`NICENESS`): they take the cores
+    the detection leaves idle.
 
     Parameters
     ----------
@@ -147,20 +153,40 @@ class MaskFreeCombinations:
     history : list of str
         HISTORY lines.
     methods : sequence of str
-        All the combinations asked for; the mask-free ones among them are
-        written here (:attr:`methods`).
+        All the combinations asked for; those started here are :attr:`methods`.
     images, first
         As for :func:`write_combinations`.
     """
 
     def __init__(self, stage: Path, params, history, methods, *, images=(), first=None):
-        self.methods = [m for m in methods if m in MASK_FREE]
+        self._wanted = list(methods)
         self._args = (stage, params, history, images, first)
-        self._call: BackgroundCall | None = None
+        self._started: list[str] = []
+        self._calls: list[BackgroundCall] = []
+
+    @property
+    def methods(self) -> list[str]:
+        """The combinations started here (the caller writes the others)."""
+        return list(self._started)
 
     def start(self, statistics, masks_uuid: str) -> None:
-        """Start the child (once; nothing to do when no mask-free method is asked for)."""
-        if not self.methods or self._call is not None:
+        """Write the mask-free combinations asked for (once)."""
+        free = [m for m in self._wanted if m in MASK_FREE and m not in self._started]
+        self._spawn(free, None, statistics, masks_uuid)
+
+    def start_mediancr(self, result) -> None:
+        """Write ``mediancr`` from ``result``'s final MEDIANCR (not with ``use_auxmedian``).
+
+        With ``use_auxmedian`` the replacement values come from the file's
+        AUXCLEAN: that combination is left to the caller.
+        """
+        params = self._args[1]
+        if "mediancr" in self._wanted and "mediancr" not in self._started:
+            if not params.use_auxmedian:
+                self._spawn(["mediancr"], result.crmasks, result.stats, result.uuid)
+
+    def _spawn(self, methods: list[str], masks, statistics, masks_uuid: str) -> None:
+        if not methods:
             return
         stage, params, history, images, first = self._args
         parent = os.getpid()
@@ -171,25 +197,26 @@ class MaskFreeCombinations:
             return write_combinations(
                 stage,
                 None,
-                None,
+                masks,
                 params,
                 history,
-                methods=self.methods,
+                methods=methods,
                 images=images,
                 first=first,
                 statistics=statistics,
                 masks_uuid=masks_uuid,
             )
 
-        self._call = BackgroundCall(write, name="mask-free combinations", process=True)
+        self._calls.append(BackgroundCall(write, name="early combinations", process=True))
+        self._started += methods
 
     def result(self) -> list[Path]:
-        """Wait for the child; the files written (empty if it never started)."""
-        call, self._call = self._call, None
-        return [] if call is None else call.result()
+        """Wait for the children; the files written (in the order started)."""
+        calls, self._calls = self._calls, []
+        return [path for call in calls for path in call.result()]
 
     def cancel(self) -> None:
-        """Stop the child if it runs (its files are left to the caller's cleanup)."""
-        call, self._call = self._call, None
-        if call is not None:
+        """Stop the children that still run (their files are left to the caller's cleanup)."""
+        calls, self._calls = self._calls, []
+        for call in calls:
             call.cancel()

@@ -147,6 +147,7 @@ def compute_crmasks(
     units: str | None = None,
     release_frames: bool = False,
     on_stack: Callable[[StackStatistics, str], Any] | None = None,
+    on_mediancr: Callable[[CRMaskResult], Any] | None = None,
 ) -> CRMaskResult:
     """Compute the cosmic-ray masks of N >= 3 equivalent exposures.
 
@@ -180,6 +181,11 @@ def compute_crmasks(
         before the simulations: ``megara-crmasks`` starts writing the
         combinations that need no mask there (the statistics' arrays must not
         be modified).  ``masks_uuid`` is the UUID the result will carry.
+    on_mediancr : callable, optional
+        ``on_mediancr(result)``, called once MEDIANCR is final (reviewed) and
+        the exposures are tested, before MEANCRT: ``result`` holds MEDIANCR
+        only (its arrays must not be modified); ``megara-crmasks`` starts
+        writing ``combined_mediancr.fits`` there.
 
     Returns
     -------
@@ -283,8 +289,7 @@ def compute_crmasks(
         with ctx.phase("exposures", n) as advance:
             per_frame = run.exposures(advance)
         ti, run = run.ti, None  # the expected signal (N float32 frames) goes
-    ti = dataclasses.replace(ti, normalised=None)  # used by MEDIANCR and CRMASKi only
-    release_free_memory(collect=True)
+    ti = _after_exposures(ti, result, on_mediancr)
     with ctx.phase("MEANCRT"):
         meancrt = meancrt_stage(ti, aux_mean, per_frame, result.targets["MEDIANCR"].mask)
         result.targets["MEANCRT"] = meancrt
@@ -306,6 +311,18 @@ def compute_crmasks(
         with ctx.phase("reports"):
             write_reports(result, Path(output_dir), progress=ctx.progress, level=cfg.reports)
     return result
+
+
+def _after_exposures(ti, result: CRMaskResult, on_mediancr):
+    """``ti`` without the flux-normalised statistics, freed memory returned, the hook called.
+
+    (MEDIANCR and CRMASKi only used the normalised statistics.)
+    """
+    ti = dataclasses.replace(ti, normalised=None)
+    release_free_memory(collect=True)
+    if on_mediancr is not None:
+        on_mediancr(result)
+    return ti
 
 
 def _announcer(on_stack, stats: StackStatistics, *, now: bool) -> tuple[str, Callable[[], None]]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import safety
-from ._combowriter import MaskFreeCombinations, write_combinations
+from ._combowriter import EarlyCombinations, write_combinations
 from ._memtrim import release_free_memory
 from ._version import __version__
 from .config import COMBINATIONS, validate_parameters
@@ -154,12 +154,13 @@ class _Job:
         self.reports, self.progress, self.reviewer = hooks
         self.background = None  # the reports, drawn while the combinations are written
 
-    def masks(self, crmasks, frames, *, on_stack=None):
+    def masks(self, crmasks, frames, early=None):
         """``(masks, statistics)``: read from ``crmasks``, or computed (statistics then kept).
 
         A computation writes ``crmasks.fits`` into the staging folder and
         starts the reports' child (unless interactive: then the reports are
-        drawn by the pipeline itself).
+        drawn by the pipeline itself); ``early`` (:class:`EarlyCombinations`)
+        receives the pipeline's ``on_stack`` and ``on_mediancr`` hooks.
         """
         from .crmasks_file import crmasks_hdulist, read_crmasks, write_crmasks
         from .identity import match_masks
@@ -184,7 +185,8 @@ class _Job:
             frame_names=self.images,
             units=data_unit(self.first),
             release_frames=True,  # the combinations use the pipeline's stack
-            on_stack=on_stack,
+            on_stack=None if early is None else early.start,
+            on_mediancr=None if early is None else early.start_mediancr,
         )
         if later:
             self.background = _reports_in_background(result, stage, params.reports)
@@ -300,10 +302,10 @@ def run_yaml(
     with safety.staging(output_dir, stale=stale, protected=inputs) as stage:
         hooks = (reports, progress, reviewer)
         job = _Job(stage, params, identities, shape, images, first, hooks)
-        wanted = combinations if crmasks is None else ()  # combined early when computing
-        early = MaskFreeCombinations(stage, params, history, wanted, images=images, first=first)
+        wanted = combinations if crmasks is None else ()  # some written early when computing
+        early = EarlyCombinations(stage, params, history, wanted, images=images, first=first)
         try:
-            masks, statistics = job.masks(crmasks, frames, on_stack=early.start)
+            masks, statistics = job.masks(crmasks, frames, early)
             # written during the detection: their messages come first, in time order
             combined = early.result()
             rest = [m for m in combinations if m not in early.methods]
