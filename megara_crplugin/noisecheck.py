@@ -161,9 +161,11 @@ def measure_noise(
     Returns
     -------
     rnoise : float
-        Effective read noise (ADU): the intercept of the fit.
+        Effective read noise (ADU): the intercept of the fit; NaN when no
+        signal bin holds enough pixels (frames of a few thousand pixels).
     excess : float
-        ``eps``, the relative scatter added by flux changes (>= 0).
+        ``eps``, the relative scatter added by flux changes (>= 0); NaN with
+        ``rnoise``.
     """
     n = stack.shape[0]
     flat = np.ravel(signal)
@@ -193,6 +195,8 @@ def measure_noise(
         centres2.append(float(np.mean(np.clip(s[chunk], 0, None) ** 2)))
         variances.append(v - level / gain)
         weights.append(1.0 / max(v, 1e-6))
+    if not variances:  # too few pixels for any bin: not measured (not 0)
+        return float("nan"), float("nan")
     c2, v, w = np.array(centres2), np.array(variances), np.array(weights)
     design = np.stack([np.ones_like(c2), c2], axis=1) * w[:, None]
     (rn2, eps2), *_ = np.linalg.lstsq(design, v * w, rcond=None)
@@ -300,6 +304,17 @@ def _above_boundary(stats, histogram, boundary, *, gain, rnoise, nsigma, bound_a
     return int(above.sum()), int(res.rejected.sum()), sigma, expected
 
 
+def _percent(value: float) -> str:
+    return f"{value:.1%}" if np.isfinite(value) else "not measured"
+
+
+def measured_text(rnoise_measured: float, rnoise_given: float) -> str:
+    """``'read noise 3.49 ADU measured (3.40 given)'``, or that it could not be measured."""
+    if not np.isfinite(rnoise_measured):
+        return f"read noise not measured (too few pixels; {rnoise_given:.2f} ADU given)"
+    return f"read noise {rnoise_measured:.2f} ADU measured ({rnoise_given:.2f} given)"
+
+
 def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, fsig) -> str:
     parts = []
     if not equivalent:
@@ -308,7 +323,7 @@ def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, f
             f"profile ({expected:.1f} expected above it from the simulations), the flux "
             f"around them changes by {fsig:.1f} sigma between the exposures, "
             f"{ratio:.1f} times the expected fraction above the simulated 1 % level, "
-            f"relative excess scatter {eps:.1%}: flux changes "
+            f"relative excess scatter {_percent(eps)}: flux changes "
             "between frames (lamp drift, seeing, guiding); features that follow the signal "
             "profile are rejected (flux_change_rejection); try flux_factor: auto, "
             "mm_photon_distribution: nbinom with a smaller mm_nbinom_shape, or "
@@ -364,7 +379,7 @@ def check_noise(
     """
     g, rn = float(np.median(gain)), float(np.median(rnoise))
     rn_meas, eps = measure_noise(stats.stack, stats.median2d, gain=g)
-    rn_ok = rn <= 0 or abs(rn_meas / rn - 1.0) <= tolerance
+    rn_ok = rn <= 0 or not np.isfinite(rn_meas) or abs(rn_meas / rn - 1.0) <= tolerance
     tail, above, flux, fsig, above_exp = float("nan"), 0, 0, float("nan"), 0.0
     if histogram is not None:
         # columns where the photon noise dominates: flux changes show there
@@ -390,15 +405,14 @@ def check_noise(
         # within the window: 2-3 sigma on SPRAT and G93-48; arc lamps 18-23 sigma)
         equivalent = flux <= FLUX_PIXELS_LIMIT + 3 * above_exp or not fsig > INTEGRATED_SIGMA_LIMIT
     else:  # no diagram (Aux-only crmethod): the frame differences are the evidence
-        equivalent = eps <= EXCESS_LIMIT
+        equivalent = not eps > EXCESS_LIMIT  # not measured: no evidence either way
     msg = _message(rn_ok, rn_meas, rn, equivalent, ratio, eps, flux, above_exp, fsig)
     log.info(
-        "noise check: read noise %.2f ADU measured (%.2f given), excess scatter %.2f %%, "
+        "noise check: %s, excess scatter %s, "
         "%.2f %% of pixels above the simulated 1 %% level, %d above the boundary "
         "(%d following the signal profile%s; %.1f expected)",
-        rn_meas,
-        rn,
-        100 * eps,
+        measured_text(rn_meas, rn),
+        _percent(eps),
         100 * tail,
         above,
         flux,
@@ -446,8 +460,12 @@ def add_to_header(header, check: NoiseCheck | None, flux_changes: dict | None = 
         header["NFLUXCHG"] = (int(flux_changes["MEDIANCR"]), "MEDIANCR features = flux changes")
     if check is None:
         return
-    header["NCRNMEAS"] = (round(check.rnoise_measured, 3), "[ADU] read noise from frame diffs")
-    header["NCEXCESS"] = (round(check.excess, 5), "relative excess scatter between frames")
+    if np.isfinite(check.rnoise_measured):  # absent when too few pixels to measure it
+        header["NCRNMEAS"] = (
+            round(check.rnoise_measured, 3),
+            "[ADU] read noise from frame diffs",
+        )
+        header["NCEXCESS"] = (round(check.excess, 5), "relative excess scatter between frames")
     if np.isfinite(check.tail_ratio):
         header["NCTAILR"] = (round(check.tail_ratio, 3), "data/simulated pixels above 1% level")
     header["NCEQUIV"] = (bool(check.equivalent), "exposures equivalent (noise check)")

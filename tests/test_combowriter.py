@@ -13,7 +13,6 @@ from megara_crplugin.pipeline import compute_crmasks
 from megara_crplugin.synthetic import make_megara_like_frames
 
 
-@pytest.mark.filterwarnings("ignore:rnoise")  # too few pixels for its measurement
 @pytest.mark.parametrize("use_auxmedian", [False, True])
 def test_early_combinations_are_the_combinations_of_the_final_masks(tmp_path, use_auxmedian):
     sset = make_megara_like_frames((64, 48), seed=3, n_double_hits=2)

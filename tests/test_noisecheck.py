@@ -179,3 +179,28 @@ def test_global_flux_change_warned_and_cured_by_auto_flux_factor(mm_params):
     assert not scaled.equivalent and scaled.flux_change_sigma > INTEGRATED_SIGMA_LIMIT
     assert "flux_factor: auto" in scaled.message
     assert auto.equivalent and auto.message == ""
+
+
+def test_too_few_pixels_is_not_measured_and_warns_of_nothing(recwarn):
+    """64 x 48 pixels: no signal bin holds 200 of them; the read noise was reported as 0.00
+    ADU and the run warned that the given rnoise looked wrong."""
+    from astropy.io import fits
+
+    from megara_crplugin.noisecheck import add_to_header, measured_text
+
+    rng = np.random.default_rng(9)
+    signal = np.full((64, 48), 400.0)
+    stack = np.stack([rng.poisson(signal) + rng.normal(0, RNOISE, signal.shape) for _ in range(3)])
+    stack = stack.astype(np.float32)
+    rn, eps = measure_noise(stack, signal, gain=GAIN)
+    assert np.isnan(rn) and np.isnan(eps)
+    nc = check_noise(stack_statistics(stack), None, None, gain=GAIN, rnoise=RNOISE, tolerance=0.1)
+    assert nc.rnoise_ok and nc.equivalent and nc.message == ""
+    assert not [w for w in recwarn if issubclass(w.category, CRPluginWarning)]
+    hdr = fits.Header()
+    add_to_header(hdr, nc)
+    assert "NCRNMEAS" not in hdr and "NCEXCESS" not in hdr and hdr["NCEQUIV"] is True
+    assert measured_text(nc.rnoise_measured, 3.0) == (
+        "read noise not measured (too few pixels; 3.00 ADU given)"
+    )
+    assert measured_text(3.456, 3.4) == "read noise 3.46 ADU measured (3.40 given)"

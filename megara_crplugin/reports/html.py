@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ..noisecheck import measured_text
 from ._axes import data_units
 from ._common import config_value, write_text
 from ._report_parts import PRODUCTS_MARK, caption, parameter_rows, run_rows
@@ -77,7 +78,7 @@ def _summary_rows(result: Any) -> list[tuple[str, str]]:
     nc = getattr(result, "noise_check", None)
     if nc is not None:  # issue 9: the noise model checked against the frames
         text = (
-            f"read noise {nc.rnoise_measured:.2f} ADU measured ({nc.rnoise_given:.2f} given); "
+            f"{measured_text(nc.rnoise_measured, nc.rnoise_given)}; "
             f"{nc.above_boundary} pixels above the boundary, {nc.above_boundary_flux} of them "
             f"flux changes ({nc.above_boundary_expected:.1f} expected)"
         )
