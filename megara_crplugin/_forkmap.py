@@ -117,11 +117,17 @@ def fork_imap(
             gc.unfreeze()
         yield from _collect(links, n_items, ordered)
     finally:
-        for recv, proc, _ in links:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
-            recv.close()
+        for link in links:
+            _reap(link)
+
+
+def _reap(link) -> None:
+    """Stop a worker that still runs (SIGTERM), wait for it, close its pipe."""
+    recv, proc, _ = link
+    if proc.is_alive():
+        proc.terminate()
+    proc.join()
+    recv.close()
 
 
 def _collect(links, n_items: int, ordered: bool) -> Iterator[Any]:
@@ -186,19 +192,11 @@ class ForkedCall:
 
     def cancel(self) -> None:
         """Stop the child now (SIGTERM) if it still runs, and reap it; its value is lost."""
-        recv, proc, _ = self._link
-        if proc.is_alive():
-            proc.terminate()
-        proc.join()
-        recv.close()
+        _reap(self._link)
 
     def result(self) -> Any:
         """Wait for the child; return ``func()``'s value or raise its exception."""
-        recv, proc, _ = self._link
         try:
             return next(_collect([self._link], 1, True))
         finally:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
-            recv.close()
+            _reap(self._link)

@@ -22,7 +22,6 @@ import numpy as np
 
 from ._threads import cores
 from .config import CRConfig
-from .expected import ExpectedSignal
 from .expected_stage import expected_signal, frame_hook, median_hook
 from .fluxchange import alike_values
 from .result import Feature, TargetDetection
@@ -45,7 +44,7 @@ class LowerOf:
     low : ndarray (ny, nx)
         ``min2d`` (or the flux-normalised one), ADU.
     value : ndarray (N, ny, nx)
-        :attr:`ExpectedSignal.value`, ADU.
+        :attr:`~megara_crplugin.expected.ExpectedSignal.value`, ADU.
     flux_factors : sequence of float, optional
         Each exposure's expected signal is divided by its factor first.
     """
@@ -70,8 +69,6 @@ class MediancrRun:
 
     Attributes
     ----------
-    expected : ExpectedSignal or None
-        The expected signal (None when ``mm_expected_sigma`` is off).
     ti : TargetInputs
         The run-wide inputs with the flux-change profile and the
         flux-normalised statistics (without their median) for the next stages.
@@ -81,7 +78,6 @@ class MediancrRun:
         Its features, most certain first.
     """
 
-    expected: ExpectedSignal | None
     ti: TargetInputs
     mediancr: TargetDetection
     features: list[Feature]
@@ -152,7 +148,7 @@ def run_mediancr(
     )
     started = [pool.submit(task) for task in tasks] if exposures_now else None
     mediancr, features = median.result()
-    return MediancrRun(expected, later, mediancr, features, pool, tasks, started)
+    return MediancrRun(later, mediancr, features, pool, tasks, started)
 
 
 def _normalised(cfg: CRConfig, noise, stack, ff, expected) -> Normalised | None:

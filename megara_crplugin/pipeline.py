@@ -216,7 +216,8 @@ def compute_crmasks(
     extras["frame_names"] = [str(n) for n in frame_names] if frame_names else []
 
     ff, stack, stats = _stack(ctx, frames, shape, extras, release=release_frames)
-    masks_uuid, announce = _announcer(on_stack, stats, now=ctx.detector is None)
+    masks_uuid = str(uuid.uuid4())
+    _call(on_stack, ctx.detector is None, stats, masks_uuid)  # no detector: at once
     allowed, forced = _cleaning_masks(cfg, shape)
     with ctx.phase("defects"):
         defects = stack_defects(cfg, noise, stats, bpm)
@@ -229,7 +230,7 @@ def compute_crmasks(
     aux_med &= allowed
 
     offsets = _offsets(ctx, stats, cleaned_frames, extras)
-    announce()  # with a detector: after its workers (their memory and the child's)
+    _call(on_stack, ctx.detector is not None, stats, masks_uuid)  # after its workers' memory
     histogram, boundary, secondary = _boundaries(
         ctx, stats, ff, offsets, (aux_med, defects.mask, aux_frames), cleaned_frames
     )
@@ -325,22 +326,10 @@ def _after_exposures(ti, result: CRMaskResult, on_mediancr):
     return ti
 
 
-def _announcer(on_stack, stats: StackStatistics, *, now: bool) -> tuple[str, Callable[[], None]]:
-    """A new UUID for the run's masks, and ``announce()`` handing it to ``on_stack``.
-
-    ``on_stack(stats, uuid)`` is called once: at once with ``now``, else on
-    the first ``announce()``.
-    """
-    masks_uuid = str(uuid.uuid4())
-    pending = [on_stack] if on_stack is not None else []
-
-    def announce() -> None:
-        while pending:
-            pending.pop()(stats, masks_uuid)
-
-    if now:
-        announce()
-    return masks_uuid, announce
+def _call(hook, when: bool, *args) -> None:
+    """``hook(*args)`` if there is a hook and ``when``."""
+    if hook is not None and when:
+        hook(*args)
 
 
 def _boundaries(ctx: _Context, stats, ff, offsets, masks, cleaned_frames):

@@ -102,8 +102,6 @@ def stack_statistics(
         The statistics, in the dtype of the stack.
     """
     n, ny, nx = stack.shape
-    if n - cr_coincidences < 1:
-        raise ValueError(f"cannot exclude {cr_coincidences} of {n} values")
     min2d, median2d, max2d, mean2d = (np.empty((ny, nx), dtype=stack.dtype) for _ in range(4))
 
     def block(sl: slice) -> None:

@@ -41,9 +41,9 @@ from .result import Feature, StackStatistics, TargetDetection
 __all__ = [
     "Normalised",
     "TargetInputs",
+    "collect",
     "crmask_stage",
     "detections",
-    "collect",
     "exposure_stage",
     "exposure_tasks",
     "meancr_stage",
