@@ -40,12 +40,11 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from .boundary import exceeds
 from .exceptions import CRPluginWarning
 from .fluxchange import reject_flux_changes
-from .masks import dilate
+from .noise_measures import integrated_change, measure_noise
 
 __all__ = [
     "NoiseCheck",
@@ -68,16 +67,11 @@ TAIL_RATIO_LIMIT = 3.0
 #: Typical (median) change of the integrated flux of the flux-change windows between
 #: the exposures, in sigma of its noise, above which the exposures are not equivalent.
 INTEGRATED_SIGMA_LIMIT = 5.0
-#: Growth (px) of the flux-change pixels into the windows whose flux is integrated
-#: (the window of :func:`megara_crplugin.fluxchange.reject_flux_changes`).
-_WINDOW = 6
 #: Relative excess scatter (``eps``) above which the exposures are not equivalent.
 EXCESS_LIMIT = 0.005
 #: Pixels above the boundary that follow the signal profile, beyond which (plus
 #: three times the simulated count) the exposures are not equivalent.
 FLUX_PIXELS_LIMIT = 10
-#: Largest number of pixels used by the frame-difference fit.
-_MAX_SAMPLES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -136,76 +130,6 @@ class NoiseCheck:
         return self.tail_measured / self.tail_expected if self.tail_expected > 0 else np.nan
 
 
-def _robust_var(values: np.ndarray) -> float:
-    med = np.median(values)
-    return float((1.4826 * np.median(np.abs(values - med))) ** 2)
-
-
-def measure_noise(
-    stack: np.ndarray, signal: np.ndarray, *, gain: float, nbins: int = 24
-) -> tuple[float, float]:
-    """Effective read noise and relative excess scatter from consecutive-frame differences.
-
-    Parameters
-    ----------
-    stack : ndarray (N, ny, nx)
-        Bias-subtracted exposures (ADU).
-    signal : ndarray (ny, nx)
-        Signal of each pixel (ADU), normally ``median2d``.
-    gain : float
-        Gain (e-/ADU).
-    nbins : int, optional
-        Number of equal-count signal bins at low signal (the upper half is
-        also cut in bins 10 % wide, so that the Poisson term is not smeared).
-
-    Returns
-    -------
-    rnoise : float
-        Effective read noise (ADU): the intercept of the fit; NaN when no
-        signal bin holds enough pixels (frames of a few thousand pixels).
-    excess : float
-        ``eps``, the relative scatter added by flux changes (>= 0); NaN with
-        ``rnoise``.
-    """
-    n = stack.shape[0]
-    flat = np.ravel(signal)
-    step = max(1, flat.size // _MAX_SAMPLES)
-    idx = np.arange(0, flat.size, step)
-    s = flat[idx].astype(np.float64)
-    diffs = np.stack(
-        [np.ravel(stack[i])[idx] - np.ravel(stack[i + 1])[idx] for i in range(n - 1)]
-    ).astype(np.float64)
-    # narrow bins: equal numbers of pixels at low signal, 10 % wide above
-    qedges = np.quantile(s, np.linspace(0.0, 1.0, nbins + 1))
-    top = max(float(s.max()), 1.0)
-    gedges = np.geomspace(max(float(qedges[nbins // 2]), 1.0), top, 2)
-    if top > 1.0:
-        n_geo = max(2, int(np.ceil(np.log(top / gedges[0]) / np.log(1.1))) + 1)
-        gedges = np.geomspace(gedges[0], top, n_geo)
-    edges = np.unique(np.concatenate([qedges, gedges]))
-    which = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, edges.size - 2)
-    centres, centres2, variances, weights = [], [], [], []
-    for k in range(edges.size - 1):
-        chunk = np.nonzero(which == k)[0]
-        if chunk.size < 200:
-            continue
-        v = _robust_var(diffs[:, chunk].ravel()) / 2.0
-        level = float(np.mean(np.clip(s[chunk], 0, None)))
-        centres.append(level)
-        centres2.append(float(np.mean(np.clip(s[chunk], 0, None) ** 2)))
-        variances.append(v - level / gain)
-        weights.append(1.0 / max(v, 1e-6))
-    if not variances:  # too few pixels for any bin: not measured (not 0)
-        return float("nan"), float("nan")
-    c2, v, w = np.array(centres2), np.array(variances), np.array(weights)
-    design = np.stack([np.ones_like(c2), c2], axis=1) * w[:, None]
-    (rn2, eps2), *_ = np.linalg.lstsq(design, v * w, rcond=None)
-    if eps2 < 0:  # no excess: the intercept alone
-        eps2 = 0.0
-        rn2 = float(np.sum(v * w * w) / np.sum(w * w))
-    return float(np.sqrt(max(rn2, 0.0))), float(np.sqrt(eps2))
-
-
 def diagram_tail(
     counts: np.ndarray, real_counts: np.ndarray, tail: float = TAIL, columns=None
 ) -> float:
@@ -248,48 +172,9 @@ def diagram_tail(
     return float(tail * found / max(expected, 1e-12))
 
 
-def integrated_change(stack, pixels, *, gain, rnoise, window: int = _WINDOW) -> float:
-    """Typical change, in sigma, of the integrated flux around ``pixels`` between exposures.
-
-    ``pixels`` (True = a flux-change pixel) is grown by ``window`` px; in each
-    8-connected window the N exposures' sums (ADU) are compared with their
-    mean: ``chi2 = sum_i (S_i - mean)**2 / var`` with ``var = mean / gain +
-    npix * rnoise**2`` (ADU**2).  A seeing or guiding change moves flux within
-    the window and leaves its sum nearly unchanged; a lamp drift or a
-    throughput change scales it.
-
-    Parameters
-    ----------
-    stack : ndarray (N, ny, nx)
-        Bias-free exposures (ADU).
-    pixels : ndarray of bool (ny, nx)
-        Pixels whose excess follows the signal profile.
-    gain, rnoise : float
-        e-/ADU and ADU.
-    window : int, optional
-        Growth of the pixels (px).
-
-    Returns
-    -------
-    float
-        Median over the windows of ``sqrt(chi2 / (N - 1))`` (about 1 for
-        equivalent exposures); NaN without pixels.
-    """
-    if not np.any(pixels):
-        return float("nan")
-    eight = np.ones((3, 3), dtype=bool)
-    grown = dilate(pixels, window)
-    labels, n = ndimage.label(grown, structure=eight)
-    flat = labels.ravel()
-    sums = np.stack([np.bincount(flat, np.ravel(f).astype(np.float64), n + 1)[1:] for f in stack])
-    npix = np.bincount(flat, minlength=n + 1)[1:]
-    mean = sums.mean(axis=0)
-    var = np.clip(mean, 0, None) / gain + npix * rnoise**2
-    chi2 = ((sums - mean) ** 2).sum(axis=0) / np.maximum(var, 1e-12)
-    return float(np.sqrt(np.median(chi2) / max(stack.shape[0] - 1, 1)))
-
-
-def _above_boundary(stats, histogram, boundary, *, gain, rnoise, nsigma, bound_at_min=None):
+def _above_boundary(
+    stats, histogram, boundary, *, gain, rnoise, nsigma, bound_at_min=None, flux_factors=None
+):
     """Pixels above the boundary, those following the profile, their change, simulated count."""
     xc = 0.5 * (histogram.xedges[:-1] + histogram.xedges[1:])
     yc = 0.5 * (histogram.yedges[:-1] + histogram.yedges[1:])
@@ -299,7 +184,11 @@ def _above_boundary(stats, histogram, boundary, *, gain, rnoise, nsigma, bound_a
     above = exceeds(excess, boundary, stats.min2d, bound_at_min)
     res = reject_flux_changes(above, excess, stats.min2d, gain=gain, rnoise=rnoise, nsigma=nsigma)
     sigma = integrated_change(
-        stats.stack, res.rejected, gain=float(np.median(gain)), rnoise=float(np.median(rnoise))
+        stats.stack,
+        res.rejected,
+        gain=float(np.median(gain)),
+        rnoise=float(np.median(rnoise)),
+        flux_factors=flux_factors,
     )
     return int(above.sum()), int(res.rejected.sum()), sigma, expected
 
@@ -315,9 +204,10 @@ def measured_text(rnoise_measured: float, rnoise_given: float) -> str:
     return f"read noise {rnoise_measured:.2f} ADU measured ({rnoise_given:.2f} given)"
 
 
-def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, fsig) -> str:
+def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, fsig, ff_tip) -> str:
     parts = []
     if not equivalent:
+        tip = "flux_factor: auto, " if ff_tip else ""
         parts.append(
             f"exposures not equivalent: {flux} pixels above the boundary follow the signal "
             f"profile ({expected:.1f} expected above it from the simulations), the flux "
@@ -325,7 +215,7 @@ def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, f
             f"{ratio:.1f} times the expected fraction above the simulated 1 % level, "
             f"relative excess scatter {_percent(eps)}: flux changes "
             "between frames (lamp drift, seeing, guiding); features that follow the signal "
-            "profile are rejected (flux_change_rejection); try flux_factor: auto, "
+            f"profile are rejected (flux_change_rejection); try {tip}"
             "mm_photon_distribution: nbinom with a smaller mm_nbinom_shape, or "
             "mm_crosscorr_region if the frames are shifted"
         )
@@ -347,6 +237,8 @@ def check_noise(
     tolerance: float,
     nsigma: float = 4.0,
     bound_at_min: np.ndarray | None = None,
+    flux_factors=None,
+    suggest_flux_factor: bool = True,
 ) -> NoiseCheck:
     """Compare the noise model with the frames; log and warn about a mismatch.
 
@@ -367,6 +259,14 @@ def check_noise(
         ``flux_change_nsigma``, for the flux-change count above the boundary.
     bound_at_min : ndarray of float32, optional
         ``boundary`` at ``min2d`` from :func:`~megara_crplugin.boundary.float32_threshold`.
+    flux_factors : sequence of float, optional
+        Flux factors of a stack kept as it is (``apply_flux_factor_to:
+        simulated``): the integrated flux change is measured after them, so
+        that known factors (``flux_factor: auto`` or given) do not make the
+        exposures "not equivalent".
+    suggest_flux_factor : bool, optional
+        Whether the message of non-equivalent exposures suggests ``flux_factor:
+        auto`` (not when the run already estimates them).
 
     Returns
     -------
@@ -396,6 +296,7 @@ def check_noise(
                 rnoise=rnoise,
                 nsigma=nsigma,
                 bound_at_min=bound_at_min,
+                flux_factors=flux_factors,
             )
     ratio = tail / TAIL if np.isfinite(tail) else 1.0
     if histogram is not None and boundary is not None:
@@ -406,7 +307,9 @@ def check_noise(
         equivalent = flux <= FLUX_PIXELS_LIMIT + 3 * above_exp or not fsig > INTEGRATED_SIGMA_LIMIT
     else:  # no diagram (Aux-only crmethod): the frame differences are the evidence
         equivalent = not eps > EXCESS_LIMIT  # not measured: no evidence either way
-    msg = _message(rn_ok, rn_meas, rn, equivalent, ratio, eps, flux, above_exp, fsig)
+    msg = _message(
+        rn_ok, rn_meas, rn, equivalent, ratio, eps, flux, above_exp, fsig, suggest_flux_factor
+    )
     log.info(
         "noise check: %s, excess scatter %s, "
         "%.2f %% of pixels above the simulated 1 %% level, %d above the boundary "
@@ -473,8 +376,18 @@ def add_to_header(header, check: NoiseCheck | None, flux_changes: dict | None = 
         header.add_history(f"Noise check: {check.message}")
 
 
-def check_noise_model(cfg, noise, stats, histogram, boundary, bound_at_min=None) -> NoiseCheck:
-    """Pipeline stage: :func:`check_noise` with the run's configuration and noise model."""
+def check_noise_model(
+    cfg, noise, stats, histogram, boundary, bound_at_min=None, flux_factors=None
+) -> NoiseCheck:
+    """Pipeline stage: :func:`check_noise` with the run's configuration and noise model.
+
+    ``flux_factors`` are passed on only for a stack kept as it is
+    (``apply_flux_factor_to: simulated``); otherwise the stack is already divided by them.
+    """
+    known = None
+    if flux_factors is not None and cfg.apply_flux_factor_to == "simulated":
+        if not np.allclose(flux_factors, 1.0):
+            known = flux_factors
     return check_noise(
         stats,
         histogram,
@@ -484,4 +397,6 @@ def check_noise_model(cfg, noise, stats, histogram, boundary, bound_at_min=None)
         tolerance=cfg.noise_check_tolerance,
         nsigma=cfg.flux_change_nsigma,
         bound_at_min=bound_at_min,
+        flux_factors=known,
+        suggest_flux_factor=cfg.flux_factor != "auto",
     )
