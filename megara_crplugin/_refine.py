@@ -40,7 +40,7 @@ import numpy as np
 
 from ._selectnet import median_of, order_statistics
 
-__all__ = ["K_CANDIDATE", "RATIO_HALF_WIDTH", "RATIO_MIN", "refine_candidates"]
+__all__ = ["K_CANDIDATE", "RATIO_HALF_WIDTH", "RATIO_MIN", "refine_candidates", "reflect_index"]
 
 #: A pixel is re-estimated when its ``N // 2 + 1``-th highest value exceeds the
 #: neighbours' median by this many sigma.
@@ -61,7 +61,7 @@ def _rank(n: int) -> int:
     return n - (n // 2 + 1)
 
 
-def _reflect(index: np.ndarray, size: int) -> np.ndarray:
+def reflect_index(index: np.ndarray, size: int) -> np.ndarray:
     """Indices mirrored at the edges as ``np.pad(mode='reflect')`` does (one bounce)."""
     index = np.abs(index)
     return (size - 1) - np.abs((size - 1) - index)
@@ -70,7 +70,7 @@ def _reflect(index: np.ndarray, size: int) -> np.ndarray:
 def _adjacent_rows(stack, ff, rows: slice) -> tuple[np.ndarray, np.ndarray]:
     """Flux-normalised rows ``rows.start - 1 .. rows.stop`` (mirrored) and their row indices."""
     ny = stack.shape[1]
-    wanted = _reflect(np.arange(rows.start - 1, rows.stop + 1), ny)
+    wanted = reflect_index(np.arange(rows.start - 1, rows.stop + 1), ny)
     lo, hi = int(wanted.min()), int(wanted.max()) + 1
     ext = stack[:, lo:hi].astype(np.float32) / ff[:, None, None].astype(np.float32)
     return ext, wanted - lo
@@ -86,7 +86,7 @@ def _row_levels(image: np.ndarray, rows: np.ndarray, xx: np.ndarray) -> np.ndarr
     """
     nx = image.shape[1]
     half = min(RATIO_HALF_WIDTH, nx - 1)
-    cols = _reflect(xx[:, None] + np.arange(-half, half + 1), nx)
+    cols = reflect_index(xx[:, None] + np.arange(-half, half + 1), nx)
     return np.partition(image[rows[:, None], cols], half, axis=1)[:, half]  # 2 half + 1 values
 
 
@@ -104,7 +104,7 @@ def _gather(ext, row_of, yy, xx, half_width):
     nx = ext.shape[2]
     reach = min(half_width + GAP, nx - 1)
     d = np.array([d for d in range(-reach, reach + 1) if abs(d) > GAP])
-    cols = _reflect(xx[:, None] + d, nx)
+    cols = reflect_index(xx[:, None] + d, nx)
     return tuple(ext[:, row_of[yy + k][:, None], cols] for k in (1, 0, 2))
 
 

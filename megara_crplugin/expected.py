@@ -10,26 +10,24 @@ scatters about three times less than one sample and ignores the cosmic rays
 of the neighbours (up to half the values may be hit).
 
 Where the signal is sharp along x (sky and arc lines) the neighbours
-under-estimate the line peak; there the x-profile of the rows above and below
-(a line crosses every fibre at the same column), scaled to this row, predicts
-the pixel, and the pixel's own minimum over the exposures is a floor.  On the
-steep flank of a strong line the neighbours over-shoot instead (their window
-reaches up the line): where their median lies more than
-``_OVERSHOOT_SIGMA`` above the pixel's own minimum, the line's profile (with
-the minimum + 1 sigma as a floor) replaces it.  Offset exposures are aligned
-first and the estimate is shifted back onto each (see
-:func:`estimate_expected`).
+under-estimate the line peak; there the x-profile of the three rows above and
+below (a line crosses every fibre at the same column), scaled to this row,
+predicts the pixel, and the pixel's own minimum is a floor.  On the steep
+flank of a strong line the neighbours over-shoot (their window reaches up the
+line): where their median lies ``_OVERSHOOT_SIGMA`` above the pixel's own
+minimum, the line's profile (the minimum + 1 sigma as a floor) replaces it.
+Offset exposures are aligned first and the estimate is shifted back onto
+each (see :func:`estimate_expected`).
 
 Tests (all per pixel, so the false-alarm level does not grow with the image):
 
 * :func:`raised_in` -- at least ``needed`` of the N values lie more than
   ``k`` sigma above their expected signal (sigma from gain and read noise,
   plus the estimate's own scatter; ``k`` a normal-tail level, raised by the
-  photon noise's skewness on faint pixels), unless they are raised alike in every
-  exposure (a hot pixel).  :func:`median_flags` (``needed = N // 2 + 1``)
-  is "the median is raised by cosmic rays" (MEDIANCR); :func:`frame_flags`
-  a single hit in one exposure; :func:`mediancr_mm_flags` combines the
-  MEDIANCR test with the M.M. boundary's detections.
+  photon noise's skewness on faint pixels), unless raised alike in every
+  exposure (a hot pixel).  :func:`median_flags` (``needed = N // 2 + 1``):
+  "the median is raised by cosmic rays" (MEDIANCR); :func:`frame_flags`: a
+  single hit; :func:`mediancr_mm_flags`: MEDIANCR's test and the boundary.
 
 Units: ADU (bias-free stack), ``gain`` in e-/ADU, ``rnoise`` in ADU.
 Mask polarity: True = cosmic ray.  Arrays are indexed ``[y, x]``.
@@ -44,7 +42,7 @@ from scipy import ndimage
 
 from ._blockstats import for_each_block, row_blocks
 from ._minshift import min_shift as _min_shift
-from ._refine import refine_candidates
+from ._refine import refine_candidates, reflect_index
 from ._selectnet import median_of, order_statistics
 from ._tails import level, skewness
 
@@ -59,8 +57,7 @@ __all__ = [
 
 #: Neighbours used on each side along x (px).
 HALF_WIDTH = 3
-#: Rows of one block (bounds the temporaries: about 4 * HALF_WIDTH * N copies of a
-#: block per thread at work).
+#: Rows of one block (bounds the temporaries: ~4 * HALF_WIDTH * N copies per thread).
 CHUNK_ROWS = 128
 #: Structure (sigma) above which the pixel's own minimum is a floor of the estimate.
 _FLOOR_SIGMA = 5.0
@@ -70,7 +67,9 @@ _LINE_SIGMA = 20.0
 _OVERSHOOT_SIGMA = 3.0
 #: Scatter of the median of 3 values in units of one value's sigma.
 _MEDIAN3_SCALE = 0.67
-#: Range along x (in sigma) above which the adjacent rows show a line.
+#: Rows on each side whose x-profile predicts a line (a line crosses every fibre).
+_LINE_ROWS = 3
+#: Range along x (in sigma) above which those rows show a line.
 _STRUCTURE_SIGMA = 5.0
 #: Scatter of the median of n Gaussian samples is about 1.2533 sigma / sqrt(n).
 _MEDIAN_EFFICIENCY = 1.2533
@@ -183,25 +182,26 @@ def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
     """Expected signal on lines: the x-profile of the rows above and below, scaled.
 
     A sky or arc line crosses the fibres at the same column, so its profile
-    along x in the adjacent rows (the minimum over the exposures: a double
-    hit leaves one clean value) scaled to this row's neighbours predicts the
-    line peak and flanks the neighbours alone miss.  The minimum of N values
-    lies :func:`~megara_crplugin._minshift.min_shift` sigma below their mean
-    on average: it is added back (otherwise the estimate is low by about that
-    much times the scale, on the faint foot of a line most).  NaN where the adjacent rows show no
-    significant structure along x (range over the window below
-    ``_STRUCTURE_SIGMA`` sigma).
+    along x in the ``_LINE_ROWS`` rows on each side (summed; the minimum over
+    the exposures: a double hit leaves one clean value), scaled to this row's
+    neighbours, predicts the line peak and flanks the neighbours alone miss
+    (three rows a side find a faint line in the gap between fibres, where
+    the adjacent rows alone are too faint).  The minimum of N values lies
+    :func:`~megara_crplugin._minshift.min_shift` sigma below their mean: it
+    is added back.  NaN where those rows show no significant structure along
+    x (range over the window below ``_STRUCTURE_SIGMA`` sigma).
     """
     ny = stack.shape[1]
-    lo, hi = max(rows.start - 1, 0), min(rows.stop + 1, ny)
+    lo, hi = max(rows.start - _LINE_ROWS, 0), min(rows.stop + _LINE_ROWS, ny)
     mins = (stack[:, lo:hi].astype(np.float32) / ff[:, None, None].astype(np.float32)).min(axis=0)
     idx = np.arange(rows.start, rows.stop)
-    above = mins[np.abs(idx - 1) - lo]
-    below = mins[(ny - 1 - np.abs(ny - 1 - (idx + 1))) - lo]
-    q = above + below
     shift = _min_shift(stack.shape[0])  # the minimum of N values lies below their mean
-    for side in (above, below):
-        q += shift * np.sqrt(np.maximum(side, 0) / gain + np.asarray(rnoise) ** 2)
+    q = np.zeros((idx.size, mins.shape[1]), np.float32)
+    for d in range(1, _LINE_ROWS + 1):
+        for r in (idx - d, idx + d):
+            side = mins[np.clip(reflect_index(r, ny), 0, ny - 1) - lo]
+            q += side + shift * np.sqrt(np.maximum(side, 0) / gain + np.asarray(rnoise) ** 2)
+    k = 2 * _LINE_ROWS  # rows summed in q
     nx = q.shape[1]
     hw = min(half_width, nx - 1)
 
@@ -210,7 +210,7 @@ def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
     q_nb = (window.sum(axis=0) - q) / (2 * hw)
     m = np.pad(_median_frames(block), ((0, 0), (hw, hw)), mode="reflect")
     m_nb = (sum(m[:, hw + d : hw + d + nx] for d in range(-hw, hw + 1)) - m[:, hw:-hw]) / (2 * hw)
-    sq = np.sqrt(2.0 * (np.maximum(q_nb / 2, 0) / gain + rnoise**2))
+    sq = np.sqrt(k * (np.maximum(q_nb / k, 0) / gain + rnoise**2))
     structure = (window.max(axis=0) - window.min(axis=0)) / sq
     peaked = (structure > _STRUCTURE_SIGMA) & (q_nb > 0) & (m_nb > 0)
     out = np.full(q.shape, np.nan, np.float32)

@@ -10,14 +10,19 @@ size; the figures are in docs/divergences.md.
 
 Measured on seeds 1-2 with every issue-9 mechanism on (the defaults: Aux
 corroboration, defects, flux-change rejection with its evidence rule,
-expected-signal test): mm_pycosmic 172/176 events (97.7 %), 98.6 % of the
-pixels, 0.5 false features per Mpix; mmcosmic the same; flux factors
-0.8/1.0/1.2 with ``flux_factor: auto`` 96.6 %; +-0.5 px offsets with
-cross-correlation 94.4 % (before ``flux_change_evidence``: 95.5 / 95.5 / 94.9 /
-91.0 %).  The misses left are events on the flank of sharp lines (the
-estimate over-shoots), triple hits raised alike in all exposures, and events
-barely above 5 sigma.  The issue's 99 % of the events is NOT reached; the
-tests below hold what is reached (a regression guard), not the target.
+expected-signal test with lines read in three rows a side): mm_pycosmic
+174/176 events (98.9 %), 98.8 % of the pixels, 0.48 false features per Mpix;
+mmcosmic the same; flux factors 0.8/1.0/1.2 with ``flux_factor: auto``
+172/176 (97.7 %), 0.95 per Mpix; +-0.5 px offsets with cross-correlation
+172/177 (97.2 %), 1.43 per Mpix.  On seeds 1-10 (``benchmarks/highrate_recall.py``)
+98.0 %, 98.1 % and 95.3 % of the events, 0.76, 0.76 and 2.57 false features
+per Mpix.  The misses left are events barely above 5 sigma that noise pulled
+under the threshold, estimates pulled up by a line or a cosmic ray beside the
+event, triple hits raised alike in all exposures (taken for a hot pixel with a
+cosmic ray on top), and, with offsets, estimates spoiled by the interpolation
+of sharp structure and of neighbouring cosmic rays.  The issue's 99 % of the
+events (98 % with offsets) is NOT reached; the tests below hold what is
+reached (a regression guard, one or two events of margin), not the target.
 8 pipeline runs at 1024 x 1024: about 2 minutes on the 2-core VM.
 """
 
@@ -108,8 +113,8 @@ def default_runs():
 def test_defaults_find_faint_double_hits_on_low_signal(default_runs):
     events, pixels, false, n = _totals(default_runs, f"mm_pycosmic, seeds {SEEDS}")
     assert n >= 150  # ~85 events per Mpix raise the median by > 5 sigma
-    assert events >= 0.97  # the issue asks 0.99: 172/176 measured
-    assert pixels >= 0.98  # 761/772
+    assert events >= 0.98  # the issue asks 0.99: 174/176 measured
+    assert pixels >= 0.98  # 763/772
     assert false <= 1.0
 
 
@@ -123,7 +128,7 @@ def test_mmcosmic_alone_improves():
     runs = [_measure(seed, "mmcosmic") for seed in SEEDS]
     events, pixels, false, _ = _totals(runs, f"mmcosmic, seeds {SEEDS}")
     # without the expected-signal test: 82 % of the events and 92 % of the pixels
-    assert events >= 0.97  # 172/176 measured
+    assert events >= 0.98  # 174/176 measured
     assert pixels >= 0.98
     assert false <= 1.0
 
@@ -131,11 +136,11 @@ def test_mmcosmic_alone_improves():
 @pytest.mark.parametrize("scenario", ["flux", "offsets"])
 def test_flux_factors_and_offsets(scenario):
     runs = [_measure(seed, scenario=scenario) for seed in SEEDS]
-    events, _, _, n = _totals(runs, f"mm_pycosmic, {scenario}, seeds {SEEDS}")
+    events, _, false, n = _totals(runs, f"mm_pycosmic, {scenario}, seeds {SEEDS}")
     assert n >= 160
-    assert events >= {"flux": 0.96, "offsets": 0.94}[scenario]  # 96.6 % and 94.4 % measured
-    # all false features (7-24 per Mpix) are measured in benchmarks/highrate_recall.py;
-    # nearly all are PyCosmic-only on the median: those with M.M. pixels stay rare
+    assert events >= {"flux": 0.97, "offsets": 0.96}[scenario]  # 97.7 % and 97.2 % measured
+    assert false <= 3.0  # the issue's limit: 0.95 and 1.43 per Mpix measured
+    # those with M.M. pixels stay rare (the rest are PyCosmic-only on the median)
     false_mm = sum(r["false_mm"] for r in runs) / sum(r["mpix"] for r in runs)
     print(f"false features with M.M. pixels: {false_mm:.2f} per Mpix")
     assert false_mm <= 3.0
