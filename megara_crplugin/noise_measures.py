@@ -101,7 +101,7 @@ def measure_noise(
 
 
 def integrated_change(
-    stack, pixels, *, gain, rnoise, window: int = _WINDOW, flux_factors=None
+    stack, pixels, *, gain, rnoise, window: int = _WINDOW, flux_factors=None, offsets=None
 ) -> float:
     """Typical change, in sigma, of the integrated flux around ``pixels`` between exposures.
 
@@ -127,6 +127,10 @@ def integrated_change(
         Known flux factors of the exposures (``flux_factor``, applied to the
         simulations only): each exposure's sums are divided by its factor
         first, so that a known global change is not counted.
+    offsets : array_like (N, 2), optional
+        ``(dx, dy)`` of each exposure (px): each exposure is read at the
+        window's pixels shifted by its offset (linear interpolation), so that
+        flux moved across the window's edge by the offset is not counted.
 
     Returns
     -------
@@ -139,7 +143,7 @@ def integrated_change(
     eight = np.ones((3, 3), dtype=bool)
     labels, n = ndimage.label(dilate(pixels, window), structure=eight)
     ys, xs = np.nonzero(labels)
-    values = stack[:, ys, xs].astype(np.float64)
+    values = _read(stack, ys, xs, offsets)
     if flux_factors is not None:
         values /= np.asarray(flux_factors, np.float64).reshape(-1, 1)
     # a cosmic ray in a window is not a flux change: a value more than twice
@@ -157,3 +161,14 @@ def integrated_change(
     var = np.clip(mean, 0, None) / gain + npix * rnoise**2
     chi2 = ((sums - mean) ** 2).sum(axis=0) / np.maximum(var, 1e-12)
     return float(np.sqrt(np.median(chi2) / max(stack.shape[0] - 1, 1)))
+
+
+def _read(stack, ys, xs, offsets) -> np.ndarray:
+    """``stack[:, ys, xs]`` (float64), each exposure read at ``(ys + dy, xs + dx)`` with offsets."""
+    if offsets is None or not np.any(np.asarray(offsets, float) != 0):
+        return stack[:, ys, xs].astype(np.float64)
+    out = np.empty((len(stack), ys.size), np.float64)
+    for i, (dx, dy) in enumerate(np.asarray(offsets, float)):
+        where = np.stack([ys + dy, xs + dx])
+        out[i] = ndimage.map_coordinates(stack[i], where, order=1, mode="nearest")
+    return out

@@ -240,7 +240,7 @@ def compute_crmasks(
 
     bound = shared_threshold(boundary, stats.min2d, cores(cfg.jobs))  # noise check, MEDIANCR
     with ctx.phase("noise check"):
-        noise_check = check_noise_model(cfg, noise, stats, histogram, boundary, bound, ff)
+        noise_check = check_noise_model(cfg, noise, stats, histogram, boundary, bound, ff, offsets)
     ti = target_inputs(
         cfg,
         noise,
