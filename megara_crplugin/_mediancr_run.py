@@ -62,6 +62,21 @@ class LowerOf:
             each = each / self.scale
         return np.minimum(self.low[ys, xs], each.min(axis=0))
 
+    def compact(self) -> LowerOf:
+        """The same values from one plane: the exposures' minimum, made once.
+
+        With flux factors or offsets :attr:`value` is N frames; the later
+        stages (MEANCRT, CRMASKi) need only their minimum, so the N frames
+        can go.  Exact: division and minimum give the same float32 values.
+        """
+        if self.value.strides[0] == 0:  # one plane broadcast: nothing to free
+            return self
+        lowest = None
+        for i, plane in enumerate(self.value):
+            each = plane if self.scale is None else plane / self.scale[i, 0]
+            lowest = each.copy() if lowest is None else np.minimum(lowest, each, out=lowest)
+        return LowerOf(self.low, lowest[np.newaxis])
+
 
 @dataclasses.dataclass
 class MediancrRun:

@@ -317,9 +317,11 @@ def compute_crmasks(
 def _after_exposures(ti, result: CRMaskResult, on_mediancr):
     """``ti`` without the flux-normalised statistics, freed memory returned, the hook called.
 
-    (MEDIANCR and CRMASKi only used the normalised statistics.)
+    (MEDIANCR and CRMASKi only used the normalised statistics; the flux-change
+    profile keeps only the exposures' minimum of the expected signal.)
     """
-    ti = dataclasses.replace(ti, normalised=None)
+    profile = ti.profile.compact() if ti.profile is not None else None
+    ti = dataclasses.replace(ti, normalised=None, profile=profile)
     release_free_memory(collect=True)
     if on_mediancr is not None:
         on_mediancr(result)

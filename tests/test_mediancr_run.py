@@ -26,6 +26,22 @@ def test_lower_of_at_pixels_is_the_full_frame_minimum(flux_factors):
     assert LowerOf(low, value, flux_factors)[empty, empty].shape == (0,)
 
 
+@pytest.mark.parametrize("flux_factors", [None, (0.8, 1.0, 1.25)])
+def test_compact_lower_of_keeps_one_plane_and_the_same_values(flux_factors):
+    """After the exposures the N expected frames (flux factors, offsets) shrink to one."""
+    rng = np.random.default_rng(12)
+    low = rng.normal(50.0, 5.0, (40, 30)).astype(np.float32)
+    value = rng.normal(50.0, 5.0, (3, 40, 30)).astype(np.float32)
+    whole = LowerOf(low, value, flux_factors)
+    small = whole.compact()
+    assert small.value.shape == (1, 40, 30)
+    ys, xs = np.nonzero(np.ones((40, 30), dtype=bool))
+    np.testing.assert_array_equal(small[ys, xs], whole[ys, xs])
+    assert not np.shares_memory(small.value, value)
+    plane = np.broadcast_to(value[0], value.shape)  # one plane already: kept as it is
+    assert LowerOf(low, plane).compact().value is plane
+
+
 def test_exposures_started_beside_mediancr_give_the_sequential_masks():
     """Interactive runs test the exposures after MEDIANCR; others beside it: same masks."""
     from megara_crplugin import pipeline

@@ -237,7 +237,8 @@ def _shifted_fibres(offsets, seed=5):
 
     def signal(dx, dy):
         phase = (yy - dy) % 12.0 - 6.0
-        return 20.0 + 3000.0 * np.exp(-0.5 * (phase / 1.2) ** 2) * (1 + 0.3 * np.sin((xx - dx) / 20))
+        spectrum = 1 + 0.3 * np.sin((xx - dx) / 20)
+        return 20.0 + 3000.0 * np.exp(-0.5 * (phase / 1.2) ** 2) * spectrum
 
     frames = [
         rng.poisson(signal(dx, dy) * GAIN) / GAIN + rng.normal(0, RNOISE, yy.shape)
