@@ -197,11 +197,21 @@ def _percent(value: float) -> str:
     return f"{value:.1%}" if np.isfinite(value) else "not measured"
 
 
-def measured_text(rnoise_measured: float, rnoise_given: float) -> str:
-    """``'read noise 3.49 ADU measured (3.40 given)'``, or that it could not be measured."""
+def measured_text(rnoise_measured: float, rnoise_given: float, shifted: bool = False) -> str:
+    """``'read noise 3.49 ADU measured (3.40 given)'``, or that it could not be measured.
+
+    ``shifted``: the exposures are offset, so the measured value is not compared
+    (said in the text).
+    """
     if not np.isfinite(rnoise_measured):
         return f"read noise not measured (too few pixels; {rnoise_given:.2f} ADU given)"
-    return f"read noise {rnoise_measured:.2f} ADU measured ({rnoise_given:.2f} given)"
+    note = "; exposures offset: not compared" if shifted else ""
+    return f"read noise {rnoise_measured:.2f} ADU measured ({rnoise_given:.2f} given{note})"
+
+
+def offset_exposures(offsets) -> bool:
+    """True when the offsets (N, 2) are known and not all zero."""
+    return offsets is not None and bool(np.any(np.asarray(offsets, float) != 0))
 
 
 def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, fsig, ff_tip) -> str:
@@ -288,7 +298,7 @@ def check_noise(
     rn_meas, eps = measure_noise(stats.stack, stats.median2d, gain=g)
     # offset exposures differ on every flank by the offset alone: the frame
     # differences then measure that, not the read noise (not compared)
-    shifted = offsets is not None and bool(np.any(np.asarray(offsets, float) != 0))
+    shifted = offset_exposures(offsets)
     rn_ok = shifted or rn <= 0 or not np.isfinite(rn_meas) or abs(rn_meas / rn - 1.0) <= tolerance
     tail, above, flux, fsig, above_exp = float("nan"), 0, 0, float("nan"), 0.0
     if histogram is not None:
@@ -324,7 +334,7 @@ def check_noise(
         "noise check: %s, excess scatter %s, "
         "%.2f %% of pixels above the simulated 1 %% level, %d above the boundary "
         "(%d following the signal profile%s; %.1f expected)",
-        measured_text(rn_meas, rn) + (" (exposures offset: not compared)" if shifted else ""),
+        measured_text(rn_meas, rn, shifted),
         _percent(eps),
         100 * tail,
         above,

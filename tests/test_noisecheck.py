@@ -226,6 +226,9 @@ def test_too_few_pixels_is_not_measured_and_warns_of_nothing(recwarn):
         "read noise not measured (too few pixels; 3.00 ADU given)"
     )
     assert measured_text(3.456, 3.4) == "read noise 3.46 ADU measured (3.40 given)"
+    assert measured_text(2.37, 3.4, shifted=True) == (
+        "read noise 2.37 ADU measured (3.40 given; exposures offset: not compared)"
+    )
 
 
 def _shifted_fibres(offsets, seed=5):
@@ -261,7 +264,7 @@ def test_integrated_flux_read_at_the_offsets():
     assert read < 1.2 and moved > 2 * read  # 0.8 and 3.0 measured
 
 
-def test_offset_exposures_do_not_warn_of_a_wrong_read_noise(mm_params):
+def test_offset_exposures_do_not_warn_of_a_wrong_read_noise(mm_params, caplog):
     """High-rate MEGARA-like triplet offset by +-0.5 px, offsets by cross-correlation.
 
     The frame differences hold the offsets' own differences on every fibre
@@ -277,9 +280,11 @@ def test_offset_exposures_do_not_warn_of_a_wrong_read_noise(mm_params):
         (1024, 1024), seed=5, rate="high", offsets=((0, 0), (0.5, -0.5), (-0.5, 0.5))
     )
     params = mm_params(sset, mm_crosscorr_region=[1, 1024, 1, 1024])
+    caplog.set_level("INFO", logger="megara_crplugin.noisecheck")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         nc = compute_crmasks(list(sset.frames), params).noise_check
     messages = [str(w.message) for w in caught if issubclass(w.category, CRPluginWarning)]
     assert abs(nc.rnoise_measured / sset.rnoise - 1) > 0.2  # what the differences say
     assert nc.rnoise_ok and not [m for m in messages if "rnoise" in m]
+    assert "given; exposures offset: not compared)" in caplog.text  # the log says why

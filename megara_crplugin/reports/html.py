@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..noisecheck import measured_text
+from ..noisecheck import measured_text, offset_exposures
 from ._axes import data_units
 from ._common import config_value, write_text
 from ._report_parts import PRODUCTS_MARK, caption, parameter_rows, run_rows
@@ -77,8 +77,9 @@ def _summary_rows(result: Any) -> list[tuple[str, str]]:
         rows.append(("offsets (dx, dy) px", _esc(pairs)))
     nc = getattr(result, "noise_check", None)
     if nc is not None:  # issue 9: the noise model checked against the frames
+        shifted = offset_exposures(result.offsets)  # the read noise is then not compared
         text = (
-            f"{measured_text(nc.rnoise_measured, nc.rnoise_given)}; "
+            f"{measured_text(nc.rnoise_measured, nc.rnoise_given, shifted)}; "
             f"{nc.above_boundary} pixels above the boundary, {nc.above_boundary_flux} of them "
             f"flux changes ({nc.above_boundary_expected:.1f} expected)"
         )
