@@ -28,7 +28,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import collections
 
 import highrate_recall as hr  # benchmarks/ is the script's folder
@@ -37,7 +36,6 @@ import numpy as np
 from megara_crplugin._tails import level, skewness
 from megara_crplugin.expected import K_CLEAN, estimate_expected
 from megara_crplugin.pipeline import compute_crmasks
-from megara_crplugin.synthetic import make_megara_like_frames
 
 
 def _levels(k: float, value: np.ndarray, sigma: np.ndarray, gain: float) -> np.ndarray:
@@ -58,15 +56,7 @@ def _classify(z, z_true, levels, alike, needed) -> str:
 
 def misses(shape, seed: int, method: str, scenario: str) -> list[dict]:
     """One row per missed event: its pixel, class and the z values against estimate and truth."""
-    n_doubles = max(1, round(hr.DOUBLES_PER_MPIX * shape[0] * shape[1] / 2**20))
-    sset = make_megara_like_frames(
-        shape,
-        seed=seed,
-        rate="high",
-        n_double_hits=n_doubles,
-        faint_fraction=hr.FAINT_FRACTION,
-        **hr.SCENARIOS[scenario],
-    )
+    sset = hr.make_set(shape, seed, scenario)
     frames = list(sset.frames)
     res = compute_crmasks(frames, hr.parameters(sset, method, scenario))
     stack = np.stack([np.asarray(f, np.float32) - np.float32(sset.bias) for f in frames])
@@ -101,16 +91,10 @@ def misses(shape, seed: int, method: str, scenario: str) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="1024", help="N (square) or NYxNX")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--method", default="mm_pycosmic")
-    ap.add_argument("--scenario", choices=sorted(hr.SCENARIOS), default="default")
-    args = ap.parse_args(argv)
-    dims = [int(v) for v in args.size.lower().split("x")]
+    args, shape = hr.parse_arguments(__doc__.splitlines()[0], argv)
     counts = collections.Counter()
     for seed in args.seeds:
-        for row in misses((dims[0], dims[-1]), seed, args.method, args.scenario):
+        for row in misses(shape, seed, args.method, args.scenario):
             counts[row["class"]] += 1
             print(
                 f"seed {row['seed']} (y={row['y']}, x={row['x']}) {row['class']:8s} "

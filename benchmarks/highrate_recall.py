@@ -68,11 +68,10 @@ def parameters(sset, method: str, scenario: str, **extra) -> dict:
     return out
 
 
-def measure(shape, seed: int, method: str, scenario: str = "default", **extra) -> dict:
-    """Run one high-rate triplet and return the figures (see the module docstring)."""
-    npix = shape[0] * shape[1]
-    n_doubles = max(1, round(DOUBLES_PER_MPIX * npix / 2**20))
-    sset = make_megara_like_frames(
+def make_set(shape, seed: int, scenario: str = "default"):
+    """The high-rate triplet of ``seed``: designed double hits per Mpix, half faint."""
+    n_doubles = max(1, round(DOUBLES_PER_MPIX * shape[0] * shape[1] / 2**20))
+    return make_megara_like_frames(
         shape,
         seed=seed,
         rate="high",
@@ -80,6 +79,26 @@ def measure(shape, seed: int, method: str, scenario: str = "default", **extra) -
         faint_fraction=FAINT_FRACTION,
         **SCENARIOS[scenario],
     )
+
+
+def parse_arguments(description: str, argv=None, extra=None):
+    """``--size``, ``--seeds``, ``--method``, ``--scenario`` (+ ``extra(parser)``): args, shape."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--size", default="1024", help="N (square) or NYxNX")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--method", default="mm_pycosmic")
+    ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="default")
+    if extra is not None:
+        extra(ap)
+    args = ap.parse_args(argv)
+    dims = [int(v) for v in args.size.lower().split("x")]
+    return args, (dims[0], dims[-1])
+
+
+def measure(shape, seed: int, method: str, scenario: str = "default", **extra) -> dict:
+    """Run one high-rate triplet and return the figures (see the module docstring)."""
+    npix = shape[0] * shape[1]
+    sset = make_set(shape, seed, scenario)
     frames = list(sset.frames)
     t0 = time.perf_counter()
     res = compute_crmasks(frames, parameters(sset, method, scenario, **extra))
@@ -138,15 +157,10 @@ def summary(runs: list[dict]) -> dict:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="1024", help="N (square) or NYxNX")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--method", default="mm_pycosmic")
-    ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="default")
-    ap.add_argument("--set", nargs="*", default=[], help="extra KEY=JSON parameters")
-    args = ap.parse_args(argv)
-    dims = [int(v) for v in args.size.lower().split("x")]
-    shape = (dims[0], dims[-1])
+    def more(ap):
+        ap.add_argument("--set", nargs="*", default=[], help="extra KEY=JSON parameters")
+
+    args, shape = parse_arguments(__doc__.splitlines()[0], argv, more)
     extra = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     runs = []
     for seed in args.seeds:
