@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from .masks import dilate
 
-__all__ = ["integrated_change", "measure_noise"]
+__all__ = ["integrated_change", "measure_noise", "offset_exposures"]
 
 #: Growth (px) of the flux-change pixels into the windows whose flux is integrated
 #: (the window of :func:`megara_crplugin.fluxchange.reject_flux_changes`).
@@ -163,9 +163,14 @@ def integrated_change(
     return float(np.sqrt(np.median(chi2) / max(stack.shape[0] - 1, 1)))
 
 
+def offset_exposures(offsets) -> bool:
+    """True when the offsets (N, 2) are known and not all zero."""
+    return offsets is not None and bool(np.any(np.asarray(offsets, float) != 0))
+
+
 def _read(stack, ys, xs, offsets) -> np.ndarray:
     """``stack[:, ys, xs]`` (float64), each exposure read at ``(ys + dy, xs + dx)`` with offsets."""
-    if offsets is None or not np.any(np.asarray(offsets, float) != 0):
+    if not offset_exposures(offsets):
         return stack[:, ys, xs].astype(np.float64)
     out = np.empty((len(stack), ys.size), np.float64)
     for i, (dx, dy) in enumerate(np.asarray(offsets, float)):

@@ -44,7 +44,7 @@ import numpy as np
 from .boundary import exceeds
 from .exceptions import CRPluginWarning
 from .fluxchange import reject_flux_changes
-from .noise_measures import integrated_change, measure_noise
+from .noise_measures import integrated_change, measure_noise, offset_exposures
 
 __all__ = [
     "NoiseCheck",
@@ -173,7 +173,16 @@ def diagram_tail(
 
 
 def _above_boundary(
-    stats, histogram, boundary, *, gain, rnoise, nsigma, bound_at_min=None, known=None
+    stats,
+    histogram,
+    boundary,
+    *,
+    gain,
+    rnoise,
+    nsigma,
+    bound_at_min=None,
+    flux_factors=None,
+    offsets=None,
 ):
     """Pixels above the boundary, those following the profile, their change, simulated count."""
     xc = 0.5 * (histogram.xedges[:-1] + histogram.xedges[1:])
@@ -188,7 +197,8 @@ def _above_boundary(
         res.rejected,
         gain=float(np.median(gain)),
         rnoise=float(np.median(rnoise)),
-        **(known or {}),
+        flux_factors=flux_factors,
+        offsets=offsets,
     )
     return int(above.sum()), int(res.rejected.sum()), sigma, expected
 
@@ -207,11 +217,6 @@ def measured_text(rnoise_measured: float, rnoise_given: float, shifted: bool = F
         return f"read noise not measured (too few pixels; {rnoise_given:.2f} ADU given)"
     note = "; exposures offset: not compared" if shifted else ""
     return f"read noise {rnoise_measured:.2f} ADU measured ({rnoise_given:.2f} given{note})"
-
-
-def offset_exposures(offsets) -> bool:
-    """True when the offsets (N, 2) are known and not all zero."""
-    return offsets is not None and bool(np.any(np.asarray(offsets, float) != 0))
 
 
 def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, fsig, ff_tip) -> str:
@@ -316,7 +321,8 @@ def check_noise(
                 rnoise=rnoise,
                 nsigma=nsigma,
                 bound_at_min=bound_at_min,
-                known={"flux_factors": flux_factors, "offsets": offsets},
+                flux_factors=flux_factors,
+                offsets=offsets,
             )
     ratio = tail / TAIL if np.isfinite(tail) else 1.0
     if histogram is not None and boundary is not None:

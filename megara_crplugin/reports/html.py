@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..noisecheck import measured_text, offset_exposures
+from ..noise_measures import offset_exposures
+from ..noisecheck import measured_text
 from ._axes import data_units
 from ._common import config_value, write_text
 from ._report_parts import PRODUCTS_MARK, caption, parameter_rows, run_rows
