@@ -22,7 +22,7 @@ import numpy as np
 
 from ._threads import cores
 from .config import CRConfig
-from .expected_stage import expected_signal, frame_hook, median_hook
+from .expected_stage import aux_confirmation, expected_signal, frame_hook, median_hook
 from .fluxchange import alike_values
 from .result import Feature, TargetDetection
 from .stacking import normalised_statistics
@@ -153,7 +153,8 @@ def run_mediancr(
     if ti.normalised is not None:
         later = dataclasses.replace(ti, normalised=dataclasses.replace(ti.normalised, median=None))
     hook = median_hook(cfg, expected, stack, ti.allowed)
-    median = pool.submit(mediancr_stage, ti, aux[0], hook, bound)
+    confirm = aux_confirmation(cfg, expected, stack)
+    median = pool.submit(mediancr_stage, ti, aux[0], hook, bound, confirm)
     tasks = exposure_tasks(
         later,
         stack,

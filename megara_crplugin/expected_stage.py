@@ -4,7 +4,8 @@
 per run; :func:`median_hook` and :func:`frame_hook` turn the per-pixel tests of
 :mod:`megara_crplugin.expected` into the ``more_mm`` hooks of
 :func:`~megara_crplugin.targets.mediancr_stage` and
-:func:`~megara_crplugin.targets.exposure_tasks`.  Every test is per pixel: it
+:func:`~megara_crplugin.targets.exposure_tasks`; :func:`aux_confirmation`
+keeps MEDIANCR's Aux detections that :func:`confirmed` supports.  Every test is per pixel: it
 runs a block of rows at a time (bounded temporaries), in ``jobs`` threads,
 without changing a flag.  Mask polarity: True = cosmic ray.  Units: ADU.
 """
@@ -16,10 +17,11 @@ from collections.abc import Callable
 import numpy as np
 
 from ._blockstats import by_row_blocks
+from ._tails import level, skewness
 from ._threads import cores
-from .expected import ExpectedSignal, estimate_expected, frame_flags, mediancr_mm_flags
+from .expected import K_CONFIRM, ExpectedSignal, estimate_expected, frame_flags, mediancr_mm_flags
 
-__all__ = ["expected_signal", "frame_hook", "median_hook"]
+__all__ = ["aux_confirmation", "confirmed", "expected_signal", "frame_hook", "median_hook"]
 
 Hook = Callable[[np.ndarray], np.ndarray] | None
 
@@ -79,3 +81,50 @@ def frame_hook(cfg, expected: ExpectedSignal | None, stack, i: int, allowed) -> 
         return frame_flags(stack[:, sl], expected.rows(sl), i) & allowed[sl]
 
     return lambda flag_mm: flag_mm | by_row_blocks(flags, allowed.shape, threads)
+
+
+def confirmed(stack, expected: ExpectedSignal, *, k: float = K_CONFIRM) -> np.ndarray:
+    """Pixels where ``N // 2 + 1`` exposures lie ``k`` sigma above their expected signal.
+
+    The count only (no "alike" rule): it confirms Aux detections that the
+    corroboration has already tested against hot pixels (median - min).
+
+    Parameters
+    ----------
+    stack : ndarray, shape (N, ny, nx)
+        Bias-free exposures (ADU).
+    expected : ExpectedSignal
+        From :func:`~.expected.estimate_expected` on the same stack.
+    k : float, optional
+        Threshold (sigma), a normal-tail level raised by the photon noise's skewness.
+
+    Returns
+    -------
+    ndarray of bool, shape (ny, nx)
+        True = the median is raised above its expected signal (cosmic rays).
+    """
+    sigma = expected.sigmas()
+    count = np.zeros(stack.shape[1:], np.uint8)
+    for i in range(stack.shape[0]):
+        skew = skewness(expected.value[i], sigma[i], expected.gain)
+        count += stack[i] - expected.value[i] > level(k, skew) * sigma[i]
+    return count >= stack.shape[0] // 2 + 1
+
+
+def aux_confirmation(cfg, expected: ExpectedSignal | None, stack) -> Hook:
+    """MEDIANCR's Aux detections kept only where :func:`confirmed` (None when the test is off).
+
+    An Aux detector on ``median2d`` also fires on what the median itself
+    carries without cosmic rays: offset exposures' steep fibre flanks, sharp
+    structure; a median raised by cosmic rays lies above its expected signal
+    in ``N // 2 + 1`` exposures.
+    """
+    if expected is None:
+        return None
+    threads = cores(cfg.jobs)
+    return lambda flag_aux: (
+        flag_aux
+        & by_row_blocks(
+            lambda sl: confirmed(stack[:, sl], expected.rows(sl)), flag_aux.shape, threads
+        )
+    )

@@ -196,6 +196,7 @@ def detections(
     level: str = "median",
     name: str = "MEDIANCR",
     more_mm: MoreFlags = None,
+    confirm_aux: MoreFlags = None,
     normalised_excess=None,
     settled: np.ndarray | None = None,
     bound_at_x: np.ndarray | None = None,
@@ -221,6 +222,9 @@ def detections(
         Target name (counts of flux changes, exemption of MEDIANCR from defect 24).
     more_mm : callable, optional
         Extra M.M. flags (the expected-signal test).
+    confirm_aux : callable, optional
+        ``confirm_aux(flag_aux)``: the Aux detections that the expected-signal
+        test confirms (MEDIANCR).
     normalised_excess : ndarray or callable, optional
         The target's excess over ``ti.normalised.low`` in the flux-normalised
         stack (ADU; or ``excess(ys, xs)`` at those pixels): the flux-change
@@ -268,6 +272,8 @@ def detections(
             threshold=ti.threshold,
             also=also,
         )
+        if confirm_aux is not None:
+            flag_aux = confirm_aux(flag_aux)
         flags = flag_aux, flag_mm
     # hit in every exposure: stays in MEANCRT and CRMASKi (defect 24)
     every = ti.all_aux if name != "MEDIANCR" and ti.all_aux is not None else 0
@@ -284,12 +290,17 @@ def detections(
 
 
 def mediancr_stage(
-    ti: TargetInputs, aux_med: np.ndarray, more_mm: MoreFlags = None, bound_at_x=None
+    ti: TargetInputs,
+    aux_med: np.ndarray,
+    more_mm: MoreFlags = None,
+    bound_at_x=None,
+    confirm_aux: MoreFlags = None,
 ) -> tuple[TargetDetection, list[Feature]]:
     """MEDIANCR (pixels hit in >= 2 exposures) and its features, most certain first.
 
     ``bound_at_x``: the median's boundary at ``min2d`` if already computed
-    (:func:`~megara_crplugin.boundary.float32_threshold`).
+    (:func:`~megara_crplugin.boundary.float32_threshold`); ``confirm_aux``:
+    the Aux detections kept (:func:`~megara_crplugin.expected_stage.aux_confirmation`).
     """
     y_med = ti.stats.median2d - ti.stats.min2d
     norm = ti.normalised
@@ -298,6 +309,7 @@ def mediancr_stage(
         y_med,
         aux_med,
         more_mm=more_mm,
+        confirm_aux=confirm_aux,
         normalised_excess=None if norm is None else norm.median - norm.low,
         bound_at_x=bound_at_x,
     )
