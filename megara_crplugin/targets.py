@@ -101,6 +101,11 @@ class TargetInputs:
         the stack is not rescaled (``apply_flux_factor_to: simulated``), so
         that the known global factors are not taken for a flux change of
         every feature.  None otherwise.
+    offsets_excess : ndarray (ny, nx) or None
+        With offset exposures: ``median - min`` of their expected signals
+        (ADU; flux-normalised when ``normalised`` is), the excess over
+        ``min2d`` the offsets alone give on steep profiles.  MEDIANCR's
+        flux-change test reads the excess less this.  None without offsets.
     """
 
     cfg: CRConfig
@@ -116,6 +121,7 @@ class TargetInputs:
     flux_changes: dict[str, int] = field(default_factory=dict)
     profile: Any = None
     normalised: Normalised | None = None
+    offsets_excess: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -283,6 +289,8 @@ def detections(
     if normalised_excess is not None:  # the known flux factors divided out
         norm = ti.normalised
         low, excess, profile, alike = norm.low, normalised_excess, norm.profile, norm.alike
+    if name == "MEDIANCR" and ti.offsets_excess is not None:  # not a flux change
+        excess = excess - ti.offsets_excess
     with one_at_a_time or nullcontext():
         return filter_target(
             cfg, ti.noise, low, flags, excess, keep, ti.flux_changes, name, alike, profile, settled

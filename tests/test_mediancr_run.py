@@ -66,3 +66,39 @@ def test_exposures_started_beside_mediancr_give_the_sequential_masks():
     for name, target in beside.targets.items():
         np.testing.assert_array_equal(target.mask, later.targets[name].mask, err_msg=name)
     assert beside.flux_changes == later.flux_changes
+
+
+def test_offsets_excess_is_median_minus_minimum_of_the_expected_signals():
+    from megara_crplugin._mediancr_run import offsets_excess
+
+    value = np.array([[[10.0, 5.0]], [[14.0, 5.0]], [[11.0, 9.0]]], np.float32)
+    np.testing.assert_array_equal(offsets_excess(value), [[1.0, 0.0]])
+    got = offsets_excess(value, [1.0, 2.0, 1.0])  # 10, 7, 11 and 5, 2.5, 9
+    np.testing.assert_allclose(got, [[3.0, 2.5]])
+
+
+def test_offsets_alone_are_not_a_flux_change_of_mediancr(monkeypatch):
+    """Offset exposures raise median2d - min2d on every steep flank; double hits there stay."""
+    from megara_crplugin import _mediancr_run, pipeline
+    from megara_crplugin.synthetic import make_megara_like_frames
+
+    offsets = ((0.0, 0.0), (0.5, -0.5), (-0.5, 0.5))
+    sset = make_megara_like_frames(
+        (400, 400), seed=2, rate="high", n_double_hits=40, faint_fraction=0.5, offsets=offsets
+    )
+    params = {"interactive": False, "gain": sset.gain, "rnoise": sset.rnoise, "bias": sset.bias}
+    params["mm_crosscorr_region"] = [1, 400, 1, 400]  # offsets by cross-correlation
+    events = sset.double_hit_events(min_sigma=5)
+
+    def run():
+        res = pipeline.compute_crmasks(list(sset.frames), params)
+        caught = sum(bool(res.masks["MEDIANCR"][e.ys, e.xs].any()) for e in events)
+        return res.flux_changes["MEDIANCR"], caught
+
+    with_excess = run()
+    monkeypatch.setattr(
+        _mediancr_run, "offsets_excess", lambda v, f=None: np.zeros(v.shape[1:], np.float32)
+    )
+    without = run()
+    assert with_excess == (0, 34)  # of 35 events
+    assert without == (4, 31)  # three double hits on flanks taken for flux changes
