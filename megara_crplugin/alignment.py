@@ -21,8 +21,31 @@ def _upsampled_dft(data, size, factor, offsets):
     return ky @ data @ kx.T
 
 
+#: Largest offset (px, each axis) searched by default: half of MEGARA's fibre pitch (6.6 px).
+MAX_SHIFT = 3.0
+
+
+def _peaks_within(power: np.ndarray, max_shift: float) -> np.ndarray:
+    """``power`` at its local maxima within ``max_shift`` px of zero lag, -inf elsewhere.
+
+    Local maxima only: where a higher peak lies just outside the window, the
+    window's edge on its slope is not a match.  The whole window when it
+    holds no local maximum.
+    """
+    lag_y = np.abs(fft.fftfreq(power.shape[0], 1.0 / power.shape[0]))[:, None]
+    lag_x = np.abs(fft.fftfreq(power.shape[1], 1.0 / power.shape[1]))[None, :]
+    inside = (lag_y <= max_shift) & (lag_x <= max_shift)
+    local = ndimage.maximum_filter(power, size=3, mode="wrap") == power
+    keep = inside & local if (inside & local).any() else inside
+    return np.where(keep, power, -np.inf)
+
+
 def measure_offset(
-    reference: np.ndarray, moving: np.ndarray, *, upsample: int = 100
+    reference: np.ndarray,
+    moving: np.ndarray,
+    *,
+    upsample: int = 100,
+    max_shift: float | None = MAX_SHIFT,
 ) -> tuple[float, float]:
     """Sub-pixel translation between two images by upsampled cross-correlation.
 
@@ -37,6 +60,13 @@ def measure_offset(
         One exposure (region), ADU.
     upsample : int, optional
         Precision is ``1 / upsample`` pixel.
+    max_shift : float or None, optional
+        The correlation peak is searched within ``max_shift`` pixels of no
+        shift on each axis, at a local maximum (None: anywhere).  Fibre
+        spectra repeat along y
+        with the fibre pitch: the correlation has a peak at every multiple of
+        it, nearly as high as the true one, and on a whole MEGARA frame one
+        pitch away won (dy 6.1 px measured for -0.5).
 
     Returns
     -------
@@ -46,9 +76,12 @@ def measure_offset(
     a = np.asarray(reference, dtype=np.float64)
     b = np.asarray(moving, dtype=np.float64)
     prod = fft.fft2(a - a.mean()) * np.conj(fft.fft2(b - b.mean()))
-    cc = fft.ifft2(prod)
-    shape = np.array(cc.shape)
-    peak = np.array(np.unravel_index(np.argmax(np.abs(cc)), cc.shape), dtype=float)
+    # the real correlation: an anti-correlation (half a fibre pitch away) is no match
+    power = fft.ifft2(prod).real
+    shape = np.array(power.shape)
+    if max_shift is not None:
+        power = _peaks_within(power, max_shift)
+    peak = np.array(np.unravel_index(np.argmax(power), power.shape), dtype=float)
     wrap = peak > shape // 2
     peak[wrap] -= shape[wrap]
     if upsample > 1:

@@ -187,6 +187,23 @@ def test_measure_offset_on_megara_like_scene():
     assert abs(dx - 0.4) < 0.02 and abs(dy + 0.7) < 0.02
 
 
+def _fibres(amplitudes, dy=0.0, nx=64):
+    y = np.arange(6.6 * len(amplitudes) + 6)[:, None]
+    centres = 3.0 + 6.6 * np.arange(len(amplitudes)) + dy
+    prof = np.exp(-0.5 * ((y - centres) / 1.2) ** 2) @ np.asarray(amplitudes, float)[:, None]
+    return np.broadcast_to(prof, (y.size, nx)).copy()
+
+
+def test_measure_offset_searches_within_max_shift_not_a_fibre_pitch_away():
+    amps = np.random.default_rng(4).uniform(50, 500, 40)
+    ref = _fibres(amps)
+    # the exposure is shifted by 0.4 px, but its fibres' fluxes match the
+    # reference's one fibre further: the correlation one pitch away is higher
+    moving = _fibres(np.r_[amps[1:], amps[:1]], dy=0.4)
+    assert measure_offset(ref, moving, max_shift=None)[1] == pytest.approx(0.4 - 6.6, abs=0.05)
+    assert measure_offset(ref, moving)[1] == pytest.approx(0.4, abs=0.05)  # within 3 px
+
+
 def test_shift_image_moves_content_to_larger_indices():
     img = np.zeros((9, 9), dtype=np.float32)
     img[4, 4] = 1.0

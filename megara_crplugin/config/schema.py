@@ -213,7 +213,8 @@ _ROWS: list[tuple[str, str, str, Any, str, dict[str, Any], str]] = [
      "Offsets [dx, dy] of every exposure."),
     ("mm", "mm_crosscorr_region", "region", None, "pixel",
      {**_NULL, "note": "area >= 100 pixels"},
-     "Region used to measure the offsets by cross-correlation."),
+     "Region used to measure the offsets by cross-correlation (the peak within 3 px of no "
+     "shift, half a fibre pitch; give mm_xy_offsets for larger offsets)."),
     ("mm", "mm_boundary_fit", "choice", "spline", "", {"choices": ("spline", "piecewise")},
      "Shape of the detection boundary."),
     ("mm", "mm_secondary_boundary", "choice", "simulated", "",
