@@ -38,9 +38,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from ._blockstats import for_each_block, row_blocks
+from ._interp import interpolation_bias, interpolation_error, shift_linear, smoothing
 from ._minshift import min_shift as _min_shift
 from ._refine import refine_candidates, reflect_index
 from ._selectnet import median_of, order_statistics
@@ -133,24 +133,6 @@ class ExpectedSignal:
 def _variance(value, gain, rnoise, scale):
     """Photon + read noise at ``value`` (ADU^2), times ``1 + scale**2`` (the estimate's scatter)."""
     return (np.maximum(value, 0) / gain + np.asarray(rnoise) ** 2) * (1.0 + scale**2)
-
-
-def _shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    """Shift by ``(dx, dy)`` px with linear interpolation (no ringing around cosmic rays)."""
-    return ndimage.shift(np.asarray(image, np.float32), (dy, dx), order=1, mode="nearest")
-
-
-def _interpolation_error(image: np.ndarray) -> np.ndarray:
-    """Bound of the error of two linear interpolations (align, shift back) of ``image``.
-
-    One linear interpolation at a fraction t of a pixel errs by at most
-    ``t (1 - t) / 2 * |f''|`` <= ``|f''| / 8`` per axis (ADU); sharp lines
-    and fibre peaks are flattened by that much.
-    """
-    p = np.pad(image, 1, mode="edge")
-    d2x = np.abs(p[1:-1, 2:] + p[1:-1, :-2] - 2 * image)
-    d2y = np.abs(p[2:, 1:-1] + p[:-2, 1:-1] - 2 * image)
-    return 0.25 * (d2x + d2y)
 
 
 def _rows(a, rows):
@@ -249,7 +231,7 @@ def _per_exposure(plane: np.ndarray, ff: np.ndarray, offsets) -> np.ndarray:
         return np.broadcast_to(plane, (len(ff), *plane.shape))
     value = np.empty((len(ff), *plane.shape), np.float32)
     for i in range(len(ff)):
-        value[i] = plane if offsets is None else _shift(plane, *offsets[i])
+        value[i] = plane if offsets is None else shift_linear(plane, *offsets[i])
     value *= ff[:, None, None].astype(np.float32)
     return value
 
@@ -303,7 +285,7 @@ def estimate_expected(
     aligned = stack
     if offsets is not None:
         offsets = np.asarray(offsets, float).reshape(n, 2)
-        aligned = np.stack([_shift(stack[i], -dx, -dy) for i, (dx, dy) in enumerate(offsets)])
+        aligned = np.stack([shift_linear(stack[i], -dx, -dy) for i, (dx, dy) in enumerate(offsets)])
 
     def estimate(rows: slice) -> None:
         plane[rows] = _estimate_block(
@@ -314,11 +296,12 @@ def estimate_expected(
     aligned = None  # the aligned copy (offsets) is not needed any more
     sigma = None  # computed from the value when needed
     value = _per_exposure(plane, ff, offsets)
-    if offsets is not None:  # plus the interpolation error: stored
+    if offsets is not None:  # less the interpolations' smoothing; plus what is left of it
         sigma = np.empty(stack.shape, np.float32)
-        for i in range(n):
-            var = _variance(value[i], gain, rnoise, est_scale)
-            sigma[i] = np.sqrt(var + _interpolation_error(value[i]) ** 2)
+        for i, coefficients in enumerate(smoothing(offsets)):
+            left = interpolation_error(value[i])
+            value[i] -= interpolation_bias(value[i], coefficients)
+            sigma[i] = np.sqrt(_variance(value[i], gain, rnoise, est_scale) + left**2)
     expected = ExpectedSignal(value, sigma, gain, None, rnoise, est_scale)
     alike = np.empty((ny, nx), dtype=bool)
 

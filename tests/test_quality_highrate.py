@@ -9,25 +9,26 @@ once per module and reduced to numbers; they are printed (``pytest -s``).
 size; the figures are in docs/divergences.md.
 
 Measured on seeds 1-2 with every issue-9 mechanism on (the defaults: Aux
-corroboration, defects, flux-change rejection with its evidence rule,
-expected-signal test with lines read in three rows a side): mm_pycosmic
-174/176 events (98.9%), 98.8% of the pixels, 0.48 false features per Mpix;
-mmcosmic the same; flux factors 0.8/1.0/1.2 with ``flux_factor: auto`` 172/176
-(97.7%), 0.95 per Mpix; +-0.5 px offsets with cross-correlation 173/177
-(97.7%), 0 per Mpix (1.43 before MEDIANCR's Aux detections needed the expected
-signal's confirmation). On seeds 1-10 (``benchmarks/highrate_recall.py``)
-97.9%, 98.0% and 95.6% of the events, 0.76, 0.29 and 0.19 false features per
-Mpix. With the *true* signal (``benchmarks/highrate_oracle.py``) the same test
-finds 98.8% (default) and 98.5% (offsets) of the events at 0.76 and 0.57 false
-features per Mpix: the issue's 99% at <= 1 false feature per Mpix lies above
-what the per-pixel test can reach with its hot-pixel rule. The misses left are
-events barely above 5 sigma that noise pulled under the threshold, estimates
-pulled up by a line or a cosmic ray beside the event, triple hits raised alike
-in all exposures (taken for a hot pixel with a cosmic ray on top), and, with
-offsets, estimates less precise on sharp structure
-(``benchmarks/highrate_misses.py``). The issue's 99% of the events (98% with
-offsets) is NOT reached; the tests below hold what is reached (a regression
-guard, one or two events of margin), not the target.
+corroboration and confirmation, defects, flux-change rejection with its
+evidence rule, expected-signal test with lines read in three rows a side):
+mm_pycosmic 174/176 events (98.9%), 98.8% of the pixels, 0.48 false features
+per Mpix; mmcosmic the same; flux factors 0.8/1.0/1.2 with ``flux_factor:
+auto`` 172/176 (97.7%), 0.95 per Mpix; +-0.5 px offsets with cross-correlation
+172/177 (97.2%), 0.48 per Mpix (1.43 before MEDIANCR's Aux detections needed
+the expected signal's confirmation). On seeds 1-10
+(``benchmarks/highrate_recall.py``) 97.9%, 98.0% and 96.8% of the events,
+0.76, 0.29 and 0.29 false features per Mpix. With the *true* signal
+(``benchmarks/highrate_oracle.py``) the same test finds 98.8% (default) and
+98.5% (offsets) of the events at 0.76 and 0.57 false features per Mpix: the
+issue's 99% at <= 1 false feature per Mpix lies above what the per-pixel test
+can reach with its hot-pixel rule. The misses left are events barely above 5
+sigma that noise pulled under the threshold, estimates pulled up by a line or
+a cosmic ray beside the event, triple hits raised alike in all exposures
+(taken for a hot pixel with a cosmic ray on top), and, with offsets, estimates
+less precise on sharp structure (``benchmarks/highrate_misses.py``). The
+issue's 99% of the events (98% with offsets) is NOT reached; the tests below
+hold what is reached (a regression guard, one or two events of margin), not
+the target.
 8 pipeline runs at 1024 x 1024: about 2 minutes on the 2-core VM.
 """
 
@@ -143,8 +144,8 @@ def test_flux_factors_and_offsets(scenario):
     runs = [_measure(seed, scenario=scenario) for seed in SEEDS]
     events, _, false, n = _totals(runs, f"mm_pycosmic, {scenario}, seeds {SEEDS}")
     assert n >= 160
-    assert events >= 0.97  # 97.7 % and 97.7 % measured
-    assert false <= {"flux": 3.0, "offsets": 1.0}[scenario]  # 0.95 and 0 per Mpix measured
+    assert events >= {"flux": 0.97, "offsets": 0.96}[scenario]  # 97.7 % and 97.2 % measured
+    assert false <= {"flux": 3.0, "offsets": 1.0}[scenario]  # 0.95 and 0.48 per Mpix measured
     # those with M.M. pixels stay rare (the rest are PyCosmic-only on the median)
     false_mm = sum(r["false_mm"] for r in runs) / sum(r["mpix"] for r in runs)
     print(f"false features with M.M. pixels: {false_mm:.2f} per Mpix")
