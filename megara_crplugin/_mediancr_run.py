@@ -153,9 +153,12 @@ def run_mediancr(
     if expected is not None and offsets is not None and cfg.flux_change_rejection:
         scale = ff if ti.normalised is not None else None
         ti = dataclasses.replace(ti, offsets_excess=offsets_excess(expected.value, scale))
-    later = ti  # the exposures and the later stages: the normalised low, not the median
+    # the exposures and the later stages: the normalised low, not the median; no offsets_excess
+    later = dataclasses.replace(ti, offsets_excess=None)
     if ti.normalised is not None:
-        later = dataclasses.replace(ti, normalised=dataclasses.replace(ti.normalised, median=None))
+        later = dataclasses.replace(
+            later, normalised=dataclasses.replace(ti.normalised, median=None)
+        )
     hook = median_hook(cfg, expected, stack, ti.allowed)
     confirm = aux_confirmation(cfg, expected, stack)
     median = pool.submit(mediancr_stage, ti, aux[0], hook, bound, confirm)

@@ -63,10 +63,9 @@ def measure_offset(
     max_shift : float or None, optional
         The correlation peak is searched within ``max_shift`` pixels of no
         shift on each axis, at a local maximum (None: anywhere).  Fibre
-        spectra repeat along y
-        with the fibre pitch: the correlation has a peak at every multiple of
-        it, nearly as high as the true one, and on a whole MEGARA frame one
-        pitch away won (dy 6.1 px measured for -0.5).
+        spectra repeat along y with the fibre pitch: the correlation has a
+        peak at every multiple of it, nearly as high as the true one, and on
+        a whole MEGARA frame one pitch away won (dy 6.1 px measured for -0.5).
 
     Returns
     -------

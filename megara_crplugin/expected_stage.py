@@ -5,9 +5,9 @@ per run; :func:`median_hook` and :func:`frame_hook` turn the per-pixel tests of
 :mod:`megara_crplugin.expected` into the ``more_mm`` hooks of
 :func:`~megara_crplugin.targets.mediancr_stage` and
 :func:`~megara_crplugin.targets.exposure_tasks`; :func:`aux_confirmation`
-keeps MEDIANCR's Aux detections that :func:`confirmed` supports.  Every test is per pixel: it
-runs a block of rows at a time (bounded temporaries), in ``jobs`` threads,
-without changing a flag.  Mask polarity: True = cosmic ray.  Units: ADU.
+keeps MEDIANCR's Aux detections that :func:`confirmed` supports.  Every test
+is per pixel: it runs a block of rows at a time (bounded temporaries), in
+``jobs`` threads, without changing a flag.  Mask polarity: True = cosmic ray.  Units: ADU.
 """
 
 from __future__ import annotations
