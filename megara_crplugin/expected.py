@@ -49,6 +49,7 @@ from ._tails import level, skewness
 __all__ = [
     "ExpectedSignal",
     "estimate_expected",
+    "exposures_above",
     "frame_flags",
     "median_flags",
     "mediancr_mm_flags",
@@ -346,19 +347,31 @@ def _raised(stack, expected: ExpectedSignal, ks: tuple[float, ...], needed: int)
     n = stack.shape[0]
     if not 1 <= needed <= n:
         raise ValueError(f"needed: expected 1..{n}, got {needed}")
+    sigma = expected.sigmas()
+    counts, clean = exposures_above(stack, expected, ks, sigma)
+    # cosmic rays in `needed` exposures leave the others clean; raised alike in
+    # (nearly) every exposure is a hot pixel or structure the estimate misses
+    not_hit = (clean < max(n - needed, 1)) & _alike(stack, expected, sigma)
+    return [(count >= needed) & ~not_hit for count in counts]
+
+
+def exposures_above(stack, expected: ExpectedSignal, ks, sigma=None) -> tuple[list, np.ndarray]:
+    """How many exposures lie above ``E + k' sigma`` for each ``k`` of ``ks``; how many are clean.
+
+    Returns the counts (uint8, one (ny, nx) array per ``k``; ``k'`` its
+    normal-tail level) and the number of exposures within :data:`K_CLEAN`
+    sigma of their expectation.
+    """
     counts = [np.zeros(stack.shape[1:], np.uint8) for _ in ks]
     clean = np.zeros(stack.shape[1:], np.uint8)
-    sigma = expected.sigmas()
-    for i in range(n):
+    sigma = expected.sigmas() if sigma is None else sigma
+    for i in range(stack.shape[0]):
         z = (stack[i] - expected.value[i]) / sigma[i]
         skew = skewness(expected.value[i], sigma[i], expected.gain)
         for count, k in zip(counts, ks, strict=True):
             count += z > level(k, skew)
         clean += z <= K_CLEAN
-    # cosmic rays in `needed` exposures leave the others clean; raised alike in
-    # (nearly) every exposure is a hot pixel or structure the estimate misses
-    not_hit = (clean < max(n - needed, 1)) & _alike(stack, expected, sigma)
-    return [(count >= needed) & ~not_hit for count in counts]
+    return counts, clean
 
 
 def _alike(stack: np.ndarray, expected: ExpectedSignal, sigma=None) -> np.ndarray:

@@ -17,9 +17,15 @@ from collections.abc import Callable
 import numpy as np
 
 from ._blockstats import by_row_blocks
-from ._tails import level, skewness
 from ._threads import cores
-from .expected import K_CONFIRM, ExpectedSignal, estimate_expected, frame_flags, mediancr_mm_flags
+from .expected import (
+    K_CONFIRM,
+    ExpectedSignal,
+    estimate_expected,
+    exposures_above,
+    frame_flags,
+    mediancr_mm_flags,
+)
 
 __all__ = ["aux_confirmation", "confirmed", "expected_signal", "frame_hook", "median_hook"]
 
@@ -103,11 +109,7 @@ def confirmed(stack, expected: ExpectedSignal, *, k: float = K_CONFIRM) -> np.nd
     ndarray of bool, shape (ny, nx)
         True = the median is raised above its expected signal (cosmic rays).
     """
-    sigma = expected.sigmas()
-    count = np.zeros(stack.shape[1:], np.uint8)
-    for i in range(stack.shape[0]):
-        skew = skewness(expected.value[i], sigma[i], expected.gain)
-        count += stack[i] - expected.value[i] > level(k, skew) * sigma[i]
+    (count,), _ = exposures_above(stack, expected, (k,))
     return count >= stack.shape[0] // 2 + 1
 
 
