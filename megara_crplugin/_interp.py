@@ -56,7 +56,7 @@ def interpolation_bias(value: np.ndarray, coefficients) -> np.ndarray:
     """
     d2x, d2y = _second_differences(value)
     cx, cy = coefficients
-    return (np.float32(cx) * d2x + np.float32(cy) * d2y).astype(np.float32)
+    return np.float32(cx) * d2x + np.float32(cy) * d2y
 
 
 def interpolation_error(value: np.ndarray) -> np.ndarray:
