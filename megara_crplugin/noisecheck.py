@@ -19,8 +19,9 @@ Two independent checks, both cheap (O(pixels)):
   equivalent exposures about the same fraction of the real pixels lie above
   it (reported, not decisive: a star trace under changing seeing raises it
   as much as a drifting lamp).  The exposures are *not equivalent* when more
-  than ``FLUX_PIXELS_LIMIT`` (+ 3 x the simulated count) pixels above the
-  boundary follow the profile *and* the integrated flux around them changes
+  than :func:`flux_pixels_limit` pixels above the boundary follow the profile
+  (``FLUX_PIXELS_PER_MPIX`` per Mpix, at least ``FLUX_PIXELS_LIMIT``, + 3 x
+  the simulated count) *and* the integrated flux around them changes
   between the exposures by more than ``INTEGRATED_SIGMA_LIMIT`` sigma of its
   noise (median over their windows, :func:`integrated_change`): seeing and
   guiding move flux within a window (2-3 sigma on the SPRAT and G93-48
@@ -52,6 +53,7 @@ __all__ = [
     "check_noise",
     "check_noise_model",
     "diagram_tail",
+    "flux_pixels_limit",
     "integrated_change",
     "measure_noise",
 ]
@@ -70,8 +72,31 @@ INTEGRATED_SIGMA_LIMIT = 5.0
 #: Relative excess scatter (``eps``) above which the exposures are not equivalent.
 EXCESS_LIMIT = 0.005
 #: Pixels above the boundary that follow the signal profile, beyond which (plus
-#: three times the simulated count) the exposures are not equivalent.
+#: three times the simulated count) the exposures are not equivalent: at least this many.
 FLUX_PIXELS_LIMIT = 10
+#: ... and this many per Mpix: equivalent offset exposures (the offsets' residual
+#: on sky-line flanks) gave 0-11 such pixels at 1 Mpix and 35 at MEGARA size (16.8
+#: Mpix); the ISIS arcs (lamp drift) 128 and 218 per Mpix.
+FLUX_PIXELS_PER_MPIX = 10.0
+
+
+def flux_pixels_limit(npix: int, expected: float = 0.0) -> float:
+    """Profile-following pixels above the boundary allowed in equivalent exposures.
+
+    Parameters
+    ----------
+    npix : int
+        Pixels of one exposure.
+    expected : float, optional
+        Pixels the simulations put above the boundary (per simulated stack).
+
+    Returns
+    -------
+    float
+        ``max(FLUX_PIXELS_LIMIT, FLUX_PIXELS_PER_MPIX * npix / 1e6) + 3 * expected``:
+        chance features grow with the image, the count of a lamp drift much faster.
+    """
+    return max(FLUX_PIXELS_LIMIT, FLUX_PIXELS_PER_MPIX * npix / 1e6) + 3 * expected
 
 
 @dataclass(frozen=True)
@@ -219,10 +244,18 @@ def measured_text(rnoise_measured: float, rnoise_given: float, shifted: bool = F
     return f"read noise {rnoise_measured:.2f} ADU measured ({rnoise_given:.2f} given{note})"
 
 
-def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, fsig, ff_tip) -> str:
+def _tips(suggest_flux_factor: bool, shifted: bool) -> str:
+    """The remedies of non-equivalent exposures the run does not apply already."""
+    tips = ["flux_factor: auto"] if suggest_flux_factor else []
+    tips.append("mm_photon_distribution: nbinom with a smaller mm_nbinom_shape")
+    if not shifted:  # offsets given or measured: aligning is already done
+        tips.append("mm_crosscorr_region if the frames are shifted")
+    return ", ".join(tips[:-1]) + (", or " if len(tips) > 1 else "") + tips[-1]
+
+
+def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, fsig, tips) -> str:
     parts = []
     if not equivalent:
-        tip = "flux_factor: auto, " if ff_tip else ""
         parts.append(
             f"exposures not equivalent: {flux} pixels above the boundary follow the signal "
             f"profile ({expected:.1f} expected above it from the simulations), the flux "
@@ -230,9 +263,7 @@ def _message(rn_ok, rn_meas, rn_given, equivalent, ratio, eps, flux, expected, f
             f"{ratio:.1f} times the expected fraction above the simulated 1 % level, "
             f"relative excess scatter {_percent(eps)}: flux changes "
             "between frames (lamp drift, seeing, guiding); features that follow the signal "
-            f"profile are rejected (flux_change_rejection); try {tip}"
-            "mm_photon_distribution: nbinom with a smaller mm_nbinom_shape, or "
-            "mm_crosscorr_region if the frames are shifted"
+            f"profile are rejected (flux_change_rejection); try {tips}"
         )
     if not rn_ok:
         parts.append(
@@ -330,12 +361,12 @@ def check_noise(
         # pixels above the boundary that follow the profile, around which the
         # integrated flux changes (a seeing change on a star trace moves flux
         # within the window: 2-3 sigma on SPRAT and G93-48; arc lamps 18-23 sigma)
-        equivalent = flux <= FLUX_PIXELS_LIMIT + 3 * above_exp or not fsig > INTEGRATED_SIGMA_LIMIT
+        npix = int(np.prod(stats.median2d.shape))
+        equivalent = flux <= flux_pixels_limit(npix, above_exp) or not fsig > INTEGRATED_SIGMA_LIMIT
     else:  # no diagram (Aux-only crmethod): the frame differences are the evidence
         equivalent = not eps > EXCESS_LIMIT  # not measured: no evidence either way
-    msg = _message(
-        rn_ok, rn_meas, rn, equivalent, ratio, eps, flux, above_exp, fsig, suggest_flux_factor
-    )
+    tips = _tips(suggest_flux_factor, shifted)
+    msg = _message(rn_ok, rn_meas, rn, equivalent, ratio, eps, flux, above_exp, fsig, tips)
     log.info(
         "noise check: %s, excess scatter %s, "
         "%.2f %% of pixels above the simulated 1 %% level, %d above the boundary "

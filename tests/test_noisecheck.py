@@ -201,6 +201,39 @@ def test_global_flux_change_warned_and_cured_by_auto_flux_factor(mm_params, rate
         )
     assert not again.equivalent and "flux_factor: auto" not in again.message
     assert again.message.startswith("exposures not equivalent")
+    # offsets given or measured: the run aligns already, no tip to measure them
+    assert "mm_crosscorr_region" in scaled.message
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CRPluginWarning)
+        aligned = check_noise_model(
+            res.config,
+            types.SimpleNamespace(gain=res.gain, rnoise=res.rnoise),
+            res.stats,
+            res.histogram,
+            res.boundary,
+            offsets=[(0.0, 0.0), (0.02, 0.0), (0.0, -0.02)],
+        )
+    assert not aligned.equivalent and "mm_crosscorr_region" not in aligned.message
+    assert aligned.message.endswith(
+        "try flux_factor: auto, or mm_photon_distribution: nbinom with a smaller mm_nbinom_shape"
+    )
+
+
+def test_flux_pixel_limit_grows_with_the_image():
+    """Chance profile-following pixels grow with the area: 35 on a MEGARA-size offset set.
+
+    Equivalent high-rate sets with +-0.5 px offsets gave 0-11 such pixels at 1 Mpix and
+    35 at 4112 x 4096 (flux change 5.2 sigma from cosmic rays in the windows), which the
+    fixed limit of 10 called "not equivalent"; the ISIS arcs give 128 and 218 per Mpix.
+    """
+    from megara_crplugin.noisecheck import flux_pixels_limit
+
+    assert flux_pixels_limit(254 * 1024) == 10  # SPRAT: the floor
+    assert flux_pixels_limit(1024 * 1024) == pytest.approx(10.49, abs=0.01)
+    megara = flux_pixels_limit(4112 * 4096)
+    assert 35 < megara == pytest.approx(168.4, abs=0.1)
+    assert flux_pixels_limit(4096 * 966) < 128 * 4096 * 966 / 1e6 / 3  # arcs stay far above
+    assert flux_pixels_limit(1024 * 1024, expected=2.0) == pytest.approx(16.49, abs=0.01)
 
 
 def test_too_few_pixels_is_not_measured_and_warns_of_nothing(recwarn):
