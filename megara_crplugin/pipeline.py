@@ -29,7 +29,7 @@ from ._auxpass import aux_pass
 from ._mediancr_run import run_mediancr
 from ._memtrim import release_free_memory, share_one_arena
 from ._threads import cores
-from .alignment import measure_offset
+from .alignment import measure_offsets
 from .boundary import shared_threshold
 from .combination import meancr_image
 from .config import CRConfig, revalidate, validate_parameters
@@ -442,7 +442,9 @@ def _offsets(ctx: _Context, stats: StackStatistics, cleaned, extras) -> np.ndarr
     extras["crosscorr_region"] = reg
     with ctx.phase("offsets"):
         ref = stats.median2d[reg.slices]
-        offs = np.array([measure_offset(ref, np.asarray(c)[reg.slices]) for c in cleaned])
+        # exposures the Aux detector did not clean (mmcosmic) hold their cosmic rays
+        raw = any(np.may_share_memory(c, stats.stack) for c in cleaned)
+        offs = measure_offsets(ref, [np.asarray(c)[reg.slices] for c in cleaned], raw=raw)
     for i, (dx, dy) in enumerate(offs, start=1):
         log.info("offset of exposure %d: dx=%+.3f dy=%+.3f pixels", i, dx, dy)
     return offs
