@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ._selectnet import median_of
+from ._excess import frame_offsets_excess, offsets_excess
 from ._threads import cores
 from .config import CRConfig
 from .expected_stage import aux_confirmation, expected_signal, frame_hook, median_hook
@@ -29,7 +29,7 @@ from .result import Feature, TargetDetection
 from .stacking import normalised_statistics
 from .targets import Normalised, TargetInputs, collect, exposure_tasks, mediancr_stage
 
-__all__ = ["LowerOf", "MediancrRun", "offsets_excess", "run_mediancr"]
+__all__ = ["LowerOf", "MediancrRun", "frame_offsets_excess", "offsets_excess", "run_mediancr"]
 
 
 class LowerOf:
@@ -153,6 +153,9 @@ def run_mediancr(
     if expected is not None and offsets is not None and cfg.flux_change_rejection:
         scale = ff if ti.normalised is not None else None
         ti = dataclasses.replace(ti, offsets_excess=offsets_excess(expected.value, scale))
+        ti = dataclasses.replace(
+            ti, frame_offsets_excess=frame_offsets_excess(expected.value, scale)
+        )
     # the exposures and the later stages: the normalised low, not the median; no offsets_excess
     later = dataclasses.replace(ti, offsets_excess=None)
     if ti.normalised is not None:
@@ -172,24 +175,6 @@ def run_mediancr(
     started = [pool.submit(task) for task in tasks] if exposures_now else None
     mediancr, features = median.result()
     return MediancrRun(later, mediancr, features, pool, tasks, started)
-
-
-def offsets_excess(value: np.ndarray, flux_factors=None) -> np.ndarray:
-    """``median - min`` over the exposures of their expected signals (float32, ADU).
-
-    Offset exposures see a steep profile (a fibre's flank, a line) at
-    different sub-pixel positions: their ``median2d - min2d`` is raised there
-    by the offsets alone, which the flux-change test would fit as a change of
-    the profile.  ``value``: the expected signal of each exposure (N, ny, nx),
-    divided by ``flux_factors`` when given (the flux-normalised excess).
-    """
-    planes = list(value)
-    if flux_factors is not None:
-        planes = [p / np.float32(f) for p, f in zip(planes, flux_factors, strict=True)]
-    low = planes[0].copy()
-    for p in planes[1:]:
-        np.minimum(low, p, out=low)
-    return median_of(planes) - low
 
 
 def _normalised(cfg: CRConfig, noise, stack, ff, expected) -> Normalised | None:

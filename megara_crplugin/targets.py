@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ._excess import less, normalised_excess
 from ._threads import cores
 from .boundary import shared_threshold
 from .config import CRConfig
@@ -106,6 +107,12 @@ class TargetInputs:
         (ADU; flux-normalised when ``normalised`` is), the excess over
         ``min2d`` the offsets alone give on steep profiles.  MEDIANCR's
         flux-change test reads the excess less this.  None without offsets.
+    frame_offsets_excess : callable or None
+        With offset exposures: ``frame_offsets_excess(i)`` is ``excess(ys, xs)``,
+        exposure ``i``'s expected signal less the lowest of them at those pixels
+        (ADU; flux-normalised when ``normalised`` is): what the offsets alone add
+        to ``exposure - min2d``.  CRMASKi's flux-change test reads its excess
+        less this.  None without offsets.
     """
 
     cfg: CRConfig
@@ -122,6 +129,7 @@ class TargetInputs:
     profile: Any = None
     normalised: Normalised | None = None
     offsets_excess: np.ndarray | None = None
+    frame_offsets_excess: Callable[[int], Callable] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -207,6 +215,7 @@ def detections(
     settled: np.ndarray | None = None,
     bound_at_x: np.ndarray | None = None,
     one_at_a_time: AbstractContextManager | None = None,
+    offsets_excess: Callable | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(flag_aux, flag_mm) of one target: corroborated Aux, M.M. flags, flux changes out.
 
@@ -245,6 +254,10 @@ def detections(
     one_at_a_time : context manager, optional
         Held around the flux-change test (a lock shared by the exposures
         tested in threads: one test's temporaries at a time).
+    offsets_excess : callable, optional
+        ``excess(ys, xs)`` the offsets alone give (ADU,
+        ``TargetInputs.frame_offsets_excess``): the flux-change test reads
+        the target's excess less this.
 
     Returns
     -------
@@ -291,6 +304,8 @@ def detections(
         low, excess, profile, alike = norm.low, normalised_excess, norm.profile, norm.alike
     if name == "MEDIANCR" and ti.offsets_excess is not None:  # not a flux change
         excess = excess - ti.offsets_excess
+    if offsets_excess is not None:  # an exposure's: read at the tested pixels only
+        excess = less(excess, offsets_excess)
     with one_at_a_time or nullcontext():
         return filter_target(
             cfg, ti.noise, low, flags, excess, keep, ti.flux_changes, name, alike, profile, settled
@@ -351,6 +366,7 @@ def exposure_tasks(
     frame_bnd = ti.secondary["frame"]
     bound = shared_threshold(frame_bnd, ti.stats.min2d, threads) if ti.cfg.uses_mm else None
     one_at_a_time = Lock()
+    offsets = ti.frame_offsets_excess
 
     def exposure(i: int) -> tuple[np.ndarray, np.ndarray]:
         return detections(
@@ -362,9 +378,10 @@ def exposure_tasks(
             level="frame",
             name=f"CRMASK{i + 1}",
             more_mm=more_mm_of(i),
-            normalised_excess=_normalised_excess(ti.normalised, stack, i),
+            normalised_excess=normalised_excess(ti.normalised, stack, i),
             bound_at_x=bound,
             one_at_a_time=one_at_a_time,
+            offsets_excess=None if offsets is None else offsets(i),
         )
 
     return [partial(exposure, i) for i in range(len(stack))]
@@ -391,17 +408,6 @@ def collect(futures: Sequence[Future], advance: Callable[[int], Any] = lambda k:
         results.append(future.result())
         advance(1)
     return results
-
-
-def _normalised_excess(norm: Normalised | None, stack: np.ndarray, i: int):
-    """``excess(ys, xs)``: exposure ``i`` / its flux factor - the normalised ``low`` (or None).
-
-    Evaluated at the flux-change test's window pixels only (no full-frame copy).
-    """
-    if norm is None:
-        return None
-    factor = np.asarray(norm.flux_factors[i], dtype=stack.dtype)
-    return lambda ys, xs: stack[i][ys, xs] / factor - norm.low[ys, xs]
 
 
 def meancrt_stage(
