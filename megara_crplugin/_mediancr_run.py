@@ -152,9 +152,10 @@ def run_mediancr(
     ti = dataclasses.replace(ti, normalised=_normalised(cfg, ti.noise, stack, ff, expected))
     if expected is not None and offsets is not None and cfg.flux_change_rejection:
         scale = ff if ti.normalised is not None else None
-        ti = dataclasses.replace(ti, offsets_excess=offsets_excess(expected.value, scale))
         ti = dataclasses.replace(
-            ti, frame_offsets_excess=frame_offsets_excess(expected.value, scale)
+            ti,
+            offsets_excess=offsets_excess(stack, expected.value, scale),
+            frame_offsets_excess=frame_offsets_excess(stack, expected.value, scale),
         )
     # the exposures and the later stages: the normalised low, not the median; no offsets_excess
     later = dataclasses.replace(ti, offsets_excess=None)

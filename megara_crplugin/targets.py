@@ -102,14 +102,15 @@ class TargetInputs:
         the stack is not rescaled (``apply_flux_factor_to: simulated``), so
         that the known global factors are not taken for a flux change of
         every feature.  None otherwise.
-    offsets_excess : ndarray (ny, nx) or None
-        With offset exposures: ``median - min`` of their expected signals
-        (ADU; flux-normalised when ``normalised`` is), the excess over
-        ``min2d`` the offsets alone give on steep profiles.  MEDIANCR's
-        flux-change test reads the excess less this.  None without offsets.
+    offsets_excess : callable or None
+        With offset exposures: ``excess(ys, xs)``, the expected signal of the
+        exposure(s) giving ``median2d`` less that of the one giving ``min2d``
+        (ADU; flux-normalised when ``normalised`` is), the excess the offsets
+        alone give on steep profiles.  MEDIANCR's flux-change test reads the
+        excess less this.  None without offsets.
     frame_offsets_excess : callable or None
         With offset exposures: ``frame_offsets_excess(i)`` is ``excess(ys, xs)``,
-        exposure ``i``'s expected signal less the lowest of them at those pixels
+        exposure ``i``'s expected signal less that of the exposure giving ``min2d``
         (ADU; flux-normalised when ``normalised`` is): what the offsets alone add
         to ``exposure - min2d``.  CRMASKi's flux-change test reads its excess
         less this.  None without offsets.
@@ -128,7 +129,7 @@ class TargetInputs:
     flux_changes: dict[str, int] = field(default_factory=dict)
     profile: Any = None
     normalised: Normalised | None = None
-    offsets_excess: np.ndarray | None = None
+    offsets_excess: Callable | None = None
     frame_offsets_excess: Callable[[int], Callable] | None = None
 
     @property
@@ -303,7 +304,7 @@ def detections(
         norm = ti.normalised
         low, excess, profile, alike = norm.low, normalised_excess, norm.profile, norm.alike
     if name == "MEDIANCR" and ti.offsets_excess is not None:  # not a flux change
-        excess = excess - ti.offsets_excess
+        excess = less(excess, ti.offsets_excess)
     if offsets_excess is not None:  # an exposure's: read at the tested pixels only
         excess = less(excess, offsets_excess)
     with one_at_a_time or nullcontext():

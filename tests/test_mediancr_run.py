@@ -68,13 +68,23 @@ def test_exposures_started_beside_mediancr_give_the_sequential_masks():
     assert beside.flux_changes == later.flux_changes
 
 
-def test_offsets_excess_is_median_minus_minimum_of_the_expected_signals():
-    from megara_crplugin._mediancr_run import offsets_excess
+def test_offsets_excess_follows_the_exposures_that_give_the_median_and_the_minimum():
+    """The expected signals of the exposures the *values* rank median and minimum."""
+    from megara_crplugin._excess import offsets_excess
 
     value = np.array([[[10.0, 5.0]], [[14.0, 5.0]], [[11.0, 9.0]]], np.float32)
-    np.testing.assert_array_equal(offsets_excess(value), [[1.0, 0.0]])
-    got = offsets_excess(value, [1.0, 2.0, 1.0])  # 10, 7, 11 and 5, 2.5, 9
-    np.testing.assert_allclose(got, [[3.0, 2.5]])
+    ys, xs = np.array([0, 0]), np.array([0, 1])
+    # noise only: the values rank as their expected signals, median - min of those
+    at = offsets_excess(value + 0.1, value)
+    np.testing.assert_allclose(at(ys, xs), [1.0, 0.0])
+    # a double hit in exposures 0 and 2 of the first pixel: exposure 1 gives the
+    # minimum, exposure 2 the median; 11 - 14, not 11 - 10
+    stack = value.copy()
+    stack[0, 0, 0] += 50
+    stack[2, 0, 0] += 20
+    np.testing.assert_allclose(offsets_excess(stack, value)(ys, xs), [-3.0, 0.0])
+    got = offsets_excess(value, value, [1.0, 2.0, 1.0])  # 10, 7, 11 and 5, 2.5, 9
+    np.testing.assert_allclose(got(ys, xs), [3.0, 2.5])
 
 
 def test_offsets_alone_are_not_a_flux_change_of_mediancr(monkeypatch):
@@ -97,29 +107,31 @@ def test_offsets_alone_are_not_a_flux_change_of_mediancr(monkeypatch):
 
     with_excess = run()
     monkeypatch.setattr(
-        _mediancr_run, "offsets_excess", lambda v, f=None: np.zeros(v.shape[1:], np.float32)
+        _mediancr_run, "offsets_excess", lambda s, v, f=None: lambda ys, xs: np.zeros(ys.size)
     )
     without = run()
     assert with_excess == (0, 34)  # of 35 events
     assert without == (4, 31)  # three double hits on flanks taken for flux changes
 
 
-def test_frame_offsets_excess_is_each_expected_signal_minus_the_lowest():
+def test_frame_offsets_excess_is_each_expected_signal_minus_that_of_the_minimum():
     from megara_crplugin._excess import frame_offsets_excess
 
     value = np.array([[[10.0, 5.0]], [[14.0, 5.0]], [[11.0, 9.0]]], np.float32)
     ys, xs = np.array([0, 0]), np.array([0, 1])
-    of = frame_offsets_excess(value)
+    of = frame_offsets_excess(value, value)
     assert [of(i)(ys, xs).tolist() for i in range(3)] == [[0, 0], [4, 0], [1, 4]]
-    of = frame_offsets_excess(value, [1.0, 2.0, 1.0])  # 10, 7, 11 and 5, 2.5, 9
-    assert [of(i)(ys, xs).tolist() for i in range(3)] == [[3, 2.5], [0, 0], [4, 6.5]]
+    stack = value.copy()
+    stack[0, 0, 0] -= 10  # exposure 0 gives min2d at the first pixel, exposure 1 at the second
+    of = frame_offsets_excess(stack, value, [1.0, 2.0, 1.0])  # 10, 7, 11 and 5, 2.5, 9
+    assert [of(i)(ys, xs).tolist() for i in range(3)] == [[0, 2.5], [-3, 0], [1, 6.5]]
 
 
 def test_offsets_alone_are_not_a_flux_change_of_the_exposures(monkeypatch):
     """Each exposure - min2d is raised on steep flanks by the offsets: single hits there stay.
 
     A high-rate 1024 x 1024 set with +-0.5 px offsets (seed 2): CRMASKi features taken
-    for flux changes 29 -> 3, pixels hit by > 10 sigma missed 61 -> 32 (no false feature).
+    for flux changes 29 -> 0, pixels hit by > 10 sigma missed 61 -> 30 (no false feature).
     """
     from megara_crplugin import _mediancr_run, pipeline
     from megara_crplugin.synthetic import make_megara_like_frames
@@ -140,7 +152,7 @@ def test_offsets_alone_are_not_a_flux_change_of_the_exposures(monkeypatch):
         return rejected, missed
 
     with_excess = run()
-    monkeypatch.setattr(_mediancr_run, "frame_offsets_excess", lambda v, f=None: None)
+    monkeypatch.setattr(_mediancr_run, "frame_offsets_excess", lambda s, v, f=None: None)
     without = run()
     assert without == (8, 12)  # features taken for flux changes, > 10 sigma pixels missed
-    assert with_excess == (3, 7)
+    assert with_excess == (1, 6)
