@@ -257,8 +257,8 @@ def detections(
         tested in threads: one test's temporaries at a time).
     offsets_excess : callable, optional
         ``excess(ys, xs)`` the offsets alone give (ADU,
-        ``TargetInputs.frame_offsets_excess``): the flux-change test reads
-        the target's excess less this.
+        ``TargetInputs.offsets_excess`` or ``frame_offsets_excess(i)``): the
+        flux-change test reads the target's excess less this.
 
     Returns
     -------
@@ -303,9 +303,7 @@ def detections(
     if normalised_excess is not None:  # the known flux factors divided out
         norm = ti.normalised
         low, excess, profile, alike = norm.low, normalised_excess, norm.profile, norm.alike
-    if name == "MEDIANCR" and ti.offsets_excess is not None:  # not a flux change
-        excess = less(excess, ti.offsets_excess)
-    if offsets_excess is not None:  # an exposure's: read at the tested pixels only
+    if offsets_excess is not None:  # not a flux change; read at the tested pixels only
         excess = less(excess, offsets_excess)
     with one_at_a_time or nullcontext():
         return filter_target(
@@ -336,6 +334,7 @@ def mediancr_stage(
         confirm_aux=confirm_aux,
         normalised_excess=None if norm is None else norm.median - norm.low,
         bound_at_x=bound_at_x,
+        offsets_excess=ti.offsets_excess,
     )
     mediancr = target_detection(
         "MEDIANCR",
