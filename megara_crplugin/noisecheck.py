@@ -337,6 +337,7 @@ def check_noise(
     shifted = offset_exposures(offsets)
     rn_ok = shifted or rn <= 0 or not np.isfinite(rn_meas) or abs(rn_meas / rn - 1.0) <= tolerance
     tail, above, flux, fsig, above_exp = float("nan"), 0, 0, float("nan"), 0.0
+    allowed = float("nan")  # profile-following pixels allowed (with a boundary)
     if histogram is not None:
         # columns where the photon noise dominates: flux changes show there
         xc = 0.5 * (histogram.xedges[:-1] + histogram.xedges[1:])
@@ -361,8 +362,8 @@ def check_noise(
         # pixels above the boundary that follow the profile, around which the
         # integrated flux changes (a seeing change on a star trace moves flux
         # within the window: 2-3 sigma on SPRAT and G93-48; arc lamps 18-23 sigma)
-        npix = int(np.prod(stats.median2d.shape))
-        equivalent = flux <= flux_pixels_limit(npix, above_exp) or not fsig > INTEGRATED_SIGMA_LIMIT
+        allowed = flux_pixels_limit(int(np.prod(stats.median2d.shape)), above_exp)
+        equivalent = flux <= allowed or not fsig > INTEGRATED_SIGMA_LIMIT
     else:  # no diagram (Aux-only crmethod): the frame differences are the evidence
         equivalent = not eps > EXCESS_LIMIT  # not measured: no evidence either way
     tips = _tips(suggest_flux_factor, shifted)
@@ -370,14 +371,18 @@ def check_noise(
     log.info(
         "noise check: %s, excess scatter %s, "
         "%.2f %% of pixels above the simulated 1 %% level, %d above the boundary "
-        "(%d following the signal profile%s; %.1f expected)",
+        "(%.1f expected), %d of them following the signal profile%s%s",
         measured_text(rn_meas, rn, shifted),
         _percent(eps),
         100 * tail,
         above,
-        flux,
-        f", integrated flux around them changing by {fsig:.1f} sigma" if flux else "",
         above_exp,
+        flux,
+        f", the integrated flux around them changing by {fsig:.1f} sigma" if flux else "",
+        f" (not equivalent beyond {allowed:.0f} such pixels with a change above "
+        f"{INTEGRATED_SIGMA_LIMIT:.0f} sigma)"
+        if np.isfinite(allowed)
+        else "",
     )
     if msg:
         log.warning("%s", msg)

@@ -321,3 +321,23 @@ def test_offset_exposures_do_not_warn_of_a_wrong_read_noise(mm_params, caplog):
     assert abs(nc.rnoise_measured / sset.rnoise - 1) > 0.2  # what the differences say
     assert nc.rnoise_ok and not [m for m in messages if "rnoise" in m]
     assert "given; exposures offset: not compared)" in caplog.text  # the log says why
+
+
+def test_log_names_the_limit_of_profile_following_pixels(caplog, mm_params):
+    """The operator reads the count and the limit the verdict compared it with."""
+    import logging
+    import re
+
+    from megara_crplugin.pipeline import compute_crmasks
+    from megara_crplugin.synthetic import make_megara_like_frames
+
+    sset = make_megara_like_frames((256, 256), seed=8, flux_factors=[0.8, 1.0, 1.2])
+    with caplog.at_level(logging.INFO, logger="megara_crplugin"):
+        with pytest.warns(CRPluginWarning, match="exposures not equivalent"):
+            compute_crmasks(list(sset.frames), mm_params(sset))
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("noise check"))
+    count = re.search(r"(\d+) of them following the signal profile, the integrated flux", line)
+    limit = re.search(
+        r"\(not equivalent beyond (\d+) such pixels with a change above 5 sigma\)$", line
+    )
+    assert count and limit and int(count.group(1)) > int(limit.group(1)) >= 10
