@@ -53,6 +53,7 @@ __all__ = [
     "check_noise",
     "check_noise_model",
     "diagram_tail",
+    "diagram_text",
     "flux_pixels_limit",
     "integrated_change",
     "measure_noise",
@@ -134,6 +135,9 @@ class NoiseCheck:
         over their windows of ``sqrt(chi2 / (N - 1))`` of the N window sums
         about their mean (sigma of the sums' photon and read noise; 1 for
         equivalent exposures; NaN without such pixels).
+    flux_pixels_allowed : float
+        Profile-following pixels above the boundary allowed in equivalent
+        exposures (:func:`flux_pixels_limit`; NaN without a boundary).
     """
 
     rnoise_given: float
@@ -148,6 +152,7 @@ class NoiseCheck:
     equivalent: bool
     message: str = ""
     flux_change_sigma: float = float("nan")
+    flux_pixels_allowed: float = float("nan")
 
     @property
     def tail_ratio(self) -> float:
@@ -368,26 +373,7 @@ def check_noise(
         equivalent = not eps > EXCESS_LIMIT  # not measured: no evidence either way
     tips = _tips(suggest_flux_factor, shifted)
     msg = _message(rn_ok, rn_meas, rn, equivalent, ratio, eps, flux, above_exp, fsig, tips)
-    log.info(
-        "noise check: %s, excess scatter %s, "
-        "%.2f %% of pixels above the simulated 1 %% level, %d above the boundary "
-        "(%.1f expected), %d of them following the signal profile%s%s",
-        measured_text(rn_meas, rn, shifted),
-        _percent(eps),
-        100 * tail,
-        above,
-        above_exp,
-        flux,
-        f", the integrated flux around them changing by {fsig:.1f} sigma" if flux else "",
-        f" (not equivalent beyond {allowed:.0f} such pixels with a change above "
-        f"{INTEGRATED_SIGMA_LIMIT:.0f} sigma)"
-        if np.isfinite(allowed)
-        else "",
-    )
-    if msg:
-        log.warning("%s", msg)
-        warnings.warn(msg, CRPluginWarning, stacklevel=3)
-    return NoiseCheck(
+    check = NoiseCheck(
         rnoise_given=rn,
         rnoise_measured=rn_meas,
         excess=eps,
@@ -400,7 +386,41 @@ def check_noise(
         equivalent=bool(equivalent),
         message=msg,
         flux_change_sigma=fsig,
+        flux_pixels_allowed=allowed,
     )
+    log.info(
+        "noise check: %s, excess scatter %s, %.2f %% of pixels above the simulated 1 %% level, %s",
+        measured_text(rn_meas, rn, shifted),
+        _percent(eps),
+        100 * tail,
+        diagram_text(check),
+    )
+    if msg:
+        log.warning("%s", msg)
+        warnings.warn(msg, CRPluginWarning, stacklevel=3)
+    return check
+
+
+def diagram_text(check: NoiseCheck) -> str:
+    """The pixels above the boundary, those following the profile, and the verdict's limits.
+
+    ``'20 above the boundary (0.0 expected), 2 of them following the signal
+    profile, the integrated flux around them changing by 2.8 sigma (not
+    equivalent beyond 10 such pixels with a change above 5 sigma)'``; the log
+    and ``report.html`` read the same words.
+    """
+    text = (
+        f"{check.above_boundary} above the boundary ({check.above_boundary_expected:.1f} "
+        f"expected), {check.above_boundary_flux} of them following the signal profile"
+    )
+    if check.above_boundary_flux:
+        text += f", the integrated flux around them changing by {check.flux_change_sigma:.1f} sigma"
+    if np.isfinite(check.flux_pixels_allowed):
+        text += (
+            f" (not equivalent beyond {check.flux_pixels_allowed:.0f} such pixels with a "
+            f"change above {INTEGRATED_SIGMA_LIMIT:.0f} sigma)"
+        )
+    return text
 
 
 def add_to_header(header, check: NoiseCheck | None, flux_changes: dict | None = None) -> None:

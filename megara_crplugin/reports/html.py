@@ -19,7 +19,7 @@ from urllib.parse import quote
 import numpy as np
 
 from ..noise_measures import offset_exposures
-from ..noisecheck import measured_text
+from ..noisecheck import diagram_text, measured_text
 from ._axes import data_units
 from ._common import config_value, write_text
 from ._report_parts import PRODUCTS_MARK, caption, parameter_rows, run_rows
@@ -81,8 +81,7 @@ def _summary_rows(result: Any) -> list[tuple[str, str]]:
         shifted = offset_exposures(result.offsets)  # the read noise is then not compared
         text = (
             f"{measured_text(nc.rnoise_measured, nc.rnoise_given, shifted)}; "
-            f"{nc.above_boundary} pixels above the boundary, {nc.above_boundary_flux} of them "
-            f"flux changes ({nc.above_boundary_expected:.1f} expected)"
+            f"pixels: {diagram_text(nc)}"
         )
         rows.append(("noise check", _esc(text + (f"; {nc.message}" if nc.message else ""))))
     fc = getattr(result, "flux_changes", None)
