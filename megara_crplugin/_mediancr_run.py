@@ -29,7 +29,7 @@ from .result import Feature, TargetDetection
 from .stacking import normalised_statistics
 from .targets import Normalised, TargetInputs, collect, exposure_tasks, mediancr_stage
 
-__all__ = ["LowerOf", "MediancrRun", "frame_offsets_excess", "offsets_excess", "run_mediancr"]
+__all__ = ["LowerOf", "MediancrRun", "run_mediancr"]
 
 
 class LowerOf:
