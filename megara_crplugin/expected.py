@@ -36,15 +36,18 @@ Mask polarity: True = cosmic ray.  Arrays are indexed ``[y, x]``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
+from ._beside import clear_beside_rays
 from ._blockstats import for_each_block, row_blocks
 from ._interp import interpolation_bias, interpolation_error, shift_linear, smoothing
-from ._minshift import min_shift as _min_shift
-from ._refine import refine_candidates, reflect_index
+from ._lines import line_estimate
+from ._refine import refine_candidates
 from ._selectnet import median_of, order_statistics
 from ._tails import level, skewness
+from .noise_values import value_at
 
 __all__ = [
     "ExpectedSignal",
@@ -66,12 +69,6 @@ _FLOOR_SIGMA = 5.0
 _LINE_SIGMA = 20.0
 #: Neighbours' median above the pixel's minimum by this many sigma: they overshoot.
 _OVERSHOOT_SIGMA = 3.0
-#: Scatter of the median of 3 values in units of one value's sigma.
-_MEDIAN3_SCALE = 0.67
-#: Rows on each side whose x-profile predicts a line (a line crosses every fibre).
-_LINE_ROWS = 3
-#: Range along x (in sigma) above which those rows show a line.
-_STRUCTURE_SIGMA = 5.0
 #: Scatter of the median of n Gaussian samples is about 1.2533 sigma / sqrt(n).
 _MEDIAN_EFFICIENCY = 1.2533
 
@@ -130,6 +127,15 @@ class ExpectedSignal:
             out[i] = np.sqrt(_variance(value, self.gain, self.rnoise, self.scale))
         return out
 
+    def z_at(self, stack: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """Excess of each exposure of ``stack`` over this expectation at ``(ys, xs)`` (sigma)."""
+        at = (slice(None), ys, xs)
+        value = self.value[at]
+        if self.sigma is not None:
+            return (stack[at] - value) / self.sigma[at]
+        gain, rnoise = value_at(self.gain, (ys, xs)), value_at(self.rnoise, (ys, xs))
+        return (stack[at] - value) / np.sqrt(_variance(value, gain, rnoise, self.scale))
+
 
 def _variance(value, gain, rnoise, scale):
     """Photon + read noise at ``value`` (ADU^2), times ``1 + scale**2`` (the estimate's scatter)."""
@@ -156,55 +162,6 @@ def _neighbour_median(block: np.ndarray, half_width: int) -> np.ndarray:
     return median_of(planes)
 
 
-def _median_frames(block: np.ndarray) -> np.ndarray:
-    """``np.median(block, axis=0)``, the same values."""
-    return median_of(list(block))
-
-
-def _line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
-    """Expected signal on lines: the x-profile of the rows above and below, scaled.
-
-    A sky or arc line crosses the fibres at the same column, so its profile
-    along x in the ``_LINE_ROWS`` rows on each side (summed; the minimum over
-    the exposures: a double hit leaves one clean value), scaled to this row's
-    neighbours, predicts the line peak and flanks the neighbours alone miss
-    (three rows a side find a faint line in the gap between fibres, where
-    the adjacent rows alone are too faint).  The minimum of N values lies
-    :func:`~megara_crplugin._minshift.min_shift` sigma below their mean: it
-    is added back.  NaN where those rows show no significant structure along
-    x (range over the window below ``_STRUCTURE_SIGMA`` sigma).
-    """
-    ny = stack.shape[1]
-    lo, hi = max(rows.start - _LINE_ROWS, 0), min(rows.stop + _LINE_ROWS, ny)
-    mins = (stack[:, lo:hi].astype(np.float32) / ff[:, None, None].astype(np.float32)).min(axis=0)
-    idx = np.arange(rows.start, rows.stop)
-    shift = _min_shift(stack.shape[0])  # the minimum of N values lies below their mean
-    q = np.zeros((idx.size, mins.shape[1]), np.float32)
-    for d in range(1, _LINE_ROWS + 1):
-        for r in (idx - d, idx + d):
-            side = mins[np.clip(reflect_index(r, ny), 0, ny - 1) - lo]
-            q += side + shift * np.sqrt(np.maximum(side, 0) / gain + np.asarray(rnoise) ** 2)
-    k = 2 * _LINE_ROWS  # rows summed in q
-    nx = q.shape[1]
-    hw = min(half_width, nx - 1)
-
-    p = np.pad(q, ((0, 0), (hw, hw)), mode="reflect")
-    window = np.stack([p[:, hw + d : hw + d + nx] for d in range(-hw, hw + 1)])
-    q_nb = (window.sum(axis=0) - q) / (2 * hw)
-    m = np.pad(_median_frames(block), ((0, 0), (hw, hw)), mode="reflect")
-    m_nb = (sum(m[:, hw + d : hw + d + nx] for d in range(-hw, hw + 1)) - m[:, hw:-hw]) / (2 * hw)
-    sq = np.sqrt(k * (np.maximum(q_nb / k, 0) / gain + rnoise**2))
-    structure = (window.max(axis=0) - window.min(axis=0)) / sq
-    peaked = (structure > _STRUCTURE_SIGMA) & (q_nb > 0) & (m_nb > 0)
-    out = np.full(q.shape, np.nan, np.float32)
-    out[peaked] = q[peaked] * m_nb[peaked] / q_nb[peaked]
-    # the row's own neighbours (median image, the pixel itself left out)
-    own = np.stack([m[:, hw + d : hw + d + nx] for d in range(-hw, hw + 1) if d != 0])
-    sm = _MEDIAN3_SCALE * np.sqrt(np.maximum(m_nb, 0) / gain + rnoise**2)
-    structure = np.maximum(structure, (own.max(axis=0) - own.min(axis=0)) / sm)
-    return out, structure
-
-
 def _estimate_block(stack, ff, rows, gain, rnoise, half_width):
     """Expected signal (flux-normalised, ADU) of rows ``rows`` from the exposures of ``stack``.
 
@@ -214,7 +171,7 @@ def _estimate_block(stack, ff, rows, gain, rnoise, half_width):
     block = stack[:, rows].astype(np.float32) / ff[:, None, None].astype(np.float32)
     est = _neighbour_median(block, half_width)
     refine_candidates(stack, ff, rows, block, est, gain, rnoise, half_width)
-    line, structure = _line_estimate(stack, ff, rows, block, gain, rnoise, half_width)
+    line, structure = line_estimate(stack, ff, rows, block, gain, rnoise, half_width)
     low = block.min(axis=0)
     low[structure <= _FLOOR_SIGMA] = np.nan
     # on a steep flank the neighbours reach up the line: their median lies far
@@ -305,11 +262,16 @@ def estimate_expected(
             sigma[i] = np.sqrt(_variance(value[i], gain, rnoise, est_scale) + left**2)
     expected = ExpectedSignal(value, sigma, gain, None, rnoise, est_scale)
     alike = np.empty((ny, nx), dtype=bool)
+    raised = np.empty((ny, nx), dtype=bool)  # two exposures or more not clean
 
     def compare(rows: slice) -> None:
-        alike[rows] = _alike(stack[:, rows], expected.rows(rows))
+        part = expected.rows(rows)
+        alike[rows] = _alike(stack[:, rows], part)
+        raised[rows] = exposures_above(stack[:, rows], part, ())[1] <= n - 2
 
     for_each_block(compare, row_blocks(ny, CHUNK_ROWS), threads)
+    z_at = partial(expected.z_at, stack)
+    clear_beside_rays(z_at, alike, raised, k_clean=K_CLEAN)  # triple hits are not hot pixels
     return ExpectedSignal(value, sigma, gain, alike, rnoise, est_scale)
 
 
