@@ -44,6 +44,7 @@ from ._beside import clear_beside_rays
 from ._blockstats import for_each_block, row_blocks
 from ._interp import interpolation_bias, interpolation_error, shift_linear, smoothing
 from ._lines import line_estimate
+from ._ownline import own_lines
 from ._refine import refine_candidates
 from ._selectnet import median_of, order_statistics
 from ._tails import level, skewness
@@ -260,6 +261,8 @@ def estimate_expected(
             left = interpolation_error(value[i])
             value[i] -= interpolation_bias(value[i], coefficients)
             sigma[i] = np.sqrt(_variance(value[i], gain, rnoise, est_scale) + left**2)
+        if np.any(offsets != 0):  # each exposure's own rows on lines: no interpolation
+            own_lines(stack, value, sigma, gain, rnoise, half_width, CHUNK_ROWS)
     expected = ExpectedSignal(value, sigma, gain, None, rnoise, est_scale)
     alike = np.empty((ny, nx), dtype=bool)
     raised = np.empty((ny, nx), dtype=bool)  # two exposures or more not clean
