@@ -17,7 +17,7 @@ from ._minshift import min_shift
 from ._refine import reflect_index
 from ._selectnet import median_of
 
-__all__ = ["line_estimate"]
+__all__ = ["line_estimate", "neighbour_median"]
 
 #: Scatter of the median of 3 values in units of one value's sigma.
 _MEDIAN3_SCALE = 0.67
@@ -92,3 +92,18 @@ def line_estimate(stack, ff, rows, block, gain, rnoise, half_width):
     sm = _MEDIAN3_SCALE * np.sqrt(np.maximum(m_nb, 0) / gain + rnoise**2)
     structure = np.maximum(structure, (own.max(axis=0) - own.min(axis=0)) / sm)
     return out, structure
+
+
+def neighbour_median(block: np.ndarray, half_width: int) -> np.ndarray:
+    """Median over frames and the 2*half_width x-neighbours (edges mirrored).
+
+    The value ``np.median`` gives (the mean of the two middle values for an
+    even count, in the block's dtype), from a pruned sorting network on
+    whole planes (:mod:`._selectnet`), several times faster than selecting
+    per pixel.  Finite values are assumed (the inputs are checked on reading).
+    """
+    n, ny, nx = block.shape
+    hw = min(half_width, nx - 1)
+    padded = np.pad(block, ((0, 0), (0, 0), (hw, hw)), mode="reflect")
+    planes = [padded[i, :, hw + d : hw + d + nx] for d in range(-hw, hw + 1) if d for i in range(n)]
+    return median_of(planes)

@@ -43,10 +43,10 @@ import numpy as np
 from ._beside import clear_beside_rays
 from ._blockstats import for_each_block, row_blocks
 from ._interp import interpolation_bias, interpolation_error, shift_linear, smoothing
-from ._lines import line_estimate
+from ._lines import line_estimate, neighbour_median
 from ._ownline import own_lines
 from ._refine import refine_candidates
-from ._selectnet import median_of, order_statistics
+from ._selectnet import order_statistics
 from ._tails import level, skewness
 from .noise_values import value_at
 
@@ -148,21 +148,6 @@ def _rows(a, rows):
     return a[rows] if a.ndim == 2 else a
 
 
-def _neighbour_median(block: np.ndarray, half_width: int) -> np.ndarray:
-    """Median over frames and the 2*half_width x-neighbours (edges mirrored).
-
-    The value ``np.median`` gives (the mean of the two middle values for an
-    even count, in the block's dtype), from a pruned sorting network on
-    whole planes (:mod:`._selectnet`), several times faster than selecting
-    per pixel.  Finite values are assumed (the inputs are checked on reading).
-    """
-    n, ny, nx = block.shape
-    hw = min(half_width, nx - 1)
-    padded = np.pad(block, ((0, 0), (0, 0), (hw, hw)), mode="reflect")
-    planes = [padded[i, :, hw + d : hw + d + nx] for d in range(-hw, hw + 1) if d for i in range(n)]
-    return median_of(planes)
-
-
 def _estimate_block(stack, ff, rows, gain, rnoise, half_width):
     """Expected signal (flux-normalised, ADU) of rows ``rows`` from the exposures of ``stack``.
 
@@ -170,7 +155,7 @@ def _estimate_block(stack, ff, rows, gain, rnoise, half_width):
     exposures is a floor where the adjacent rows show structure along x.
     """
     block = stack[:, rows].astype(np.float32) / ff[:, None, None].astype(np.float32)
-    est = _neighbour_median(block, half_width)
+    est = neighbour_median(block, half_width)
     refine_candidates(stack, ff, rows, block, est, gain, rnoise, half_width)
     line, structure = line_estimate(stack, ff, rows, block, gain, rnoise, half_width)
     low = block.min(axis=0)

@@ -242,8 +242,8 @@ def test_one_estimate_is_shared_by_the_exposures_unless_factors_or_offsets_diffe
     np.testing.assert_array_equal(zero.value, shared.value)  # shifts by 0 px change nothing
 
 
-def test_offset_exposures_on_a_sharp_line_are_predicted_by_their_own_rows(monkeypatch):
-    """The interpolated estimate reads a sharp line high; each exposure's own rows do not."""
+def test_offset_exposures_on_sharp_structure_are_predicted_on_their_own_grid(monkeypatch):
+    """The interpolated estimate reads sharp structure high; each exposure's own grid does not."""
     from megara_crplugin._ownline import K_BAND, own_lines
     from megara_crplugin.synthetic import make_megara_like_frames
 
@@ -263,7 +263,7 @@ def test_offset_exposures_on_a_sharp_line_are_predicted_by_their_own_rows(monkey
     estimate_expected(stack, gain=sset.gain, rnoise=sset.rnoise, offsets=offsets)
     value0, sigma0 = calls[0]
     changed = est.value != value0
-    assert 0.01 < changed.mean() < 0.5  # the line pixels only
+    assert 0.01 < changed.mean() < 0.5  # lines, and flat rows where the interpolation errs most
     # never farther than K_BAND of the interpolated estimate's sigma from it
     assert np.all(np.abs(est.value - value0) <= K_BAND * sigma0 * (1 + 1e-5) + 1e-3)
     # closer to the truth where it changed, away from cosmic rays
@@ -271,7 +271,7 @@ def test_offset_exposures_on_a_sharp_line_are_predicted_by_their_own_rows(monkey
     sig = np.sqrt(np.clip(sset.expected, 0, None) / sset.gain + sset.rnoise**2)
     before = np.median(((value0 - sset.expected) / sig)[clean])
     after = np.median(((est.value - sset.expected) / sig)[clean])
-    assert before > 0.2 and abs(after) < 0.6 * before  # measured: 0.41 -> 0.05 sigma (14 % of px)
+    assert before > 0.2 and abs(after) < 0.6 * before  # measured: 0.31 -> 0.02 sigma (18 % of px)
     assert own_lines(stack, value0.copy(), sigma0.copy(), sset.gain, sset.rnoise, 3) > 0
 
 
