@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blockstats import row_blocks
+from ._blockstats import for_each_block, row_blocks
 from ._lines import _LINE_ROWS, line_estimate, neighbour_median
 
 __all__ = ["FLAT_SIGMA", "K_BAND", "K_CLEAN_SIGMA", "NB_SCALE", "OWN_SCALE", "own_lines"]
@@ -92,7 +92,9 @@ def _own_block(sub, inner: slice, value, sigma, gain, rnoise, half_width: int) -
     return int(on_line.sum() + flat.sum())
 
 
-def own_lines(stack, value, sigma, gain, rnoise, half_width: int, chunk_rows: int = 128) -> int:
+def own_lines(
+    stack, value, sigma, gain, rnoise, half_width: int, chunk_rows: int = 128, threads: int = 1
+) -> int:
     """Replace ``value`` and ``sigma`` by each exposure's own-grid estimate where better (in place).
 
     Parameters
@@ -109,6 +111,9 @@ def own_lines(stack, value, sigma, gain, rnoise, half_width: int, chunk_rows: in
         Neighbours on each side along x (px).
     chunk_rows : int, optional
         Rows estimated at once (bounds the temporaries; the result does not depend on it).
+    threads : int, optional
+        Exposures estimated at once (each reads and writes only its own planes, one
+        float32 frame of temporaries each: the result does not depend on it).
 
     Returns
     -------
@@ -116,16 +121,22 @@ def own_lines(stack, value, sigma, gain, rnoise, half_width: int, chunk_rows: in
         Number of values replaced (all exposures).
     """
     n, ny, _ = stack.shape
-    replaced = 0
-    for i in range(n):
+    replaced = np.zeros(n, np.int64)
+
+    def exposure(one: slice) -> None:
+        i = one.start
+        # its cosmic rays replaced by the interpolated estimate, before any row changes
+        clean = stack[i].astype(np.float32)
+        hits = clean > value[i] + np.float32(K_CLEAN_SIGMA) * sigma[i]
+        clean[hits] = value[i][hits]
+        del hits
         for rows in row_blocks(ny, chunk_rows):
             lo, hi = max(rows.start - _LINE_ROWS, 0), min(rows.stop + _LINE_ROWS, ny)
-            sub = stack[i, lo:hi].astype(np.float32)
-            hits = sub > value[i, lo:hi] + np.float32(K_CLEAN_SIGMA) * sigma[i, lo:hi]
-            sub[hits] = value[i, lo:hi][hits]
             inner = slice(rows.start - lo, rows.stop - lo)
-            replaced += _own_block(
-                sub, inner, value[i, rows], sigma[i, rows], _rows(gain, rows), _rows(rnoise, rows),
-                half_width,
+            replaced[i] += _own_block(
+                clean[lo:hi], inner, value[i, rows], sigma[i, rows], _rows(gain, rows),
+                _rows(rnoise, rows), half_width,
             )  # fmt: skip
-    return replaced
+
+    for_each_block(exposure, [slice(i, i + 1) for i in range(n)], threads)
+    return int(replaced.sum())

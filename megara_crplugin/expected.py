@@ -247,7 +247,7 @@ def estimate_expected(
             value[i] -= interpolation_bias(value[i], coefficients)
             sigma[i] = np.sqrt(_variance(value[i], gain, rnoise, est_scale) + left**2)
         if np.any(offsets != 0):  # each exposure's own rows on lines: no interpolation
-            own_lines(stack, value, sigma, gain, rnoise, half_width, CHUNK_ROWS)
+            own_lines(stack, value, sigma, gain, rnoise, half_width, CHUNK_ROWS, threads)
     expected = ExpectedSignal(value, sigma, gain, None, rnoise, est_scale)
     alike = np.empty((ny, nx), dtype=bool)
     raised = np.empty((ny, nx), dtype=bool)  # two exposures or more not clean

@@ -52,6 +52,11 @@ def test_threads_and_blocks_change_no_value(monkeypatch):
     assert np.array_equal(one.sigmas(), two.sigmas())
     assert np.array_equal(one.alike, two.alike)
     assert median_flags(stack, one, k=4.0)[10, 10]
+    offsets = [(0.0, 0.0), (0.5, -0.5), (-0.5, 0.5)]  # the own-grid estimates too
+    two = estimate_expected(stack, gain=1.0, rnoise=3.0, offsets=offsets, threads=2)
+    monkeypatch.setattr(ex, "CHUNK_ROWS", 128)
+    one = estimate_expected(stack, gain=1.0, rnoise=3.0, offsets=offsets)
+    assert np.array_equal(one.value, two.value) and np.array_equal(one.sigma, two.sigma)
 
 
 def test_cached_alike_gives_the_tests_of_the_uncached_one():
