@@ -17,7 +17,9 @@ flank of a strong line the neighbours over-shoot (their window reaches up the
 line): where their median lies ``_OVERSHOOT_SIGMA`` above the pixel's own
 minimum, the line's profile (the minimum + 1 sigma as a floor) replaces it.
 Offset exposures are aligned first and the estimate is shifted back onto
-each (see :func:`estimate_expected`).
+each (see :func:`estimate_expected`); on lines, and on flat rows where that
+interpolation errs most, each exposure's own grid predicts it
+(:mod:`~megara_crplugin._ownline`).
 
 Tests (all per pixel, so the false-alarm level does not grow with the image):
 
@@ -25,7 +27,8 @@ Tests (all per pixel, so the false-alarm level does not grow with the image):
   ``k`` sigma above their expected signal (sigma from gain and read noise,
   plus the estimate's own scatter; ``k`` a normal-tail level, raised by the
   photon noise's skewness on faint pixels), unless raised alike in every
-  exposure (a hot pixel).  :func:`median_flags` (``needed = N // 2 + 1``):
+  exposure (a hot pixel, alone: beside a cosmic ray's footprint it is a
+  triple hit, :mod:`~megara_crplugin._beside`).  :func:`median_flags` (``needed = N // 2 + 1``):
   "the median is raised by cosmic rays" (MEDIANCR); :func:`frame_flags`: a
   single hit; :func:`mediancr_mm_flags`: MEDIANCR's test and the boundary.
 
@@ -246,7 +249,7 @@ def estimate_expected(
             left = interpolation_error(value[i])
             value[i] -= interpolation_bias(value[i], coefficients)
             sigma[i] = np.sqrt(_variance(value[i], gain, rnoise, est_scale) + left**2)
-        if np.any(offsets != 0):  # each exposure's own rows on lines: no interpolation
+        if np.any(offsets != 0):  # lines and flat rows from each exposure's own grid
             own_lines(stack, value, sigma, gain, rnoise, half_width, CHUNK_ROWS, threads)
     expected = ExpectedSignal(value, sigma, gain, None, rnoise, est_scale)
     alike = np.empty((ny, nx), dtype=bool)
@@ -254,8 +257,9 @@ def estimate_expected(
 
     def compare(rows: slice) -> None:
         part = expected.rows(rows)
-        alike[rows] = _alike(stack[:, rows], part)
-        raised[rows] = exposures_above(stack[:, rows], part, ())[1] <= n - 2
+        sig = part.sigmas()  # once for both
+        alike[rows] = _alike(stack[:, rows], part, sig)
+        raised[rows] = exposures_above(stack[:, rows], part, (), sig)[1] <= n - 2
 
     for_each_block(compare, row_blocks(ny, CHUNK_ROWS), threads)
     z_at = partial(expected.z_at, stack)
