@@ -44,6 +44,7 @@ import numpy as np
 
 from ._blockstats import for_each_block, row_blocks
 from ._lines import _LINE_ROWS, line_estimate, neighbour_median
+from .noise_values import value_at
 
 __all__ = ["FLAT_SIGMA", "K_BAND", "K_CLEAN_SIGMA", "NB_SCALE", "OWN_SCALE", "own_lines"]
 
@@ -57,11 +58,6 @@ NB_SCALE = 0.51
 FLAT_SIGMA = 5.0
 #: Scatter of the own-rows line estimate in units of one value's noise (measured 0.57-0.60).
 OWN_SCALE = 0.6
-
-
-def _rows(a, rows):
-    a = np.asarray(a)
-    return a[rows] if a.ndim == 2 else a
 
 
 def _variance(value, gain, rnoise):
@@ -134,8 +130,8 @@ def own_lines(
             lo, hi = max(rows.start - _LINE_ROWS, 0), min(rows.stop + _LINE_ROWS, ny)
             inner = slice(rows.start - lo, rows.stop - lo)
             replaced[i] += _own_block(
-                clean[lo:hi], inner, value[i, rows], sigma[i, rows], _rows(gain, rows),
-                _rows(rnoise, rows), half_width,
+                clean[lo:hi], inner, value[i, rows], sigma[i, rows], value_at(gain, rows),
+                value_at(rnoise, rows), half_width,
             )  # fmt: skip
 
     for_each_block(exposure, [slice(i, i + 1) for i in range(n)], threads)
