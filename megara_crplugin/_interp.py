@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["interpolation_bias", "interpolation_error", "shift_linear", "smoothing"]
+__all__ = ["align", "interpolation_bias", "interpolation_error", "shift_linear", "smoothing"]
 
 #: Share of the bound ``|f''| / 8`` per axis and interpolation left after the correction.
 RESIDUAL = 0.5
@@ -30,6 +30,36 @@ RESIDUAL = 0.5
 def shift_linear(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     """Shift by ``(dx, dy)`` px with linear interpolation (no ringing around cosmic rays)."""
     return ndimage.shift(np.asarray(image, np.float32), (dy, dx), order=1, mode="nearest")
+
+
+def align(stack: np.ndarray, offsets, replace=None) -> np.ndarray:
+    """Exposures aligned on the reference: exposure ``i`` shifted by ``-offsets[i]`` (float32).
+
+    Parameters
+    ----------
+    stack : ndarray, shape (N, ny, nx)
+        Exposures (ADU).
+    offsets : ndarray, shape (N, 2)
+        ``(dx, dy)`` of each exposure (px).
+    replace : tuple (value, sigma, k), optional
+        Values more than ``k`` sigma above ``value`` (arrays like ``stack``,
+        ADU) are replaced by it before the shift (one exposure at a time), so
+        that the interpolation does not spread cosmic rays over their neighbours.
+
+    Returns
+    -------
+    ndarray of float32, shape (N, ny, nx)
+    """
+    planes = []
+    for i, (dx, dy) in enumerate(offsets):
+        frame = stack[i]
+        if replace is not None:
+            value, sigma, k = replace[0][i], replace[1][i], np.float32(replace[2])
+            frame = frame.astype(np.float32)  # a copy
+            hits = frame > value + k * sigma
+            frame[hits] = value[hits]
+        planes.append(shift_linear(frame, -dx, -dy))
+    return np.stack(planes)
 
 
 def _second_differences(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,11 @@ minimum, the line's profile (the minimum + 1 sigma as a floor) replaces it.
 Offset exposures are aligned first and the estimate is shifted back onto
 each (see :func:`estimate_expected`); on lines, and on flat rows where that
 interpolation errs most, each exposure's own grid predicts it
-(:mod:`~megara_crplugin._ownline`).
+(:mod:`~megara_crplugin._ownline`).  The alignment spreads a cosmic ray over
+the neighbours that estimate the pixels beside it (a track along x over most
+of them), so with offsets the estimate is made twice: the second time the
+exposures are aligned with the values :data:`K_RAYS` sigma above the first
+estimate replaced by it.
 
 Tests (all per pixel, so the false-alarm level does not grow with the image):
 
@@ -45,7 +49,7 @@ import numpy as np
 
 from ._beside import clear_beside_rays
 from ._blockstats import for_each_block, row_blocks
-from ._interp import interpolation_bias, interpolation_error, shift_linear, smoothing
+from ._interp import align, interpolation_bias, interpolation_error, shift_linear, smoothing
 from ._lines import line_estimate, neighbour_median
 from ._ownline import own_lines
 from ._refine import refine_candidates
@@ -73,6 +77,8 @@ _FLOOR_SIGMA = 5.0
 _LINE_SIGMA = 20.0
 #: Neighbours' median above the pixel's minimum by this many sigma: they overshoot.
 _OVERSHOOT_SIGMA = 3.0
+#: Values this many sigma above a first estimate are replaced before offset exposures are aligned.
+K_RAYS = 7.0
 #: Scatter of the median of n Gaussian samples is about 1.2533 sigma / sqrt(n).
 _MEDIAN_EFFICIENCY = 1.2533
 
@@ -183,6 +189,41 @@ def _per_exposure(plane: np.ndarray, ff: np.ndarray, offsets) -> np.ndarray:
     return value
 
 
+def _plane(aligned, ff, gain, rnoise, half_width, threads):
+    """One flux-normalised estimate for all exposures (ADU) from the (aligned) stack."""
+    plane = np.empty(aligned.shape[1:], np.float32)
+
+    def estimate(rows: slice) -> None:
+        plane[rows] = _estimate_block(
+            aligned, ff, rows, _rows(gain, rows), _rows(rnoise, rows), half_width
+        )[0]
+
+    for_each_block(estimate, row_blocks(aligned.shape[1], CHUNK_ROWS), threads)
+    return plane
+
+
+def _values(plane, stack, ff, offsets, noise):
+    """Expected signal of each exposure from ``plane`` and its sigma (None without offsets).
+
+    With offsets the plane is shifted back onto each exposure and corrected
+    for the interpolations, and each exposure's own grid (``stack``) predicts
+    lines and flat rows (:func:`~megara_crplugin._ownline.own_lines`).
+    ``noise`` is ``(gain, rnoise, est_scale, half_width, threads)``.
+    """
+    gain, rnoise, est_scale, half_width, threads = noise
+    value = _per_exposure(plane, ff, offsets)
+    if offsets is None:
+        return value, None  # sigma computed from the value when needed
+    sigma = np.empty(stack.shape, np.float32)
+    for i, coefficients in enumerate(smoothing(offsets)):  # less the interpolations' smoothing
+        left = interpolation_error(value[i])  # plus what is left of it
+        value[i] -= interpolation_bias(value[i], coefficients)
+        sigma[i] = np.sqrt(_variance(value[i], gain, rnoise, est_scale) + left**2)
+    if np.any(offsets != 0):  # lines and flat rows from each exposure's own grid
+        own_lines(stack, value, sigma, gain, rnoise, half_width, CHUNK_ROWS, threads)
+    return value, sigma
+
+
 def estimate_expected(
     stack: np.ndarray,
     *,
@@ -208,7 +249,9 @@ def estimate_expected(
     offsets : array_like, shape (N, 2), optional
         ``(dx, dy)`` of each exposure (px, the ``mm_xy_offsets`` convention):
         the exposures are aligned on the reference, the estimate is made on
-        the aligned stack and shifted back onto each exposure.
+        the aligned stack and shifted back onto each exposure; then again,
+        with the values :data:`K_RAYS` sigma above that estimate replaced
+        before the alignment (non-zero offsets only).
     half_width : int, optional
         Neighbours on each side along x (>= 1).
     threads : int, optional
@@ -226,31 +269,21 @@ def estimate_expected(
         raise ValueError(f"half_width: expected >= 1, got {half_width}")
     n, ny, nx = stack.shape
     ff = np.ones(n) if flux_factors is None else np.asarray(flux_factors, float).reshape(n)
-    plane = np.empty((ny, nx), np.float32)  # one estimate for all exposures, flux-normalised
-    n_used = 2 * min(half_width, nx - 1) * n
-    est_scale = _MEDIAN_EFFICIENCY / np.sqrt(n_used)
-    aligned = stack
+    est_scale = _MEDIAN_EFFICIENCY / np.sqrt(2 * min(half_width, nx - 1) * n)
+    noise = (gain, rnoise, est_scale, half_width, threads)
     if offsets is not None:
         offsets = np.asarray(offsets, float).reshape(n, 2)
-        aligned = np.stack([shift_linear(stack[i], -dx, -dy) for i, (dx, dy) in enumerate(offsets)])
-
-    def estimate(rows: slice) -> None:
-        plane[rows] = _estimate_block(
-            aligned, ff, rows, _rows(gain, rows), _rows(rnoise, rows), half_width
-        )[0]
-
-    for_each_block(estimate, row_blocks(ny, CHUNK_ROWS), threads)
+    aligned = stack if offsets is None else align(stack, offsets)
+    plane = _plane(aligned, ff, gain, rnoise, half_width, threads)
     aligned = None  # the aligned copy (offsets) is not needed any more
-    sigma = None  # computed from the value when needed
-    value = _per_exposure(plane, ff, offsets)
-    if offsets is not None:  # less the interpolations' smoothing; plus what is left of it
-        sigma = np.empty(stack.shape, np.float32)
-        for i, coefficients in enumerate(smoothing(offsets)):
-            left = interpolation_error(value[i])
-            value[i] -= interpolation_bias(value[i], coefficients)
-            sigma[i] = np.sqrt(_variance(value[i], gain, rnoise, est_scale) + left**2)
-        if np.any(offsets != 0):  # lines and flat rows from each exposure's own grid
-            own_lines(stack, value, sigma, gain, rnoise, half_width, CHUNK_ROWS, threads)
+    value, sigma = _values(plane, stack, ff, offsets, noise)
+    if offsets is not None and np.any(offsets != 0):
+        # again, with the cosmic rays replaced before the alignment spreads them
+        aligned = align(stack, offsets, replace=(value, sigma, K_RAYS))
+        value = sigma = None
+        plane = _plane(aligned, ff, gain, rnoise, half_width, threads)
+        aligned = None
+        value, sigma = _values(plane, stack, ff, offsets, noise)
     expected = ExpectedSignal(value, sigma, gain, None, rnoise, est_scale)
     alike = np.empty((ny, nx), dtype=bool)
     raised = np.empty((ny, nx), dtype=bool)  # two exposures or more not clean

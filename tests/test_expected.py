@@ -130,6 +130,27 @@ def test_estimate_ignores_cosmic_rays_in_the_neighbours():
     assert abs(hit - clean) < 0.5 * _sigma(20.0)
 
 
+def test_offset_exposures_are_aligned_without_their_cosmic_rays(monkeypatch):
+    """The alignment spreads a ray over its neighbours; the second pass replaces it first."""
+    import megara_crplugin.expected as ex
+
+    signal = np.full((32, 64), 20.0)
+    offsets = ((0.0, 0.0), (0.5, -0.5), (-0.5, 0.5))
+    stack = _noisy(signal, seed=7)
+    clean = estimate_expected(stack, gain=GAIN, rnoise=RNOISE, offsets=offsets).value
+    stack[0, 17, 28:36] += 3000.0  # tracks along x, one per exposure, side by side
+    stack[1, 16, 26:32] += 3000.0
+    stack[2, 15:18, 33:39] += 3000.0
+
+    def raised_by_rays():
+        hit = estimate_expected(stack, gain=GAIN, rnoise=RNOISE, offsets=offsets).value
+        return np.max((hit - clean) / _sigma(20.0))
+
+    assert raised_by_rays() < 0.5  # measured 0.30 sigma
+    monkeypatch.setattr(ex, "K_RAYS", np.inf)  # one pass: the spread rays raise it
+    assert raised_by_rays() > 0.8  # measured 1.04 sigma
+
+
 def test_flux_factors_scale_the_expectation_of_each_exposure():
     signal = np.full((32, 64), 50.0)
     ff = (0.8, 1.0, 1.2)
@@ -250,18 +271,18 @@ def test_offset_exposures_on_sharp_structure_are_predicted_on_their_own_grid(mon
     offsets = ((0.0, 0.0), (0.5, -0.5), (-0.5, 0.5))
     sset = make_megara_like_frames((256, 256), seed=5, rate="high", offsets=offsets)
     stack = np.stack([np.asarray(f, np.float32) - np.float32(sset.bias) for f in sset.frames])
-    est = estimate_expected(stack, gain=sset.gain, rnoise=sset.rnoise, offsets=offsets)
     calls = []
-
-    def interpolated_only(stack, value, sigma, *args):
-        calls.append((value.copy(), sigma.copy()))
-        return 0
 
     import megara_crplugin.expected as ex
 
-    monkeypatch.setattr(ex, "own_lines", interpolated_only)
-    estimate_expected(stack, gain=sset.gain, rnoise=sset.rnoise, offsets=offsets)
-    value0, sigma0 = calls[0]
+    def recorded(stack, value, sigma, *args):
+        calls.append((value.copy(), sigma.copy()))  # the interpolated estimate
+        return own_lines(stack, value, sigma, *args)
+
+    monkeypatch.setattr(ex, "own_lines", recorded)
+    est = estimate_expected(stack, gain=sset.gain, rnoise=sset.rnoise, offsets=offsets)
+    assert len(calls) == 2  # once per pass
+    value0, sigma0 = calls[-1]
     changed = est.value != value0
     assert 0.01 < changed.mean() < 0.5  # lines, and flat rows where the interpolation errs most
     # never farther than K_BAND of the interpolated estimate's sigma from it
