@@ -189,8 +189,12 @@ def _per_exposure(plane: np.ndarray, ff: np.ndarray, offsets) -> np.ndarray:
     return value
 
 
-def _plane(aligned, ff, gain, rnoise, half_width, threads):
-    """One flux-normalised estimate for all exposures (ADU) from the (aligned) stack."""
+def _plane(aligned, ff, noise):
+    """One flux-normalised estimate for all exposures (ADU) from the (aligned) stack.
+
+    ``noise`` is ``(gain, rnoise, est_scale, half_width, threads)``.
+    """
+    gain, rnoise, _, half_width, threads = noise
     plane = np.empty(aligned.shape[1:], np.float32)
 
     def estimate(rows: slice) -> None:
@@ -273,16 +277,13 @@ def estimate_expected(
     noise = (gain, rnoise, est_scale, half_width, threads)
     if offsets is not None:
         offsets = np.asarray(offsets, float).reshape(n, 2)
-    aligned = stack if offsets is None else align(stack, offsets)
-    plane = _plane(aligned, ff, gain, rnoise, half_width, threads)
-    aligned = None  # the aligned copy (offsets) is not needed any more
+    # the aligned copy (offsets) lives only while the plane is estimated
+    plane = _plane(stack if offsets is None else align(stack, offsets), ff, noise)
     value, sigma = _values(plane, stack, ff, offsets, noise)
     if offsets is not None and np.any(offsets != 0):
         # again, with the cosmic rays replaced before the alignment spreads them
-        aligned = align(stack, offsets, replace=(value, sigma, K_RAYS))
-        value = sigma = None
-        plane = _plane(aligned, ff, gain, rnoise, half_width, threads)
-        aligned = None
+        plane = _plane(align(stack, offsets, replace=(value, sigma, K_RAYS)), ff, noise)
+        value = sigma = None  # released before the new ones are made
         value, sigma = _values(plane, stack, ff, offsets, noise)
     expected = ExpectedSignal(value, sigma, gain, None, rnoise, est_scale)
     alike = np.empty((ny, nx), dtype=bool)
