@@ -21,7 +21,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["align", "interpolation_bias", "interpolation_error", "shift_linear", "smoothing"]
+__all__ = [
+    "align",
+    "interpolation_bias",
+    "interpolation_error",
+    "replaced_above",
+    "shift_linear",
+    "smoothing",
+]
 
 #: Share of the bound ``|f''| / 8`` per axis and interpolation left after the correction.
 RESIDUAL = 0.5
@@ -43,23 +50,33 @@ def align(stack: np.ndarray, offsets, replace=None) -> np.ndarray:
         ``(dx, dy)`` of each exposure (px).
     replace : tuple (value, sigma, k), optional
         Values more than ``k`` sigma above ``value`` (arrays like ``stack``,
-        ADU) are replaced by it before the shift (one exposure at a time), so
-        that the interpolation does not spread cosmic rays over their neighbours.
+        ADU) are replaced by it before the shift (:func:`replaced_above`, one
+        exposure at a time), so that the interpolation does not spread cosmic
+        rays over their neighbours.
 
     Returns
     -------
     ndarray of float32, shape (N, ny, nx)
     """
-    planes = []
+    out = np.empty(stack.shape, np.float32)
     for i, (dx, dy) in enumerate(offsets):
         frame = stack[i]
         if replace is not None:
-            value, sigma, k = replace[0][i], replace[1][i], np.float32(replace[2])
-            frame = frame.astype(np.float32)  # a copy
-            hits = frame > value + k * sigma
-            frame[hits] = value[hits]
-        planes.append(shift_linear(frame, -dx, -dy))
-    return np.stack(planes)
+            frame = replaced_above(frame, replace[0][i], replace[1][i], replace[2])
+        out[i] = shift_linear(frame, -dx, -dy)
+    return out
+
+
+def replaced_above(frame: np.ndarray, value: np.ndarray, sigma: np.ndarray, k: float) -> np.ndarray:
+    """A float32 copy of ``frame`` with values more than ``k`` sigma above ``value`` set to it.
+
+    ``value`` and ``sigma`` (ADU) are arrays of the frame's shape; the values
+    replaced are cosmic rays (or anything else that far above the expectation).
+    """
+    out = frame.astype(np.float32)
+    hits = out > value + np.float32(k) * sigma
+    out[hits] = value[hits]
+    return out
 
 
 def _second_differences(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

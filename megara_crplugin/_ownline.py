@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._blockstats import for_each_block, row_blocks
+from ._interp import replaced_above
 from ._lines import _LINE_ROWS, line_estimate, neighbour_median
 from .noise_values import value_at
 
@@ -122,10 +123,7 @@ def own_lines(
     def exposure(one: slice) -> None:
         i = one.start
         # its cosmic rays replaced by the interpolated estimate, before any row changes
-        clean = stack[i].astype(np.float32)
-        hits = clean > value[i] + np.float32(K_CLEAN_SIGMA) * sigma[i]
-        clean[hits] = value[i][hits]
-        del hits
+        clean = replaced_above(stack[i], value[i], sigma[i], K_CLEAN_SIGMA)
         for rows in row_blocks(ny, chunk_rows):
             lo, hi = max(rows.start - _LINE_ROWS, 0), min(rows.stop + _LINE_ROWS, ny)
             inner = slice(rows.start - lo, rows.stop - lo)

@@ -55,6 +55,7 @@ from ._ownline import own_lines
 from ._refine import refine_candidates
 from ._selectnet import order_statistics
 from ._tails import level, skewness
+from .noise_measures import offset_exposures
 from .noise_values import value_at
 
 __all__ = [
@@ -223,7 +224,7 @@ def _values(plane, stack, ff, offsets, noise):
         left = interpolation_error(value[i])  # plus what is left of it
         value[i] -= interpolation_bias(value[i], coefficients)
         sigma[i] = np.sqrt(_variance(value[i], gain, rnoise, est_scale) + left**2)
-    if np.any(offsets != 0):  # lines and flat rows from each exposure's own grid
+    if offset_exposures(offsets):  # lines and flat rows from each exposure's own grid
         own_lines(stack, value, sigma, gain, rnoise, half_width, CHUNK_ROWS, threads)
     return value, sigma
 
@@ -280,7 +281,7 @@ def estimate_expected(
     # the aligned copy (offsets) lives only while the plane is estimated
     plane = _plane(stack if offsets is None else align(stack, offsets), ff, noise)
     value, sigma = _values(plane, stack, ff, offsets, noise)
-    if offsets is not None and np.any(offsets != 0):
+    if offset_exposures(offsets):
         # again, with the cosmic rays replaced before the alignment spreads them
         plane = _plane(align(stack, offsets, replace=(value, sigma, K_RAYS)), ff, noise)
         value = sigma = None  # released before the new ones are made
