@@ -37,6 +37,11 @@ The test, per 8-connected feature of a detection mask:
    :data:`ALIKE_SIGMA` sigma of their difference), the signature of a pixel
    flipping between two levels (random telegraph signal), not of two
    independent cosmic rays; it keeps the amplitude test of step 2.
+4. a feature whose minimum lies :data:`K_LOWEST_HIT` sigma above the
+   neighbours' expected signal at one of its pixels (``at_flags``) is hit in
+   every exposure, not a flux change, and is kept (with offset exposures
+   ``at_flags`` is the lowest of their expectations: on a steep flank a hit
+   in fewer exposures can pass too).
 
 Everything is one labelling plus per-label reductions (``np.bincount``):
 O(pixels), never one pass per feature.  Mask polarity: True = cosmic ray.
@@ -56,8 +61,12 @@ from .noise_values import value_at
 ALIKE_SIGMA = 1.5
 #: Excess (sigma) above which a pixel of a feature counts as raised (warm-pixel test).
 _RAISED_SIGMA = 3.0
+#: A detection whose minimum lies this many sigma above the neighbours' expectation
+#: (``at_flags``) is hit in every exposure: no flux change explains it.
+K_LOWEST_HIT = 7.0
 
 __all__ = [
+    "K_LOWEST_HIT",
     "FluxChangeResult",
     "alike_at",
     "alike_pixels",
@@ -116,6 +125,20 @@ def _warm_pixel(lab, alike_on_flags, z_on_flags, nlab):
     peak_alike = np.zeros(nlab + 1, dtype=bool)
     peak_alike[lab[order][last]] = alike_on_flags[order][last]
     return (raised <= 1) & peak_alike
+
+
+def _hit_in_every_exposure(lab, lowest, expected, var, nlab):
+    """Per feature label: True where a pixel's minimum is K_LOWEST_HIT sigma above its expectation.
+
+    ``lowest`` (the profile, ``min2d``) and ``expected`` (``at_flags``: no
+    higher than the neighbours' expected signal) at the flagged pixels, ADU;
+    ``var`` the noise variance at ``expected`` (ADU**2).  A flux change
+    scales what every exposure receives, so it cannot put the lowest value
+    that far above what the pixel's neighbours predict; a cosmic ray in every
+    exposure does (its ``median - min`` is only the difference of two rays).
+    """
+    hit = lowest - expected > K_LOWEST_HIT * np.sqrt(var)
+    return np.bincount(lab, weights=hit, minlength=nlab + 1) > 0
 
 
 def alike_pixels(stats, gain, rnoise) -> np.ndarray:
@@ -223,7 +246,9 @@ def reject_flux_changes(
         The profile at the flagged pixels (ADU), instead of ``profile``
         there: the pipeline passes ``min(min2d, expected signal from the
         neighbours)``, so that a cosmic ray on a noise peak of ``min2d`` is
-        not explained as a scaled copy of that peak.
+        not explained as a scaled copy of that peak.  A feature with a pixel
+        whose ``profile`` lies :data:`K_LOWEST_HIT` sigma above it is hit in
+        every exposure and kept.
     settled : ndarray of bool, optional
         Pixels that end in the target's mask whatever this test says (the
         exposures' detections for MEANCRT): a group of features lying wholly
@@ -275,6 +300,9 @@ def reject_flux_changes(
     is_cr = np.bincount(lab, weights=sharp, minlength=nlab + 1) > 0
     if protected is not None:
         is_cr |= np.bincount(lab, weights=protected[ys, xs], minlength=nlab + 1) > 0
+    if at_flags is not None:
+        lowest = np.asarray(profile)[ys, xs].astype(np.float64)
+        is_cr |= _hit_in_every_exposure(lab, lowest, p[is_flag], var[is_flag], nlab)
     if evidence_chi2 is not None:
         # no flux change in the window: nothing to explain the feature away,
         # unless it is a warm pixel (amplitude test above only)

@@ -220,6 +220,36 @@ def test_cosmic_ray_on_a_noise_peak_of_min2d_is_not_a_flux_change():
     assert kept.n_rejected == 0
 
 
+def test_a_pixel_hit_in_every_exposure_is_not_a_flux_change(monkeypatch):
+    """A cut-out of a synthetic high-rate triplet with flux factors 0.8 / 1.0 / 1.2 (seed 2).
+
+    One pixel is hit in all three exposures (28, 38 and 57 sigma above its
+    expected signal): its ``median - min`` is only the difference of two rays
+    (21 ADU), which the fit explains as a flux change, but its minimum lies
+    34 sigma above what the neighbours predict, which no flux change does.
+    """
+    from pathlib import Path
+
+    import megara_crplugin.fluxchange as fc
+
+    with np.load(Path(__file__).parent / "data" / "fluxchange_triple_hit.npz") as d:
+        data = dict(d)
+    kw = dict(
+        gain=float(data["gain"]),
+        rnoise=float(data["rnoise"]),
+        nsigma=4.0,
+        evidence_chi2=25.0,
+        alike=data["alike"],
+        at_flags=np.minimum(data["min2d"], data["expected_min"]),
+    )
+    flags, excess, min2d = data["flags"], data["excess"], data["min2d"]
+    centre = (32, 32)
+    assert flags[centre] and min2d[centre] - kw["at_flags"][centre] > 140
+    assert reject_flux_changes(flags, excess, min2d, **kw).kept[centre]
+    monkeypatch.setattr(fc, "K_LOWEST_HIT", np.inf)
+    assert reject_flux_changes(flags, excess, min2d, **kw).rejected[centre]
+
+
 def _fibre_frames(flux_factors, seed, hits):
     """Fibre-like exposures (gain 1, read noise 3.4) scaled by ``flux_factors``, double hits."""
     rng = np.random.default_rng(seed)
