@@ -38,7 +38,8 @@ The test, per 8-connected feature of a detection mask:
    flipping between two levels (random telegraph signal), not of two
    independent cosmic rays; it keeps the amplitude test of step 2.
 4. a feature whose minimum lies :data:`K_LOWEST_HIT` sigma above the
-   neighbours' expected signal at one of its pixels (``at_flags``) is hit in
+   neighbours' expected signal at one of its pixels (``at_flags``), whose
+   highest values are not alike (a hot pixel's are), is hit in
    every exposure, not a flux change, and is kept (with offset exposures
    ``at_flags`` is the lowest of their expectations: on a steep flank a hit
    in fewer exposures can pass too).
@@ -127,7 +128,7 @@ def _warm_pixel(lab, alike_on_flags, z_on_flags, nlab):
     return (raised <= 1) & peak_alike
 
 
-def _hit_in_every_exposure(lab, lowest, expected, var, nlab):
+def _hit_in_every_exposure(lab, lowest, expected, var, alike_on_flags, nlab):
     """Per feature label: True where a pixel's minimum is K_LOWEST_HIT sigma above its expectation.
 
     ``lowest`` (the profile, ``min2d``) and ``expected`` (``at_flags``: no
@@ -136,8 +137,12 @@ def _hit_in_every_exposure(lab, lowest, expected, var, nlab):
     scales what every exposure receives, so it cannot put the lowest value
     that far above what the pixel's neighbours predict; a cosmic ray in every
     exposure does (its ``median - min`` is only the difference of two rays).
+    A pixel whose highest values are alike (``alike_on_flags``, None: not
+    known) does not count: a hot pixel, or sharp structure in every exposure.
     """
     hit = lowest - expected > K_LOWEST_HIT * np.sqrt(var)
+    if alike_on_flags is not None:
+        hit &= ~np.asarray(alike_on_flags, dtype=bool)
     return np.bincount(lab, weights=hit, minlength=nlab + 1) > 0
 
 
@@ -300,18 +305,17 @@ def reject_flux_changes(
     is_cr = np.bincount(lab, weights=sharp, minlength=nlab + 1) > 0
     if protected is not None:
         is_cr |= np.bincount(lab, weights=protected[ys, xs], minlength=nlab + 1) > 0
+    at = None if alike is None else (alike(ys, xs) if callable(alike) else alike[ys, xs])
     if at_flags is not None:
         lowest = np.asarray(profile)[ys, xs].astype(np.float64)
-        is_cr |= _hit_in_every_exposure(lab, lowest, p[is_flag], var[is_flag], nlab)
+        is_cr |= _hit_in_every_exposure(lab, lowest, p[is_flag], var[is_flag], at, nlab)
     if evidence_chi2 is not None:
         # no flux change in the window: nothing to explain the feature away,
         # unless it is a warm pixel (amplitude test above only)
         varying = change - slope_level(grp, used, coef, basis[1], weight)
         steady = _without_change(lab, grp, is_flag, used, weight * varying**2, evidence_chi2, nlab)
-        if alike is not None:
-            z = (e / np.sqrt(var))[is_flag]
-            at = alike(ys, xs) if callable(alike) else alike[ys, xs]
-            steady &= ~_warm_pixel(lab, at, z, nlab)
+        if at is not None:
+            steady &= ~_warm_pixel(lab, at, (e / np.sqrt(var))[is_flag], nlab)
         is_cr |= steady
     is_cr[0] = True
     if closed is not None:

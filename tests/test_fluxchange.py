@@ -246,6 +246,10 @@ def test_a_pixel_hit_in_every_exposure_is_not_a_flux_change(monkeypatch):
     centre = (32, 32)
     assert flags[centre] and min2d[centre] - kw["at_flags"][centre] > 140
     assert reject_flux_changes(flags, excess, min2d, **kw).kept[centre]
+    # alike highest values (a hot pixel, structure in every exposure): the rule does not apply
+    alike = kw["alike"].copy()
+    alike[centre] = True
+    assert reject_flux_changes(flags, excess, min2d, **{**kw, "alike": alike}).rejected[centre]
     monkeypatch.setattr(fc, "K_LOWEST_HIT", np.inf)
     assert reject_flux_changes(flags, excess, min2d, **kw).rejected[centre]
 
