@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from megara_crplugin._tails import level, skewness
-from megara_crplugin.expected import K_CLEAN, alike_limit
+from megara_crplugin.expected import K_ALIKE, K_CLEAN
 
 #: Thresholds (sigma) tried; 4.3 is the default ``mm_expected_sigma``.
 KS = (3.8, 4.0, 4.3, 4.5)
@@ -36,8 +36,7 @@ def _hot_like(stack, true, sigma, gain) -> np.ndarray:
     excess = np.maximum(low.mean(axis=0) - true.mean(axis=0), 0)
     sig = np.sqrt(sigma.mean(axis=0) ** 2 + excess / gain)
     n, needed = stack.shape[0], stack.shape[0] // 2 + 1
-    scatter = ((low - low.mean(axis=0)) ** 2).sum(axis=0)
-    return (clean < max(n - needed, 1)) & (scatter < alike_limit(len(low)) * sig**2)
+    return (clean < max(n - needed, 1)) & (low[-1] - low[0] < K_ALIKE * sig)
 
 
 def oracle(shape, seed: int, scenario: str) -> dict:

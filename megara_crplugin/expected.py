@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from scipy import special
 
 from ._beside import clear_beside_rays
 from ._blockstats import for_each_block, row_blocks
@@ -319,8 +318,8 @@ def raised_in(stack: np.ndarray, expected: ExpectedSignal, *, k: float, needed: 
         Number of exposures that must exceed it (1..N).
 
     Unless the other ``N - needed`` exposures (at least one) are clean, within
-    :data:`K_CLEAN` sigma of their expectation, the values must scatter more
-    than one level's noise allows (:data:`ALIKE_LEVEL`): a pixel raised alike in every exposure is
+    :data:`K_CLEAN` sigma of their expectation, the values must differ by
+    :data:`K_ALIKE` sigma or more: a pixel raised alike in every exposure is
     a hot pixel or structure the estimate misses, not cosmic rays (whose
     amplitudes differ).
 
@@ -365,35 +364,24 @@ def exposures_above(stack, expected: ExpectedSignal, ks, sigma=None) -> tuple[li
 
 
 def _alike(stack: np.ndarray, expected: ExpectedSignal, sigma=None) -> np.ndarray:
-    """The N - 1 lowest values agree with one level (chi-square at :data:`ALIKE_LEVEL`).
+    """The N - 1 lowest values spread by less than K_ALIKE sigma of their own level.
 
     The highest value is left out: a cosmic ray on a hot pixel does not make
-    the hot pixel a cosmic ray in the median (both values when N = 2).  The
-    values' scatter about their mean, in units of the noise at their own
-    level (photon noise of their excess over the expectation added), is
-    compared with the chi-square quantile of ``m - 1`` degrees of freedom
-    (``m`` values): a hot pixel fails it at the rate :data:`ALIKE_LEVEL`,
-    independent cosmic rays of different amplitudes pass it.  Taken from
-    ``expected.alike`` when :func:`estimate_expected` computed it.
+    the hot pixel a cosmic ray in the median.  Taken from ``expected.alike``
+    when :func:`estimate_expected` computed it.
     """
     if expected.alike is not None:
         return expected.alike
     n = stack.shape[0]
     low = order_statistics(list(stack), tuple(range(n - 1))) if n > 2 else list(stack)
+    lo, hi = low[0], low[-1]
     total = low[0].copy()
     for v in low[1:]:  # summed in order, as np.mean along axis 0 does
         total += v
-    mean = total / len(low)
-    excess = np.maximum(mean - expected.value.mean(axis=0), 0)
+    excess = np.maximum(total / len(low) - expected.value.mean(axis=0), 0)
     sigma = expected.sigmas() if sigma is None else sigma
-    variance = sigma.mean(axis=0) ** 2 + excess / expected.gain
-    scatter = sum((v - mean) ** 2 for v in low)
-    return scatter < alike_limit(len(low)) * variance
-
-
-def alike_limit(m: int) -> float:
-    """Chi-square quantile (``m - 1`` degrees of freedom) exceeded with probability ALIKE_LEVEL."""
-    return float(special.chdtri(m - 1, ALIKE_LEVEL))
+    sig = np.sqrt(sigma.mean(axis=0) ** 2 + excess / expected.gain)
+    return hi - lo < K_ALIKE * sig
 
 
 def median_flags(stack: np.ndarray, expected: ExpectedSignal, *, k: float) -> np.ndarray:
@@ -422,8 +410,8 @@ K_CONFIRM = 4.0
 
 #: Level (sigma) above which an exposure is not clean: when none is, it is not a cosmic ray.
 K_CLEAN = 3.0
-#: Probability that a hot pixel's N - 1 lowest values fail the "alike" test (chi-square).
-ALIKE_LEVEL = 0.01
+#: Spread (sigma) below which values raised in every exposure are alike (not cosmic rays).
+K_ALIKE = 5.0
 #: Threshold (sigma) of a single exposure above its expected signal (CRMASKi, MEANCRT).
 K_SINGLE = 6.0
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from megara_crplugin.config.schema import PARAMETERS
 from megara_crplugin.expected import (
-    ALIKE_LEVEL,
     ExpectedSignal,
-    alike_limit,
     estimate_expected,
     frame_flags,
     median_flags,
@@ -211,24 +208,6 @@ def test_raised_in_counts_exposures_and_rejects_alike_values():
     assert median_flags(stack, exp, k=4).tolist() == [[True, False, False, False, False]]
     assert frame_flags(stack, exp, 0).tolist() == [[True, True, False, False, False]]
     assert frame_flags(stack, exp, 1).tolist() == [[True, False, False, False, False]]
-
-
-@pytest.mark.parametrize(
-    ("low", "hit"),
-    [
-        ([4.0, 7.5], False),  # a difference under 3.64 sigma: a hot pixel, a ray on top
-        ([4.0, 7.8], True),  # over it: two rays and a 4-sigma value (a 5-sigma spread before)
-        ([4.0, 4.0, 4.0, 7.8], False),  # five exposures: scatter 3.29 sigma, under 3.37
-        ([4.0, 4.0, 4.0, 8.0], True),  # 3.46 sigma
-    ],
-)
-def test_hot_pixel_rule_is_a_chi_square_test_of_the_lowest_values(low, hit):
-    n = len(low) + 1
-    stack = np.array(low + [300.0], np.float32).reshape(n, 1, 1)
-    exp = ExpectedSignal(np.zeros((n, 1, 1), np.float32), np.ones((n, 1, 1), np.float32), 1e9)
-    assert median_flags(stack, exp, k=3.5)[0, 0] == hit
-    assert frame_flags(stack, exp, n - 1, k=6.0)[0, 0] == hit
-    assert alike_limit(len(low)) == pytest.approx(stats.chi2.isf(ALIKE_LEVEL, len(low) - 1))
 
 
 @pytest.mark.parametrize(
