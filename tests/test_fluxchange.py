@@ -7,6 +7,8 @@ profile and is kept.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -190,6 +192,20 @@ def test_window_growth_equals_the_maximum_filter(density):
         assert np.array_equal(_grown(flags, radius), want)
 
 
+def _cutout(name: str) -> tuple[dict, dict]:
+    """A cut-out saved from a pipeline run (tests/data) and the test's keywords for it."""
+    with np.load(Path(__file__).parent / "data" / name) as d:
+        data = dict(d)
+    kw = dict(
+        gain=float(data["gain"]),
+        rnoise=float(data["rnoise"]),
+        nsigma=4.0,
+        evidence_chi2=25.0,
+        alike=data["alike"],
+    )
+    return data, kw
+
+
 def test_cosmic_ray_on_a_noise_peak_of_min2d_is_not_a_flux_change():
     """A cut-out of a synthetic high-rate triplet with flux factors 0.8 / 1.0 / 1.2.
 
@@ -199,17 +215,7 @@ def test_cosmic_ray_on_a_noise_peak_of_min2d_is_not_a_flux_change():
     profile taken no higher than the expected signal from the neighbours
     (what the pipeline passes) keeps it.
     """
-    from pathlib import Path
-
-    with np.load(Path(__file__).parent / "data" / "fluxchange_noise_peak.npz") as d:
-        data = dict(d)
-    kw = dict(
-        gain=float(data["gain"]),
-        rnoise=float(data["rnoise"]),
-        nsigma=4.0,
-        evidence_chi2=25.0,
-        alike=data["alike"],
-    )
+    data, kw = _cutout("fluxchange_noise_peak.npz")
     flags, excess = data["flags"], data["excess"]
     assert flags[32, 32]
     raw = reject_flux_changes(flags, excess, data["min2d"], **kw)
@@ -228,20 +234,10 @@ def test_a_pixel_hit_in_every_exposure_is_not_a_flux_change(monkeypatch):
     (21 ADU), which the fit explains as a flux change, but its minimum lies
     34 sigma above what the neighbours predict, which no flux change does.
     """
-    from pathlib import Path
-
     import megara_crplugin.fluxchange as fc
 
-    with np.load(Path(__file__).parent / "data" / "fluxchange_triple_hit.npz") as d:
-        data = dict(d)
-    kw = dict(
-        gain=float(data["gain"]),
-        rnoise=float(data["rnoise"]),
-        nsigma=4.0,
-        evidence_chi2=25.0,
-        alike=data["alike"],
-        at_flags=np.minimum(data["min2d"], data["expected_min"]),
-    )
+    data, kw = _cutout("fluxchange_triple_hit.npz")
+    kw["at_flags"] = np.minimum(data["min2d"], data["expected_min"])
     flags, excess, min2d = data["flags"], data["excess"], data["min2d"]
     centre = (32, 32)
     assert flags[centre] and min2d[centre] - kw["at_flags"][centre] > 140
