@@ -252,8 +252,8 @@ def reject_flux_changes(
         there: the pipeline passes ``min(min2d, expected signal from the
         neighbours)``, so that a cosmic ray on a noise peak of ``min2d`` is
         not explained as a scaled copy of that peak.  A feature with a pixel
-        whose ``profile`` lies :data:`K_LOWEST_HIT` sigma above it is hit in
-        every exposure and kept.
+        whose ``profile`` lies :data:`K_LOWEST_HIT` sigma above it, its
+        highest values not ``alike``, is hit in every exposure and kept.
     settled : ndarray of bool, optional
         Pixels that end in the target's mask whatever this test says (the
         exposures' detections for MEANCRT): a group of features lying wholly
