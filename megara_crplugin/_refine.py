@@ -25,6 +25,13 @@ median -- the estimate is made again from twice the data, the pixel's own
 and the mean of those values within :data:`K_CLIP` sigma of their median
 (cosmic rays and a line's peak left out; 36 values for a triplet: about 0.23
 sigma of error at a double hit instead of 0.28, ``tests/test_refine.py``).
+Beside an arc or sky line the columns of one side reach up the line: when
+the medians of the two sides differ by more than :data:`K_SIDE` sigma of
+their difference, only the lower side's values are averaged (a line's values
+within the clip pulled the mean up by 1-3 sigma there, and faint double hits
+beside lines were missed), provided the pixel's own minimum lies within
+:data:`K_OWN` sigma of the lower side: a pixel on the line's flank is
+estimated from both sides as before (its floors, not the lower side).
 The noise attributed to the estimate stays that of the neighbours' median
 (conservative).  Elsewhere the neighbours' median stays: re-estimating every
 pixel would cost seconds at MEGARA size and change no decision.  The line
@@ -54,6 +61,13 @@ RATIO_MIN = 0.6
 GAP = 1
 #: Values farther than this (sigma) from the median of the values are not averaged.
 K_CLIP = 3.0
+#: Sides whose medians differ by more than this (sigma of the difference): a line
+#: or a steep flank on the higher side, whose values are not used.
+K_SIDE = 4.0
+#: ... unless the pixel's own minimum lies this many sigma above the lower side.
+K_OWN = 2.0
+#: Scatter of a median in units of the scatter of a mean (normal values).
+_MEDIAN_EFFICIENCY = 1.2533
 
 
 def _rank(n: int) -> int:
@@ -127,6 +141,38 @@ def _clipped_mean(values: np.ndarray, gain, rnoise) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), med)
 
 
+def _lower_side_if_apart(left, right, low, gain, rnoise) -> np.ndarray:
+    """The values of both sides, or of the lower side only where the sides differ.
+
+    ``left``, ``right`` (ncand, m): flux-normalised values (ADU) left and
+    right of each candidate, NaN where unused; ``low`` (ncand,): the
+    candidate's own minimum over the exposures (ADU).  Beside a line one
+    side's values lie far above the pixel's level and a clipped mean of all
+    of them is pulled up (a faint double hit beside an arc line is missed);
+    the medians of the two sides then differ by more than :data:`K_SIDE`
+    sigma of their difference, and only the lower side is kept -- unless
+    ``low`` lies :data:`K_OWN` sigma above it: the pixel is on the line's
+    flank, where both sides are kept as before (the floors of
+    :mod:`~megara_crplugin.expected` apply after this).  Without that
+    condition each ISIS arc triplet of ``docs/validation.md`` had four more
+    MEDIANCR features, on the flanks of lines whose lamp drifts.
+    """
+    with np.errstate(all="ignore"):
+        m_left, m_right = np.nanmedian(left, axis=1), np.nanmedian(right, axis=1)
+        noise = np.sqrt(np.maximum(np.fmin(m_left, m_right), 0) / gain + np.asarray(rnoise) ** 2)
+        n_left, n_right = np.isfinite(left).sum(axis=1), np.isfinite(right).sum(axis=1)
+        apart = np.abs(m_left - m_right) > K_SIDE * _MEDIAN_EFFICIENCY * noise * np.sqrt(
+            1.0 / n_left + 1.0 / n_right
+        )
+        apart &= low <= np.fmin(m_left, m_right) + K_OWN * noise  # not on the line's flank
+    keep_left = ~apart | (m_left < m_right)
+    keep_right = ~apart | (m_right <= m_left)
+    return np.concatenate(
+        [np.where(keep_left[:, None], left, np.nan), np.where(keep_right[:, None], right, np.nan)],
+        axis=1,
+    )
+
+
 def refine_candidates(stack, ff, rows: slice, block, est, gain, rnoise, half_width: int):
     """Re-estimate ``est`` at the candidate pixels of a block of rows (in place).
 
@@ -164,14 +210,19 @@ def refine_candidates(stack, ff, rows: slice, block, est, gain, rnoise, half_wid
     ext, row_of = _adjacent_rows(stack, ff, rows)
     med = median_of(list(ext))
     own, above, below = _gather(ext, row_of, yy, xx, half_width)
-    parts = [own.transpose(1, 0, 2).reshape(yy.size, -1)]
+    parts = [own.transpose(1, 0, 2)]
     centre = _row_levels(med, row_of[yy + 1], xx)
     for values, r in ((above, row_of[yy]), (below, row_of[yy + 2])):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = _row_levels(med, r, xx) / centre
         usable = (centre > 0) & (ratio > RATIO_MIN) & (ratio < 1.0 / RATIO_MIN)
         ratio = np.where(usable, ratio, np.nan)  # unused rows: NaN values, sorted last
-        parts.append(values.transpose(1, 0, 2).reshape(yy.size, -1) / ratio[:, None])
+        parts.append(values.transpose(1, 0, 2) / ratio[:, None, None])
+    values = np.stack(parts, axis=1)  # (ncand, 3 rows, N, columns), columns left then right
+    half = values.shape[-1] // 2
     g, rn = _at(gain, yy, xx), _at(rnoise, yy, xx)
-    est[yy, xx] = _clipped_mean(np.concatenate(parts, axis=1), g, rn).astype(np.float32)
+    sides = [values[..., :half].reshape(yy.size, -1), values[..., half:].reshape(yy.size, -1)]
+    low = block[:, yy, xx].min(axis=0)
+    values = _lower_side_if_apart(*sides, low, g, rn)
+    est[yy, xx] = _clipped_mean(values, g, rn).astype(np.float32)
     return int(yy.size)

@@ -116,3 +116,19 @@ def test_small_and_edge_frames(shape):
     assert np.isfinite(got.value).all()
     if shape[0] >= 2 and shape[1] >= 2:
         assert got.value[0, 0, 0] < 70.0  # estimated from the neighbours, not the hit
+
+
+def test_a_line_on_one_side_does_not_raise_the_estimate(monkeypatch):
+    """Beside an arc line only the other side's values estimate the pixel (noiseless)."""
+    signal = np.full((9, 40), 20.0)
+    signal[:, 16:19] = [40.0, 60.0, 45.0]  # a line crossing every row, 2-4 px left of x = 20
+    stack = np.stack([signal] * 3).astype(np.float32)
+    stack[1:, 3:6, 20] += 80.0  # double hits on three rows
+    got, default = {}, _refine.K_SIDE
+    for k_side in (default, np.inf):  # np.inf: the two sides always averaged
+        monkeypatch.setattr(_refine, "K_SIDE", k_side)
+        est = np.full(signal.shape, 1.0, np.float32)  # every pixel a candidate
+        _refine.refine_candidates(stack, np.ones(3), slice(0, 9), stack.copy(), est, 1.0, 3.0, 3)
+        got[k_side] = est[3:6, 20]
+    np.testing.assert_allclose(got[default], 20.0)
+    assert (got[np.inf] > 25.0).all()  # half the values on the line: the median and mean pulled up
