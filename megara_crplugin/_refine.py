@@ -46,6 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._selectnet import median_of, order_statistics
+from ._tails import MEDIAN_EFFICIENCY
 
 __all__ = ["K_CANDIDATE", "RATIO_HALF_WIDTH", "RATIO_MIN", "refine_candidates", "reflect_index"]
 
@@ -66,8 +67,6 @@ K_CLIP = 3.0
 K_SIDE = 4.0
 #: ... unless the pixel's own minimum lies this many sigma above the lower side.
 K_OWN = 2.0
-#: Scatter of a median in units of the scatter of a mean (normal values).
-_MEDIAN_EFFICIENCY = 1.2533
 
 
 def _rank(n: int) -> int:
@@ -166,7 +165,7 @@ def _lower_side_if_apart(left, right, low, gain, rnoise) -> np.ndarray:
     lower = np.fmin(m_left, m_right)
     noise = np.sqrt(np.maximum(lower, 0) / gain + np.asarray(rnoise) ** 2)
     n_left, n_right = np.isfinite(left).sum(axis=1), np.isfinite(right).sum(axis=1)
-    spread = _MEDIAN_EFFICIENCY * noise * np.sqrt(1.0 / n_left + 1.0 / n_right)
+    spread = MEDIAN_EFFICIENCY * noise * np.sqrt(1.0 / n_left + 1.0 / n_right)
     apart = (np.abs(m_left - m_right) > K_SIDE * spread) & (low <= lower + K_OWN * noise)
     values = np.concatenate([left, right], axis=1)
     m = left.shape[1]
@@ -220,11 +219,10 @@ def refine_candidates(stack, ff, rows: slice, block, est, gain, rnoise, half_wid
         usable = (centre > 0) & (ratio > RATIO_MIN) & (ratio < 1.0 / RATIO_MIN)
         ratio = np.where(usable, ratio, np.nan)  # unused rows: NaN values, sorted last
         parts.append(values.transpose(1, 0, 2) / ratio[:, None, None])
-    values = np.stack(parts, axis=1)  # (ncand, 3 rows, N, columns), columns left then right
-    half = values.shape[-1] // 2
+    grid = np.stack(parts, axis=1)  # (ncand, 3 rows, N, columns), columns left then right
+    half = grid.shape[-1] // 2
     g, rn = _at(gain, yy, xx), _at(rnoise, yy, xx)
-    sides = [values[..., :half].reshape(yy.size, -1), values[..., half:].reshape(yy.size, -1)]
-    low = block[:, yy, xx].min(axis=0)
-    values = _lower_side_if_apart(*sides, low, g, rn)
-    est[yy, xx] = _clipped_mean(values, g, rn).astype(np.float32)
+    sides = [grid[..., :half].reshape(yy.size, -1), grid[..., half:].reshape(yy.size, -1)]
+    used = _lower_side_if_apart(*sides, block[:, yy, xx].min(axis=0), g, rn)
+    est[yy, xx] = _clipped_mean(used, g, rn).astype(np.float32)
     return int(yy.size)

@@ -1,4 +1,4 @@
-"""The normal-tail level of a threshold on photon + read noise (used by :mod:`.expected`).
+"""The normal-tail level of a threshold on photon + read noise (:mod:`.expected`, :mod:`._refine`).
 
 A test "``value > expected + k * sigma``" means what its ``k`` says only for
 normal noise; photon noise on a faint pixel is skewed upwards.  Units: ADU,
@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["level", "skewed_threshold", "skewness"]
+__all__ = ["MEDIAN_EFFICIENCY", "level", "skewed_threshold", "skewness"]
+
+#: The median of n normal values scatters about ``MEDIAN_EFFICIENCY * sigma / sqrt(n)``
+#: (``sqrt(pi / 2)``, large n).
+MEDIAN_EFFICIENCY = 1.2533
 
 
 def skewed_threshold(k, value, sigma, gain):

@@ -54,7 +54,7 @@ from ._lines import line_estimate, neighbour_median
 from ._ownline import own_lines
 from ._refine import refine_candidates
 from ._selectnet import order_statistics
-from ._tails import level, skewness
+from ._tails import MEDIAN_EFFICIENCY, level, skewness
 from .noise_measures import offset_exposures
 from .noise_values import value_at
 
@@ -80,8 +80,6 @@ _LINE_SIGMA = 20.0
 _OVERSHOOT_SIGMA = 3.0
 #: Values this many sigma above a first estimate are replaced before offset exposures are aligned.
 K_RAYS = 7.0
-#: Scatter of the median of n Gaussian samples is about 1.2533 sigma / sqrt(n).
-_MEDIAN_EFFICIENCY = 1.2533
 
 
 @dataclass(frozen=True)
@@ -274,7 +272,7 @@ def estimate_expected(
         raise ValueError(f"half_width: expected >= 1, got {half_width}")
     n, ny, nx = stack.shape
     ff = np.ones(n) if flux_factors is None else np.asarray(flux_factors, float).reshape(n)
-    est_scale = _MEDIAN_EFFICIENCY / np.sqrt(2 * min(half_width, nx - 1) * n)
+    est_scale = MEDIAN_EFFICIENCY / np.sqrt(2 * min(half_width, nx - 1) * n)
     noise = (gain, rnoise, est_scale, half_width, threads)
     if offsets is not None:
         offsets = np.asarray(offsets, float).reshape(n, 2)
